@@ -1,0 +1,57 @@
+"""Every diagnostic code the loader, schema check and compiler emit, with its meaning.
+
+Codes are stable: a code is never reused for another problem. E0xx: reading the file;
+E1xx: the schema; E2xx: semantic conflicts in a resolved run; E3xx: extends, sweeps and
+stages; E4xx: DeepSpeed and launch files; E5xx: the output folder; E6xx: running. W2xx are
+compiler warnings; the advisor's rules (`peftc rules`) use W1xx/E7xx and document themselves.
+"""
+
+CODES: dict[str, str] = {
+    "E000": "bad command line",
+    "E001": "YAML syntax error (including tabs used for indentation)",
+    "E002": "duplicate key in a mapping",
+    "E003": "file is empty, not UTF-8, or its top level is not a mapping",
+    "E004": "document too large after alias expansion, or nested too deep",
+    "E005": "file cannot be read",
+    "E006": "bad --set override",
+    "E100": "unknown key (with a suggestion)",
+    "E101": "value of the wrong type (YAML 1.1 booleans like `no` are pointed out)",
+    "E102": "value not among the allowed ones (with a suggestion)",
+    "E103": "value out of range",
+    "E104": "required key missing",
+    "E105": "Axolotl key that peftc does not support",
+    "E106": "a key and its alias both given",
+    "E201": "base_model missing",
+    "E202": "bf16 and fp16 both on",
+    "E203": "quantization settings contradict each other or the adapter",
+    "E204": "AdaLoRA without a step count to budget over",
+    "E205": "AdaLoRA tinit + tfinal leave no budgeting phase",
+    "E206": "LoRA+ ratio on a non-LoRA adapter",
+    "E207": "unknown train profile",
+    "E208": "sft_adapter path does not exist",
+    "E209": "gradient_accumulation_steps contradicts global_batch_size",
+    "E210": "model family unknown where the compiler needs it",
+    "E211": "no training data (no task plugin and no datasets)",
+    "E212": "dataset type does not fit the trainer (SFT vs DPO)",
+    "E213": "local dataset file not found",
+    "E301": "extends cycle",
+    "E302": "extended file not found",
+    "E311": "sweep key is not a setting (or names an unknown stage)",
+    "E312": "sweep value invalid for its key",
+    "E313": "sweep value listed twice",
+    "E314": "paired sweep axes of different lengths",
+    "E315": "exclude names a key that is not a sweep axis",
+    "E321": "stage depends on an unknown stage",
+    "E322": "stages depend on each other in a cycle",
+    "E401": "deepspeed is neither a preset nor a readable JSON file",
+    "E402": "DeepSpeed config contradicts the run",
+    "E501": "output path is not a folder",
+    "E502": "output folder not written by peftc",
+    "E503": "output folder holds a different compile (use --force)",
+    "E601": "run folder or run.yaml missing or invalid",
+    "E602": "the machine cannot serve an option of the run (e.g. LoftQ without CUDA)",
+    "E603": "training failed",
+    "W201": "effective global batch differs from global_batch_size",
+    "W202": "max_steps and num_epochs both set",
+    "W203": "warmup_steps and warmup_ratio both set",
+}

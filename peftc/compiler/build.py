@@ -1,0 +1,136 @@
+"""The compiler's entry points: `resolve_spec` (lint uses it) and `compile_spec`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peftc.compiler import catalog, launchfiles, runconfig, summary
+from peftc.compiler.emit import WriteResult, dump_json, dump_yaml, write_tree
+from peftc.compiler.resolve import ResolvedRun, Resolver, dedupe
+from peftc.compiler.specfile import Spec, load_spec
+from peftc.diagnostics import Diagnostic, PeftcError
+
+
+@dataclass
+class Compiled:
+    spec: Spec
+    runs: list[ResolvedRun]
+    warnings: list[Diagnostic] = field(default_factory=list)
+    axes: list[list[str]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    result: WriteResult | None = None
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are read as YAML (``--set lora_r=8``)."""
+    from peftc.schema.loader import load_text
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise PeftcError(Diagnostic("E006", "error", f"--set expects key=value, got "
+                                        f"'{item}'", file="<command line>"), exit_code=2)
+        doc = load_text(f"v: {raw}" if raw.strip() else "v: ''", "<command line>")
+        out[key.strip()] = doc.data["v"]
+    return out
+
+
+def _check_sets(sets: dict[str, Any]) -> None:
+    from peftc.compiler.sweep import split_key
+    from peftc.schema.validate import validate_value
+
+    problems = []
+    for key, value in sets.items():
+        if key == "profile":
+            continue
+        msg = validate_value(split_key(key), value)
+        if msg:
+            problems.append(Diagnostic("E006", "error", f"--set {key}: {msg}",
+                                       file="<command line>"))
+    if problems:
+        raise PeftcError(problems, exit_code=2)
+
+
+def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
+                 out_root: Path | None = None) -> Compiled:
+    """Load, validate and resolve every run of a spec (no files written)."""
+    _check_sets(sets or {})
+    spec = load_spec(path)
+    resolver = Resolver(spec, sets, out_root)
+    runs = resolver.runs()
+    return Compiled(spec, runs, resolver.warnings, axes=[list(a.keys) for a in resolver.axes])
+
+
+def provenance(run: ResolvedRun) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in sorted(run.values):
+        value = run.values[key]
+        if isinstance(value, dict) and value:
+            for sub in value:
+                out[f"{key}.{sub}"] = {"value": value[sub],
+                                       "source": run.source(f"{key}.{sub}").label}
+        else:
+            out[key] = {"value": value, "source": run.source(key).label}
+    return out
+
+
+def render_files(compiled: Compiled) -> dict[str, str]:
+    """Every file of OUT, in memory; contradictions found while rendering raise."""
+    spec = compiled.spec
+    spec_dir = spec.path.resolve().parent
+    cluster = spec.structure.get("cluster", {})
+    files: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    manifest_runs = []
+    for run in compiled.runs:
+        base = f"runs/{run.run_id}"
+        cfg = runconfig.build(run, spec_dir)
+        files[f"{base}/run.yaml"] = dump_yaml(cfg)
+        files[f"{base}/provenance.json"] = dump_json(provenance(run))
+        ds, ds_problems = launchfiles.deepspeed_config(run, spec_dir)
+        problems.extend(ds_problems)
+        if ds is not None:
+            files[f"{base}/deepspeed.json"] = dump_json(ds)
+        files[f"{base}/accelerate.yaml"] = launchfiles.accelerate_yaml(run, ds, cluster)
+        files[f"{base}/launch.sh"] = launchfiles.launch_sh(run)
+        manifest_runs.append({
+            "run_id": run.run_id, "folder": base, "stage": run.stage,
+            "depends_on": run.depends_on, "axes": run.axes, "output_dir": cfg["output_dir"],
+            "resolved": {k: run.values[k] for k in sorted(run.values)},
+        })
+    if problems:
+        raise PeftcError(dedupe(problems, len(compiled.runs)))
+    from peftc import __version__
+
+    files["manifest.json"] = dump_json({
+        "peftc_version": __version__, "spec": spec.file,
+        "axes": compiled.axes,
+        "runs": manifest_runs})
+    used = dict.fromkeys(r.values["profile"] for r in compiled.runs)
+    profiles = {**catalog.PROFILES, **{n: p for n, p in spec.structure.get(
+        "profiles", {}).items()}}
+    shown = {n: p for n, p in profiles.items() if n in catalog.PROFILES or n in used}
+    title = spec.structure.get("name") or spec.path.stem
+    files["summary.md"] = summary.render(title, compiled.runs, shown)
+    return files
+
+
+def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None, *,
+                 force: bool = False, dry_run: bool = False, slurm: bool = False) -> Compiled:
+    out = Path(out)
+    compiled = resolve_spec(path, sets, out.resolve())
+    if dry_run:
+        return compiled
+    files = render_files(compiled)
+    executable = {k for k in files if k.endswith(".sh") or k.endswith(".sbatch")}
+    if slurm:
+        from peftc.compiler.slurm import sbatch
+
+        files["slurm.sbatch"] = sbatch(compiled, out.resolve())
+        executable.add("slurm.sbatch")
+    compiled.files = files
+    compiled.result = write_tree(out, files, force=force, executable=frozenset(executable))
+    return compiled

@@ -1,0 +1,153 @@
+"""Built-in knowledge the compiler layers under a spec: train profiles, task plugins,
+adapter-method presets and the per-family module table.
+
+The profiles, tasks and presets reproduce the sweep in
+`shared/seeds/000-sweep-summary-excerpt.md`; the family table is the guides' target-module
+table. Each entry is written with spec keys, so a layer is just a partial spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PAPER_COMMON: dict[str, Any] = {
+    "warmup_ratio": 0.1,
+    "cosine_min_lr_ratio": 0.01,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "bf16": True,
+    "fp16": False,
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.95,
+    "lr_scheduler": "cosine_with_min_lr",
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper_code_ift": {"sequence_len": 4096, **_PAPER_COMMON, "global_batch_size": 192},
+    "paper_default_ift": {"sequence_len": 2048, **_PAPER_COMMON, "global_batch_size": 256},
+    "paper_math_ift": {"sequence_len": 1024, **_PAPER_COMMON, "global_batch_size": 768},
+}
+
+DEFAULT_PROFILE = "paper_default_ift"
+AUTO_PROFILE: dict[str, str] = {
+    "code": "paper_code_ift",
+    "magicoder": "paper_code_ift",
+    "math": "paper_math_ift",
+    "metamath": "paper_math_ift",
+    "metamathqa": "paper_math_ift",
+}
+
+
+def auto_profile(task: str | None) -> str:
+    return AUTO_PROFILE.get(task or "", DEFAULT_PROFILE)
+
+
+# task -> (dataset id, split, dataset type == the formatter the runtime applies, rule text)
+TASKS: dict[str, dict[str, Any]] = {
+    "metamath": {
+        "datasets": [{"path": "meta-math/MetaMathQA", "split": "train", "type": "metamath"}],
+        "_formatting": "Uses first present of query/original_question/question/instruction/"
+                       "prompt as instruction and response/answer/output/solution as response; "
+                       "formats with '### Instruction' + '### Response'.",
+    },
+    "magicoder": {
+        "datasets": [{"path": "ise-uiuc/Magicoder-Evol-Instruct-110K", "split": "train",
+                      "type": "magicoder"}],
+        "_formatting": "Uses first present of instruction/prompt/query/problem as instruction "
+                       "and response/output/answer/completion as response; formats with "
+                       "'### Instruction' + '### Response'.",
+    },
+    "alpaca": {
+        "datasets": [{"path": "tatsu-lab/alpaca", "split": "train", "type": "alpaca"}],
+        "_formatting": "If text is present, uses text as-is; otherwise uses instruction + "
+                       "optional input + output, formatted with '### Instruction' + "
+                       "'### Response'.",
+    },
+    "csqa": {
+        "datasets": [{"path": "tau/commonsense_qa", "split": "train", "type": "csqa"}],
+        "_formatting": "Formats question + choices (A-E) and expects a single-letter answer; "
+                       "wraps with '### Instruction' + '### Response'.",
+    },
+}
+
+
+def task_layer(task: str) -> dict[str, Any]:
+    return {k: v for k, v in TASKS[task].items() if not k.startswith("_")}
+
+
+# adapter value -> spec keys it sets (the method:NAME layer)
+METHODS: dict[str, dict[str, Any]] = {
+    "lora": {},
+    "qlora": {"load_in_4bit": True},
+    "dora": {"peft_use_dora": True},
+    "rslora": {"peft_use_rslora": True},
+    "pissa": {},  # init_lora_weights is derived from pissa_init_mode
+    "olora": {"peft_init_lora_weights": "olora"},
+    "loftq": {"peft_init_lora_weights": "loftq", "loftq_config": {"loftq_bits": 4,
+                                                                 "loftq_iter": 1}},
+    "loraplus": {"loraplus_lr_ratio": 20.0},
+    "adalora": {},
+    "ia3": {},
+    "prompt_tuning": {},
+    "prefix_tuning": {},
+    "p_tuning": {},
+}
+
+METHOD_NOTES: dict[str, str] = {
+    "lora": "LoraConfig without init_lora_weights (peft default).",
+    "qlora": "LoraConfig like lora; base model loaded in 4-bit NF4 with double quantization.",
+    "dora": "LoraConfig with use_dora=True.",
+    "rslora": "LoraConfig with use_rslora=True (scale alpha/sqrt(r)).",
+    "pissa": "LoraConfig with init_lora_weights=pissa_init_mode.",
+    "olora": "LoraConfig with init_lora_weights=olora.",
+    "loftq": "LoraConfig with init_lora_weights=loftq and loftq_config.",
+    "adalora": "AdaLoraConfig with total_step=max_steps, tinit=0.10, tfinal=0.80, deltaT=0.01.",
+    "loraplus": "LoraConfig like lora; optimizer uses LoRA+ param grouping.",
+    "ia3": "IA3Config on the family's key, value and down projections.",
+    "prompt_tuning": "PromptTuningConfig with num_virtual_tokens.",
+    "prefix_tuning": "PrefixTuningConfig with num_virtual_tokens.",
+    "p_tuning": "PromptEncoderConfig with num_virtual_tokens and encoder_hidden_size.",
+}
+
+LORA_FAMILY = {"lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus"}
+
+_LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+# family -> facts the compiler and lint rules need
+FAMILIES: dict[str, dict[str, Any]] = {
+    "llama": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
+              "ff": ["down_proj"], "layer": "LlamaDecoderLayer", "context": 4096,
+              "match": ["llama", "tinyllama", "vicuna", "codellama"]},
+    "mistral": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
+                "ff": ["down_proj"], "layer": "MistralDecoderLayer", "context": 8192,
+                "match": ["mistral", "mixtral", "zephyr"]},
+    "qwen2": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
+              "ff": ["down_proj"], "layer": "Qwen2DecoderLayer", "context": 32768,
+              "match": ["qwen"]},
+    "gemma": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
+              "ff": ["down_proj"], "layer": "GemmaDecoderLayer", "context": 8192,
+              "match": ["gemma"]},
+    "phi": {"targets": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
+            "ia3": ["k_proj", "v_proj", "fc2"], "ff": ["fc2"], "layer": "PhiDecoderLayer",
+            "context": 2048, "match": ["phi"]},
+    "gpt_neox": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+                 "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
+                 "layer": "GPTNeoXLayer", "context": 2048,
+                 "match": ["pythia", "gpt-neox", "gpt_neox", "neox"]},
+    "falcon": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+               "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
+               "layer": "FalconDecoderLayer", "context": 2048, "match": ["falcon"]},
+}
+
+EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
+
+
+def detect_family(base_model: str) -> str | None:
+    """The family a model id belongs to, from its name; None when unknown."""
+    if base_model in EMBEDDED_MODELS:
+        return EMBEDDED_MODELS[base_model]
+    name = base_model.lower().rsplit("/", 1)[-1]
+    for family, facts in FAMILIES.items():
+        if any(m in name for m in facts["match"]):
+            return family
+    return None

@@ -1,0 +1,257 @@
+"""Derived values: what the compiler computes after layering, each with its formula.
+
+A value is derived only when no layer set it. Each derivation records its formula as the
+source (``derived: ceil(768 / (1 * 8))``) and reports findings at the line of its inputs.
+Semantic errors that block a run (conflicts the schema cannot see) are collected here too.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from peftc.compiler import catalog
+from peftc.compiler.resolve import RANK, ResolvedRun, Source
+from peftc.diagnostics import ERROR, WARNING, Diagnostic
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolve import Resolver
+
+MIN_LR_SCHEDULERS = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
+LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv",
+                  ".arrow": "arrow", ".txt": "text"}
+
+
+class _Deriver:
+    def __init__(self, run: ResolvedRun, resolver: Resolver):
+        self.run = run
+        self.v = run.values
+        self.resolver = resolver
+
+    def given(self, key: str) -> bool:
+        return self.v.get(key) is not None
+
+    def set(self, key: str, value: Any, formula: str, *inputs: str) -> None:
+        loc = self.run.loc(inputs[0]) if inputs else (self.run.spec_file, 1, 1)
+        self.v[key] = value
+        self.run.sources[key] = Source(f"derived: {formula}", loc, RANK["derived"])
+
+    def problem(self, code: str, message: str, key: str, hint: str | None = None,
+                severity: str = ERROR) -> None:
+        f, ln, c = self.run.loc(key)
+        self.resolver.problems.append(Diagnostic(code, severity, message, file=f, line=ln,
+                                                 col=c, hint=hint))
+
+
+def derive(run: ResolvedRun, resolver: Resolver) -> None:
+    d = _Deriver(run, resolver)
+    v = run.values
+    if not d.given("base_model"):
+        d.problem("E201", "'base_model' is required (a hub id, a local folder, or "
+                  "peftc:tiny-llama)", "base_model")
+        v["base_model"] = "peftc:tiny-llama"
+    _model(d)
+    _adapter(d)
+    _batch(d)
+    _schedule(d)
+    _data(d)
+    _conflicts(d)
+
+
+def _model(d: _Deriver) -> None:
+    v = d.v
+    if not d.given("tokenizer_config"):
+        d.set("tokenizer_config", v["base_model"], "base_model", "base_model")
+    if not d.given("model_family"):
+        fam = catalog.detect_family(v["base_model"])
+        d.set("model_family", fam, "family of base_model", "base_model")
+    if v.get("flash_attention") and d.run.source("attn_implementation").rank < \
+            d.run.source("flash_attention").rank:
+        d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
+              "flash_attention")
+    dtype = "bfloat16" if v.get("bf16") else "float16" if v.get("fp16") else "float32"
+    d.set("torch_dtype", dtype, "bf16 -> bfloat16, fp16 -> float16, else float32", "bf16")
+
+
+def _family_fact(d: _Deriver, fact: str, why: str) -> list[str] | None:
+    fam = d.v.get("model_family")
+    if fam is None:
+        d.problem("E210", f"cannot tell the model family of '{d.v['base_model']}' to pick "
+                  f"{why}", "base_model", "set model_family or list the modules explicitly")
+        return None
+    return list(catalog.FAMILIES[fam][fact])
+
+
+def _adapter(d: _Deriver) -> None:
+    v = d.v
+    method = v["adapter"]
+    if method in catalog.LORA_FAMILY or method == "adalora":
+        if v.get("lora_target_linear") and not d.given("lora_target_modules"):
+            d.set("lora_target_modules", "all-linear", "lora_target_linear: true",
+                  "lora_target_linear")
+        elif not d.given("lora_target_modules"):
+            mods = _family_fact(d, "targets", "default target modules")
+            if mods:
+                d.set("lora_target_modules", mods, f"{v['model_family']} family projections",
+                      "base_model")
+    if method == "ia3":
+        if not d.given("ia3_target_modules"):
+            mods = _family_fact(d, "ia3", "IA3 target modules")
+            if mods:
+                d.set("ia3_target_modules", mods, f"{v['model_family']} family k/v/down",
+                      "base_model")
+        if not d.given("ia3_feedforward_modules"):
+            ff = _family_fact(d, "ff", "IA3 feed-forward modules")
+            if ff:
+                d.set("ia3_feedforward_modules", ff, f"{v['model_family']} family down",
+                      "base_model")
+    if method == "pissa" and not d.given("peft_init_lora_weights"):
+        d.set("peft_init_lora_weights", v["pissa_init_mode"], "pissa_init_mode",
+              "pissa_init_mode")
+    if v.get("peft_init_lora_weights") == "loftq":
+        cfg = dict(v.get("loftq_config") or {})
+        for k, default in (("loftq_bits", 4), ("loftq_iter", 1)):
+            if k not in cfg:
+                cfg[k] = default
+                d.run.sources[f"loftq_config.{k}"] = Source("default", d.run.loc(
+                    "peft_init_lora_weights"), 0)
+        v["loftq_config"] = cfg
+    if method == "qlora" and v.get("load_in_8bit"):
+        d.problem("E203", "adapter 'qlora' loads the base model in 4 bits, but load_in_8bit "
+                  "is on", "load_in_8bit")
+    if method == "qlora" and not v.get("load_in_4bit"):
+        d.problem("E203", "adapter 'qlora' needs load_in_4bit: true", "load_in_4bit",
+                  "remove load_in_4bit: false, or use adapter: lora")
+    if v.get("load_in_4bit") and v.get("load_in_8bit"):
+        d.problem("E203", "load_in_4bit and load_in_8bit are both on; pick one", "load_in_8bit")
+    if method == "adalora":
+        total = v.get("adalora_total_step")
+        if total is None and v.get("max_steps") is not None:
+            total = v["max_steps"]
+            d.set("adalora_total_step", total, "max_steps", "max_steps")
+        if total is None:
+            d.problem("E204", "adapter 'adalora' needs a step count for its rank budget: set "
+                      "max_steps or adalora_total_step", "adapter")
+            return
+        for key, share in (("adalora_tinit", 0.10), ("adalora_tfinal", 0.80),
+                           ("adalora_deltaT", 0.01)):
+            if not d.given(key):
+                value = max(1, int(share * total)) if key == "adalora_deltaT" else int(
+                    share * total)
+                d.set(key, value, f"int({share:.2f} * {total})", "adalora_total_step")
+        if v["adalora_tinit"] + v["adalora_tfinal"] >= total:
+            d.problem("E205", f"AdaLoRA tinit + tfinal = {v['adalora_tinit']} + "
+                      f"{v['adalora_tfinal']} leaves no budgeting phase in {total} steps",
+                      "adalora_tfinal", "lower adalora_tinit or adalora_tfinal")
+    if v.get("loraplus_lr_ratio") is not None and method not in catalog.LORA_FAMILY:
+        d.problem("E206", f"loraplus_lr_ratio applies to LoRA adapters, not '{method}'",
+                  "loraplus_lr_ratio")
+    sft = v.get("sft_adapter")
+    if sft and "${" not in sft and not v.get("sft_adapter_fallback"):
+        path = Path(sft)
+        if not path.is_absolute():
+            path = d.resolver.spec_dir / path
+        if not path.exists():
+            d.problem("E208", f"sft_adapter not found: {sft}", "sft_adapter",
+                      "train the SFT stage first, or set sft_adapter_fallback: true to start "
+                      "from the base model")
+
+
+def _batch(d: _Deriver) -> None:
+    v = d.v
+    run = d.run
+    mbs, ngpu = v["micro_batch_size"], v["num_gpus"]
+    target = v.get("global_batch_size")
+    if target is not None:
+        ga_src = run.source("gradient_accumulation_steps")
+        gbs_src = run.source("global_batch_size")
+        formula = f"ceil({target} / ({mbs} * {ngpu}))"
+        derived = math.ceil(target / (mbs * ngpu))
+        if gbs_src.rank >= ga_src.rank or ga_src.kind == "default":
+            if ga_src.rank == gbs_src.rank and ga_src.kind != "default" and \
+                    v["gradient_accumulation_steps"] != derived:
+                d.problem("E209", f"gradient_accumulation_steps "
+                          f"{v['gradient_accumulation_steps']} contradicts global_batch_size "
+                          f"{target} = {formula} = {derived}", "gradient_accumulation_steps",
+                          "set one of the two")
+            d.set("gradient_accumulation_steps", derived, formula, "global_batch_size")
+    ga = v["gradient_accumulation_steps"]
+    eff = ga * mbs * ngpu
+    d.set("effective_global_batch_size", eff, f"{ga} * {mbs} * {ngpu}",
+          "gradient_accumulation_steps")
+    if target is not None and eff != target and run.source("gradient_accumulation_steps").kind \
+            == "derived":
+        d.problem("W201", f"effective global batch {eff} differs from global_batch_size "
+                  f"{target} (micro_batch_size {mbs} x num_gpus {ngpu} does not divide it)",
+                  "global_batch_size", severity=WARNING)
+
+
+def _schedule(d: _Deriver) -> None:
+    v = d.v
+    kwargs = dict(v.get("lr_scheduler_kwargs") or {})
+    if v["lr_scheduler"] in MIN_LR_SCHEDULERS and "min_lr_rate" not in kwargs and \
+            "min_lr" not in kwargs:
+        kwargs["min_lr_rate"] = v["cosine_min_lr_ratio"]
+        v["lr_scheduler_kwargs"] = kwargs
+        d.run.sources["lr_scheduler_kwargs.min_lr_rate"] = Source(
+            "derived: cosine_min_lr_ratio", d.run.loc("cosine_min_lr_ratio"), RANK["derived"])
+    elif "lr_scheduler_kwargs" not in v or v["lr_scheduler_kwargs"] is None:
+        v["lr_scheduler_kwargs"] = kwargs
+    if v.get("max_steps") is not None and d.run.source("num_epochs").kind != "default":
+        d.problem("W202", f"max_steps {v['max_steps']} and num_epochs {v['num_epochs']} are "
+                  "both set; max_steps wins", "num_epochs", severity=WARNING)
+    strategy = "steps" if v.get("eval_steps") else (
+        "epoch" if v.get("val_set_size") else "no")
+    d.set("eval_strategy", strategy, "eval_steps / val_set_size", "val_set_size")
+
+
+def _data(d: _Deriver) -> None:
+    v = d.v
+    task = v.get("task")
+    dpo = v.get("rl") == "dpo"
+    if not v.get("datasets"):
+        if task is None:
+            d.problem("E211", "no training data: set 'task' (metamath, magicoder, alpaca, csqa) "
+                      "or 'datasets'", "task")
+        else:
+            d.problem("E211", f"task '{task}' is not a built-in plugin"
+                      f"{_suggest(task)}; give its 'datasets'", "task")
+        v["datasets"] = []
+    items = []
+    for item in v["datasets"]:
+        item = dict(item)
+        item.setdefault("split", "train")
+        if "type" not in item:
+            item["type"] = "preference" if dpo else "alpaca"
+        if dpo and item["type"] != "preference":
+            d.problem("E212", f"rl: dpo trains on preference data, but dataset "
+                      f"'{item['path']}' has type '{item['type']}'", "datasets",
+                      "use type: preference (prompt/chosen/rejected)")
+        if not dpo and item["type"] == "preference":
+            d.problem("E212", f"preference dataset '{item['path']}' needs rl: dpo", "datasets")
+        suffix = Path(item["path"]).suffix.lower()
+        local = d.resolver.spec_dir / item["path"]
+        if suffix in LOCAL_SUFFIXES and not local.exists() and not Path(item["path"]).exists():
+            d.problem("E213", f"dataset file not found: {item['path']}", "datasets",
+                      "paths are relative to the spec file")
+        items.append(item)
+    v["datasets"] = items
+    d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")
+
+
+def _suggest(task: str) -> str:
+    from peftc.diagnostics import did_you_mean
+
+    return did_you_mean(task, catalog.TASKS)
+
+
+def _conflicts(d: _Deriver) -> None:
+    v = d.v
+    if v.get("bf16") and v.get("fp16"):
+        d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
+    if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \
+            and v.get("warmup_ratio"):
+        d.problem("W203", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
+                  f"{v['warmup_ratio']} are both set; warmup_steps wins", "warmup_ratio",
+                  severity=WARNING)

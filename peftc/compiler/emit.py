@@ -1,0 +1,119 @@
+"""Write a compiled sweep to OUT: all of it or nothing, and never a needless rewrite.
+
+Every file is rendered in memory first. A new OUT is written to a temporary sibling and
+renamed into place, so an interrupted compile leaves no half-written folder. An existing OUT
+whose compiled files are byte-identical is left untouched; one that differs is replaced only
+with ``force`` (and the training outputs under ``runs/*/output`` are carried over).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+COMPILED_LIST = ".peftc-compiled"  # names the compiled files, so outputs are told apart
+
+
+def dump_yaml(data: object) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=100)
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+@dataclass
+class WriteResult:
+    out: Path
+    status: str  # "written", "unchanged", "replaced"
+    files: int
+
+
+def _existing(out: Path) -> dict[str, bytes] | None:
+    listing = out / COMPILED_LIST
+    if not listing.exists():
+        return None
+    files = {}
+    for rel in listing.read_text(encoding="utf-8").splitlines():
+        path = out / rel
+        files[rel] = path.read_bytes() if path.exists() else b""
+    return files
+
+
+def write_tree(out: Path, files: dict[str, str], *, force: bool = False,
+               executable: frozenset[str] = frozenset()) -> WriteResult:
+    """Write ``files`` (relative path -> text) under ``out`` atomically."""
+    encoded = {rel: text.encode("utf-8") for rel, text in sorted(files.items())}
+    encoded[COMPILED_LIST] = ("\n".join(sorted(files)) + "\n").encode("utf-8")
+    status = "written"
+    if out.exists():
+        if not out.is_dir():
+            raise PeftcError(Diagnostic("E501", ERROR, f"output path {out} exists and is not "
+                                        "a folder", file=str(out)), exit_code=2)
+        existing = _existing(out)
+        if existing is not None and existing == {k: v for k, v in encoded.items()
+                                                 if k != COMPILED_LIST}:
+            return WriteResult(out, "unchanged", len(files))
+        if existing is None and any(out.iterdir()):
+            if not force:
+                raise PeftcError(Diagnostic(
+                    "E502", ERROR, f"{out} is not empty and was not written by peftc compile",
+                    file=str(out), hint="choose another -o, or pass --force to replace it"),
+                    exit_code=1)
+        elif existing is not None and not force:
+            raise PeftcError(Diagnostic(
+                "E503", ERROR, f"{out} holds a different compile of this or another spec",
+                file=str(out), hint="pass --force to replace it (training outputs are kept)"),
+                exit_code=1)
+        status = "replaced"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for rel, data in encoded.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if rel in executable:
+                path.chmod(0o755)
+        if status == "replaced":
+            _carry_outputs(out, tmp)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return WriteResult(out, status, len(files))
+
+
+def _carry_outputs(old: Path, new: Path) -> None:
+    """Move training outputs (anything not compiled) of the old tree into the new one."""
+    runs = old / "runs"
+    if not runs.is_dir():
+        return
+    compiled = set((old / COMPILED_LIST).read_text(encoding="utf-8").splitlines()) if (
+        old / COMPILED_LIST).exists() else set()
+    for run_dir in runs.iterdir():
+        if not run_dir.is_dir():
+            continue
+        for child in run_dir.iterdir():
+            rel = f"runs/{run_dir.name}/{child.name}"
+            if rel in compiled:
+                continue
+            dest = new / rel
+            if not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(child, dest)

@@ -1,0 +1,138 @@
+"""DeepSpeed JSON, accelerate YAML and launch.sh for a run, rendered from Jinja2 templates.
+
+Every batch number is concrete and consistent by construction:
+``train_batch_size = micro * accum * world``; precision and gradient clipping equal the
+trainer's. A user-supplied DeepSpeed file or mapping gets its "auto" values filled the same
+way, and a value that contradicts the run is an error, not a silent override.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from peftc.compiler import catalog
+from peftc.compiler.resolve import ResolvedRun
+from peftc.diagnostics import ERROR, Diagnostic
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "zero1": {"stage": 1},
+    "zero2": {"stage": 2},
+    "zero2_offload": {"stage": 2, "offload_optimizer": "cpu"},
+    "zero3": {"stage": 3},
+    "zero3_offload": {"stage": 3, "offload_optimizer": "cpu", "offload_param": "cpu"},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _env():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("peftc", "templates"),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def render(name: str, **context: Any) -> str:
+    return _env().get_template(name).render(**context)
+
+
+def _batch(v: dict[str, Any]) -> dict[str, Any]:
+    return {"micro": v["micro_batch_size"], "accum": v["gradient_accumulation_steps"],
+            "world": v["num_gpus"]}
+
+
+def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] | None,
+                                                                  list[Diagnostic]]:
+    """The run's DeepSpeed config (None when unset) and any contradiction found."""
+    v = run.values
+    ds = v.get("deepspeed")
+    if ds is None:
+        return None, []
+    f, ln, c = run.loc("deepspeed")
+    common = {**_batch(v), "clip": float(v["max_grad_norm"]), "bf16": bool(v["bf16"]),
+              "fp16": bool(v["fp16"]), "steps_per_print": v["logging_steps"]}
+    if isinstance(ds, str) and ds in PRESETS:
+        preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
+        return json.loads(render("deepspeed.json.j2", **common, **preset)), []
+    if isinstance(ds, str):
+        path = Path(ds) if Path(ds).is_absolute() else spec_dir / ds
+        try:
+            user = json.loads(path.read_text(encoding="utf-8"))
+        except OSError:
+            return None, [Diagnostic("E401", ERROR, f"deepspeed must be one of "
+                                     f"{', '.join(PRESETS)} or a JSON file; '{ds}' is neither",
+                                     file=f, line=ln, col=c)]
+        except json.JSONDecodeError as exc:
+            return None, [Diagnostic("E401", ERROR, f"deepspeed file {ds} is not valid JSON: "
+                                     f"{exc.msg} at line {exc.lineno}", file=f, line=ln, col=c)]
+    else:
+        user = json.loads(json.dumps(ds))
+    return _fill(user, common, (f, ln, c))
+
+
+def _fill(user: dict[str, Any], common: dict[str, Any], loc: tuple[str, int, int]):
+    """Replace "auto" with the run's values and report values that contradict it."""
+    want = {
+        "train_micro_batch_size_per_gpu": common["micro"],
+        "gradient_accumulation_steps": common["accum"],
+        "train_batch_size": common["micro"] * common["accum"] * common["world"],
+        "gradient_clipping": common["clip"],
+    }
+    problems = []
+    for key, value in want.items():
+        have = user.get(key, "auto")
+        if have == "auto":
+            user[key] = value
+        elif have != value:
+            problems.append(Diagnostic("E402", ERROR, f"deepspeed {key} is {have} but the run "
+                                       f"uses {value}", file=loc[0], line=loc[1], col=loc[2],
+                                       hint="remove it from the DeepSpeed config or use auto"))
+    for prec in ("bf16", "fp16"):
+        section = user.setdefault(prec, {})
+        enabled = section.get("enabled", "auto")
+        if enabled == "auto":
+            section["enabled"] = common[prec]
+        elif bool(enabled) != common[prec]:
+            problems.append(Diagnostic("E402", ERROR, f"deepspeed {prec}.enabled is {enabled} "
+                                       f"but the run has {prec}: {common[prec]}", file=loc[0],
+                                       line=loc[1], col=loc[2]))
+    zero = user.setdefault("zero_optimization", {})
+    for key, val in list(zero.items()):
+        if val == "auto":
+            zero.pop(key)
+    return user, problems
+
+
+def zero_stage(config: dict[str, Any] | None) -> int:
+    return int((config or {}).get("zero_optimization", {}).get("stage", 0))
+
+
+def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[str, Any]) -> str:
+    v = run.values
+    world = v["num_gpus"]
+    fsdp = v.get("fsdp")
+    if ds is not None:
+        dist = "DEEPSPEED"
+    elif fsdp is not None:
+        dist = "FSDP"
+    elif world > 1:
+        dist = "MULTI_GPU"
+    else:
+        dist = "NO"
+    fam = v.get("model_family")
+    fsdp_full = {"sharding_strategy": "FULL_SHARD", "offload_params": False,
+                 "state_dict_type": "SHARDED_STATE_DICT", "auto_wrap": True, **(fsdp or {})}
+    return render(
+        "accelerate.yaml.j2", run_id=run.run_id, distributed_type=dist, num_processes=world,
+        num_machines=v["num_machines"], main_process_ip=None,
+        main_process_port=cluster.get("main_process_port", 29500),
+        mixed_precision="bf16" if v["bf16"] else "fp16" if v["fp16"] else "no",
+        zero_stage=zero_stage(ds), fsdp=fsdp_full,
+        layer_cls=catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer")
+
+
+def launch_sh(run: ResolvedRun) -> str:
+    return render("launch.sh.j2", run_id=run.run_id)

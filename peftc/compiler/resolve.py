@@ -1,0 +1,406 @@
+"""Layered resolution with provenance: spec + sweep point + stage + CLI -> resolved runs.
+
+Layers, lowest first: peftc defaults < train profile < task plugin < adapter-method preset <
+the spec (its `extends` bases first) < the stage < the sweep point < `--set` on the command
+line. Derived values are computed afterwards (`derive.py`). Every value keeps a `Source`
+saying where it came from and where in a spec file to report a finding about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from peftc.compiler import catalog
+from peftc.compiler.specfile import Spec, canonical
+from peftc.compiler.sweep import Point, expand, parse, split_key, target
+from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
+from peftc.schema.validate import schema
+
+Loc = tuple[str, int, int]
+DEEP = {"lr_scheduler_kwargs", "loftq_config", "fsdp"}
+_REF = re.compile(r"\$\{stages\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}")
+
+# rank of each layer kind, lowest first; derivations compare ranks (a target batch set by a
+# profile does not override gradient_accumulation_steps written in the spec)
+RANK = {"default": 0, "profile": 1, "task": 2, "method": 3, "spec": 4, "stage": 5,
+        "sweep": 6, "cli": 7, "derived": 8}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from: ``label`` for people, ``loc`` for diagnostics."""
+
+    label: str
+    loc: Loc
+    rank: int
+
+    @property
+    def kind(self) -> str:
+        return self.label.split(":", 1)[0]
+
+
+@dataclass
+class ResolvedRun:
+    """One run: every setting resolved, each with its source."""
+
+    spec_file: str
+    stage: str | None
+    point: Point
+    values: dict[str, Any]
+    sources: dict[str, Source]
+    slug: str = ""
+    run_id: str = ""
+    depends_on: list[str] = field(default_factory=list)  # run ids
+    stage_deps: list[str] = field(default_factory=list)  # stage names
+
+    def source(self, key: str) -> Source:
+        """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""
+        while key:
+            if key in self.sources:
+                return self.sources[key]
+            key = key.rpartition(".")[0]
+        return Source("default", (self.spec_file, 1, 1), 0)
+
+    def loc(self, key: str) -> Loc:
+        return self.source(key).loc
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        return self.point.as_dict()
+
+
+@dataclass
+class _Overlay:
+    label: str
+    rank: int
+    values: dict[str, Any]
+    locate: Any  # key path -> Loc
+
+
+def schema_defaults() -> dict[str, Any]:
+    return {k: p["default"] for k, p in schema()["properties"].items()
+            if "default" in p and not k.startswith("$")
+            and k not in ("profile",)}
+
+
+class Resolver:
+    """Resolves every (sweep point x stage) of a spec; problems raise one PeftcError."""
+
+    def __init__(self, spec: Spec, cli: dict[str, Any] | None = None,
+                 out_root: Path | None = None):
+        self.spec = spec
+        self.cli = {split_key(k): v for k, v in (cli or {}).items()}
+        self.out_root = out_root
+        self.problems: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.defaults = schema_defaults()
+        self.spec_dir = spec.path.resolve().parent
+        main_loc = (spec.file, 1, 1)
+        self.default_overlay = _Overlay("default", 0, self.defaults, lambda p: main_loc)
+        self.stages: dict[str, Any] = spec.structure.get("stages", {})
+        sweep = spec.structure.get("sweep", {})
+        self.axes, self.excludes = parse(sweep, spec.locate_structural, self.stages)
+        self.points = expand(self.axes, self.excludes)
+        self.profiles = {**catalog.PROFILES, **spec.structure.get("profiles", {})}
+        self._spec_overlays = [
+            _Overlay(f"spec:{layer.doc.file}", RANK["spec"], layer.settings,
+                     layer.locate) for layer in spec.layers]
+
+    # -- public --------------------------------------------------------------------------
+    def runs(self) -> list[ResolvedRun]:
+        from peftc.compiler.derive import derive
+
+        out: list[ResolvedRun] = []
+        stage_names = list(self.stages) or [None]
+        order = self._stage_order(stage_names)
+        for point in self.points:
+            by_stage: dict[str, ResolvedRun] = {}
+            for stage in order:
+                run = self._resolve(point, stage)
+                derive(run, self)
+                self._interpolate(run, by_stage)
+                run.slug = self._slug(run)
+                run.run_id = f"{run.slug}-{self._hash(run)}"
+                if stage is not None:
+                    by_stage[stage] = run
+                self._finish_output_dir(run)
+                out.append(run)
+        total = len(out) or 1
+        self.warnings = dedupe([p for p in self.problems if not p.is_error], total)
+        if any(p.is_error for p in self.problems):
+            raise PeftcError(dedupe(self.problems, total))
+        return out
+
+    # -- layering ------------------------------------------------------------------------
+    def _upper(self, point: Point, stage: str | None) -> list[_Overlay]:
+        spec = self.spec
+        layers = list(self._spec_overlays)
+        if stage is not None:
+            settings, names = canonical(self.stages[stage])
+
+            def locate_stage(path, _stage=stage, _names=names):
+                first = _names.get(path[0], path[0]) if path else None
+                return spec.locate_structural(("stages", _stage, first, *path[1:]))
+
+            layers.append(_Overlay(f"stage:{stage}", RANK["stage"], settings, locate_stage))
+        sweep_vals: dict[str, Any] = {}
+        for dotted, value in point.values:
+            st, path = target(dotted)
+            if st is None or st == stage:
+                _set_path(sweep_vals, path, value)
+        if sweep_vals:
+            locs = point.locations
+
+            def locate_sweep(path, _locs=locs):
+                for dotted, loc in _locs.items():
+                    if target(dotted)[1][: len(path)] == tuple(path)[: len(target(dotted)[1])]:
+                        return loc
+                return (spec.file, 1, 1)
+
+            layers.append(_Overlay("sweep", RANK["sweep"], sweep_vals, locate_sweep))
+        if self.cli:
+            cli_vals: dict[str, Any] = {}
+            for path, value in self.cli.items():
+                _set_path(cli_vals, path, value)
+            layers.append(_Overlay("cli", RANK["cli"], cli_vals,
+                                   lambda p: ("<command line>", 0, 0)))
+        return layers
+
+    def _resolve(self, point: Point, stage: str | None) -> ResolvedRun:
+        upper = self._upper(point, stage)
+
+        def pick(key: str) -> tuple[Any, _Overlay | None]:
+            for layer in reversed(upper):
+                if key in layer.values:
+                    return layer.values[key], layer
+            return self.defaults.get(key), None
+
+        adapter, _ = pick("adapter")
+        task, task_layer = pick("task")
+        lower: list[_Overlay] = [self.default_overlay]
+        profile = self.spec.structure.get("profile", "auto")
+        cli_profile = self.cli.get(("profile",))
+        profile = cli_profile or profile
+        prof_loc = self.spec.locate_structural(("profile",)) if "profile" in \
+            self.spec.structure else (task_layer.locate(("task",)) if task_layer else
+                                      (self.spec.file, 1, 1))
+        if profile == "auto":
+            profile = catalog.auto_profile(task)
+        if profile != "none":
+            if profile not in self.profiles:
+                f, ln, c = self.spec.locate_structural(("profile",))
+                self.problems.append(Diagnostic(
+                    "E207", ERROR, f"unknown train profile '{profile}'"
+                    f"{did_you_mean(profile, self.profiles)}", file=f, line=ln, col=c))
+            else:
+                values, _ = canonical(self.profiles[profile])
+                lower.append(_Overlay(f"profile:{profile}", RANK["profile"], values,
+                                      lambda p, _l=prof_loc: _l))
+        if task is not None and task in catalog.TASKS:
+            tloc = task_layer.locate(("task",)) if task_layer else (self.spec.file, 1, 1)
+            lower.append(_Overlay(f"task:{task}", RANK["task"], catalog.task_layer(task),
+                                  lambda p, _l=tloc: _l))
+        if adapter in catalog.METHODS:
+            _, alayer = pick("adapter")
+            aloc = alayer.locate(("adapter",)) if alayer else (self.spec.file, 1, 1)
+            lower.append(_Overlay(f"method:{adapter}", RANK["method"], catalog.METHODS[adapter],
+                                  lambda p, _l=aloc: _l))
+        values: dict[str, Any] = {}
+        sources: dict[str, Source] = {}
+        for layer in (*lower, *upper):
+            _merge(values, sources, layer)
+        run = ResolvedRun(self.spec.file, stage, point, values, sources)
+        run.values["profile"] = profile
+        sources["profile"] = Source("spec" if "profile" in self.spec.structure else "default",
+                                    prof_loc, RANK["spec"])
+        if stage is not None:
+            deps = self.stages[stage].get("depends_on", [])
+            refs = [m.group(1) for v in values.values() if isinstance(v, str)
+                    for m in _REF.finditer(v)]
+            run.stage_deps = list(dict.fromkeys([*deps, *refs]))
+        return run
+
+    # -- stages ----------------------------------------------------------------------------
+    def _stage_order(self, names: list[str | None]) -> list[str | None]:
+        if names == [None]:
+            return names
+        deps: dict[str, list[str]] = {}
+        for name in names:
+            body = self.stages[name]
+            refs = [m.group(1) for v in body.values() if isinstance(v, str)
+                    for m in _REF.finditer(v)]
+            deps[name] = list(dict.fromkeys([*body.get("depends_on", []), *refs]))
+            for dep in deps[name]:
+                if dep not in self.stages or dep == name:
+                    f, ln, c = self.spec.locate_structural(("stages", name))
+                    self.problems.append(Diagnostic(
+                        "E321", ERROR, f"stage '{name}' depends on unknown stage '{dep}'"
+                        f"{did_you_mean(dep, [s for s in self.stages if s != name])}",
+                        file=f, line=ln, col=c))
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in order:
+                return
+            if n in visiting:
+                f, ln, c = self.spec.locate_structural(("stages", n))
+                self.problems.append(Diagnostic("E322", ERROR, f"stages depend on each other "
+                                                f"in a cycle through '{n}'", file=f, line=ln,
+                                                col=c))
+                return
+            visiting.add(n)
+            for d in deps[n]:
+                if d in self.stages and d != n:
+                    visit(d)
+            visiting.discard(n)
+            order.append(n)
+
+        for n in names:
+            visit(n)
+        if self.problems:
+            raise PeftcError(self.problems)
+        return order
+
+    def _interpolate(self, run: ResolvedRun, done: dict[str, ResolvedRun]) -> None:
+        for key, value in list(run.values.items()):
+            if not isinstance(value, str) or "${" not in value:
+                continue
+
+            def sub(m: re.Match[str], _key=key) -> str:
+                dep = done.get(m.group(1))
+                if dep is None:
+                    return m.group(0)
+                if m.group(2) == "output_dir":
+                    return "${run:" + dep.run_id + "}"  # replaced by the path once known
+                return str(dep.values.get(m.group(2)))
+
+            run.values[key] = _REF.sub(sub, value)
+        run.depends_on = [done[s].run_id for s in run.stage_deps if s in done]
+
+    def _finish_output_dir(self, run: ResolvedRun) -> None:
+        root = self.out_root or Path("OUT")
+        given = run.values.get("output_dir")
+        multi = len(self.points) > 1 or len(self.stages) > 1
+        if given is None:
+            run.values["output_dir"] = str(root / "runs" / run.run_id / "output")
+            run.sources["output_dir"] = Source("derived: OUT/runs/<run_id>/output",
+                                               (self.spec.file, 1, 1), RANK["derived"])
+        else:
+            base = Path(given)
+            if not base.is_absolute():
+                base = self.spec_dir / base
+            run.values["output_dir"] = str(base / run.run_id if multi else base)
+        for key, value in run.values.items():
+            if isinstance(value, str) and "${run:" in value:
+                run.values[key] = re.sub(r"\$\{run:([^}]+)\}", lambda m: str(
+                    root / "runs" / m.group(1) / "output"), value)
+
+    # -- ids -------------------------------------------------------------------------------
+    def _slug(self, run: ResolvedRun) -> str:
+        name = self.spec.structure.get("name") or self.spec.path.stem
+        parts = [name]
+        if run.stage:
+            parts.append(run.stage)
+        for _, value in run.point.values:
+            parts.append(_short(value))
+        return re.sub(r"-+", "-", "-".join(parts))[:80].strip("-")
+
+    @staticmethod
+    def _hash(run: ResolvedRun) -> str:
+        canon = {k: v for k, v in run.values.items() if k != "output_dir" or
+                 run.sources[k].kind != "derived"}
+        blob = json.dumps([run.stage, canon, run.depends_on], sort_keys=True, default=str,
+                          separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def _short(value: Any) -> str:
+    text = str(value).rstrip("/").rsplit("/", 1)[-1].lower() if isinstance(value, str) else (
+        json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value))
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:24] or "x"
+
+
+def _set_path(target_dict: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    node: Any = target_dict
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, dict):
+            node = node.setdefault(part, [] if isinstance(nxt, int) else {})
+        else:
+            while len(node) <= part:
+                node.append({})
+            node = node[part]
+    if isinstance(node, list):
+        while len(node) <= path[-1]:
+            node.append(None)
+    node[path[-1]] = value
+
+
+def _merge(values: dict[str, Any], sources: dict[str, Source], layer: _Overlay) -> None:
+    for key, value in layer.values.items():
+        if key in DEEP and isinstance(value, dict) and isinstance(values.get(key), dict):
+            merged = dict(values[key])
+            for sub, subval in value.items():
+                merged[sub] = subval
+                sources[f"{key}.{sub}"] = Source(_label(layer, (key, sub)),
+                                                 layer.locate((key, sub)), layer.rank)
+            values[key] = merged
+            continue
+        if isinstance(value, (dict, list)) and any(
+                isinstance(x, (dict, list)) for x in (value.values() if isinstance(
+                    value, dict) else value)) and key in values and layer.label == "sweep":
+            # a dotted sweep key (datasets.0.path) patches a copy of the lower value
+            base = json.loads(json.dumps(values[key]))
+            _patch(base, value)
+            value = base
+        values[key] = value
+        sources[key] = Source(_label(layer, (key,)), layer.locate((key,)), layer.rank)
+        if isinstance(value, dict):
+            for sub in value:
+                sources[f"{key}.{sub}"] = sources[key]
+
+
+def _patch(base: Any, patch: Any) -> None:
+    items: Iterable[tuple[Any, Any]] = patch.items() if isinstance(patch, dict) else enumerate(
+        patch)
+    for k, v in items:
+        if v is None or v == {}:
+            continue
+        if isinstance(v, (dict, list)) and isinstance(base, (dict, list)) and (
+                (isinstance(base, dict) and k in base) or (isinstance(base, list) and
+                                                           k < len(base))):
+            _patch(base[k], v)
+        else:
+            base[k] = v
+
+
+def _label(layer: _Overlay, path: tuple[Any, ...]) -> str:
+    if layer.label.startswith(("spec:", "stage:")):
+        f, ln, c = layer.locate(path)
+        return f"spec:{f}:{ln}:{c}"
+    return layer.label
+
+
+def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:
+    """One diagnostic per (code, place, message), counting the runs it affects."""
+    counts: dict[tuple, int] = {}
+    first: dict[tuple, Diagnostic] = {}
+    for d in problems:
+        key = (d.code, d.file, d.line, d.col, d.message)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, d)
+    out = []
+    for key, d in first.items():
+        if total > 1 and d.runs_total is None and counts[key] > 0:
+            from dataclasses import replace
+
+            d = replace(d, runs_affected=min(counts[key], total), runs_total=total)
+        out.append(d)
+    return out

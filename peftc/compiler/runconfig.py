@@ -1,0 +1,260 @@
+"""Resolved values -> the `run.yaml` sections the runtime passes to library constructors.
+
+The keyword names here are those of the versions pinned in pyproject.toml (PEFT 0.21,
+TRL 1.16, transformers 5); a contract test instantiates every class with them.
+See docs/run-format.md for the format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from peftc import __version__
+from peftc.compiler import catalog
+from peftc.compiler.derive import LOCAL_SUFFIXES
+from peftc.compiler.resolve import ResolvedRun
+
+PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
+                "prompt_tuning": "PromptTuningConfig", "prefix_tuning": "PrefixTuningConfig",
+                "p_tuning": "PromptEncoderConfig"}
+
+
+def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
+    v = run.values
+    kind = "dpo" if v.get("rl") == "dpo" else "sft"
+    output_dir = v["output_dir"]
+    return {
+        "peftc_version": __version__,
+        "run_id": run.run_id,
+        "stage": run.stage,
+        "depends_on": list(run.depends_on),
+        "output_dir": output_dir,
+        "model": _model(v, spec_dir),
+        "tokenizer": {
+            "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
+            "padding_side": v["padding_side"],
+            "pad_token": None,
+            "chat_template": v["chat_template"],
+        },
+        "quantization": _quantization(v),
+        "adapter": _adapter(v, spec_dir),
+        "data": _data(v, spec_dir, kind),
+        "trainer": _trainer(v, kind, output_dir, run.run_id),
+        "samples": {"prompts": list(v.get("sample_prompts") or []),
+                    "max_new_tokens": v["sample_max_new_tokens"]},
+        "batch": {
+            "micro_batch_size": v["micro_batch_size"],
+            "gradient_accumulation_steps": v["gradient_accumulation_steps"],
+            "num_gpus": v["num_gpus"],
+            "global_batch_size": v.get("global_batch_size"),
+            "effective_global_batch_size": v["effective_global_batch_size"],
+        },
+        "launch": {
+            "num_processes": v["num_gpus"],
+            "num_machines": v["num_machines"],
+            "deepspeed": "deepspeed.json" if v.get("deepspeed") else None,
+            "fsdp": v.get("fsdp") is not None,
+            "accelerate_config": "accelerate.yaml",
+        },
+    }
+
+
+def _maybe_local(path: str, spec_dir: Path) -> str:
+    """A path that exists beside the spec becomes absolute; anything else is a hub id."""
+    if path.startswith("peftc:"):
+        return path
+    p = Path(path)
+    if p.is_absolute():
+        return path
+    local = spec_dir / p
+    if local.exists() or path.startswith((".", "~")):
+        return str(local.resolve())
+    return path
+
+
+def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
+    return {
+        "name_or_path": _maybe_local(v["base_model"], spec_dir),
+        "family": v.get("model_family"),
+        "from_pretrained": {
+            "revision": v.get("revision_of_model"),
+            "trust_remote_code": v["trust_remote_code"],
+            "dtype": v["torch_dtype"],
+            "attn_implementation": v["attn_implementation"],
+        },
+        "gradient_checkpointing": v["gradient_checkpointing"],
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+    }
+
+
+def _quantization(v: dict[str, Any]) -> dict[str, Any] | None:
+    if v.get("load_in_4bit"):
+        return {"load_in_4bit": True, "bnb_4bit_quant_type": v["bnb_4bit_quant_type"],
+                "bnb_4bit_use_double_quant": v["bnb_4bit_use_double_quant"],
+                "bnb_4bit_compute_dtype": v["torch_dtype"]}
+    if v.get("load_in_8bit"):
+        return {"load_in_8bit": True}
+    return None
+
+
+def _lora_config(v: dict[str, Any]) -> dict[str, Any]:
+    init = v.get("peft_init_lora_weights")
+    cfg: dict[str, Any] = {
+        "task_type": "CAUSAL_LM",
+        "r": v["lora_r"],
+        "lora_alpha": v["lora_alpha"],
+        "lora_dropout": v["lora_dropout"],
+        "bias": v["lora_bias"],
+        "target_modules": v.get("lora_target_modules"),
+        "modules_to_save": v.get("lora_modules_to_save"),
+        "use_dora": v["peft_use_dora"],
+        "use_rslora": v["peft_use_rslora"],
+        "init_lora_weights": True if init is None else init,
+    }
+    if init == "loftq":
+        cfg["loftq_config"] = dict(v["loftq_config"])
+    return cfg
+
+
+def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
+    method = v["adapter"]
+    if method in catalog.LORA_FAMILY:
+        config = _lora_config(v)
+    elif method == "adalora":
+        config = _lora_config(v)
+        for k in ("use_dora", "loftq_config"):
+            config.pop(k, None)
+        config.update({"init_r": v["adalora_init_r"], "target_r": v["adalora_target_r"],
+                       "total_step": v.get("adalora_total_step"),
+                       "tinit": v.get("adalora_tinit"), "tfinal": v.get("adalora_tfinal"),
+                       "deltaT": v.get("adalora_deltaT")})
+    elif method == "ia3":
+        config = {"task_type": "CAUSAL_LM", "target_modules": v.get("ia3_target_modules"),
+                  "feedforward_modules": v.get("ia3_feedforward_modules"),
+                  "modules_to_save": v.get("lora_modules_to_save")}
+    else:
+        config = {"task_type": "CAUSAL_LM", "num_virtual_tokens": v["num_virtual_tokens"]}
+        if method == "prompt_tuning":
+            text = v.get("prompt_tuning_init_text")
+            config["prompt_tuning_init"] = "TEXT" if text else "RANDOM"
+            if text:
+                config["prompt_tuning_init_text"] = text
+                config["tokenizer_name_or_path"] = _maybe_local(v["tokenizer_config"], spec_dir)
+        elif method == "prefix_tuning":
+            config["prefix_projection"] = v["prefix_projection"]
+        else:
+            config["encoder_hidden_size"] = v["encoder_hidden_size"]
+    sft = v.get("sft_adapter")
+    loraplus = None
+    if v.get("loraplus_lr_ratio") is not None:
+        emb = v.get("loraplus_lr_embedding")
+        loraplus = {"lr_ratio": float(v["loraplus_lr_ratio"]),
+                    "lr_embedding": 1e-6 if emb is None else emb}
+    relora = None
+    if v.get("relora_steps"):
+        relora = {"steps": v["relora_steps"], "warmup_steps": v["relora_warmup_steps"]}
+    return {
+        "method": method,
+        "peft_class": PEFT_CLASSES.get(method, "LoraConfig"),
+        "config": config,
+        "prepare_kbit": bool(v.get("load_in_4bit") or v.get("load_in_8bit")),
+        "sft_adapter": None if not sft else {
+            "path": sft if Path(sft).is_absolute() else str((spec_dir / sft).resolve()),
+            "fallback_to_base": v["sft_adapter_fallback"]},
+        "relora": relora,
+        "loraplus": loraplus,
+    }
+
+
+def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
+    items = []
+    for ds in v["datasets"]:
+        path = ds["path"]
+        local_path = Path(path) if Path(path).is_absolute() else spec_dir / path
+        local = local_path.exists()
+        builder = ds.get("ds_type")
+        if local and builder is None and local_path.is_file():
+            builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
+        fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
+        items.append({
+            "path": str(local_path.resolve()) if local else path,
+            "local": local,
+            "builder": builder,
+            "name": ds.get("name"),
+            "revision": ds.get("revision"),
+            "split": ds["split"],
+            "data_files": ds.get("data_files"),
+            "type": ds["type"],
+            "fields": fields,
+        })
+    return {
+        "datasets": items,
+        "val_set_size": v["val_set_size"],
+        "shuffle_seed": v["seed"],
+        "train_on_inputs": v["train_on_inputs"],
+        "max_prompt_length": v.get("max_prompt_len") if kind == "dpo" else None,
+    }
+
+
+def _report_to(v: dict[str, Any]) -> list[str]:
+    return ["wandb"] if v.get("wandb_project") and v.get("wandb_mode") != "disabled" else []
+
+
+def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict[str, Any]:
+    warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
+    cfg: dict[str, Any] = {
+        "output_dir": output_dir,
+        "run_name": v.get("wandb_name") or run_id,
+        "per_device_train_batch_size": v["micro_batch_size"],
+        "per_device_eval_batch_size": v["micro_batch_size"],
+        "gradient_accumulation_steps": v["gradient_accumulation_steps"],
+        "learning_rate": v["learning_rate"],
+        "lr_scheduler_type": v["lr_scheduler"],
+        "lr_scheduler_kwargs": dict(v["lr_scheduler_kwargs"]),
+        "warmup_steps": warmup,
+        "num_train_epochs": float(v["num_epochs"]),
+        "max_steps": v["max_steps"] if v.get("max_steps") is not None else -1,
+        "optim": v["optimizer"],
+        "weight_decay": v["weight_decay"],
+        "adam_beta1": v["adam_beta1"],
+        "adam_beta2": v["adam_beta2"],
+        "adam_epsilon": v["adam_epsilon"],
+        "max_grad_norm": v["max_grad_norm"],
+        "bf16": v["bf16"],
+        "fp16": v["fp16"],
+        "tf32": v["tf32"] or None,
+        "gradient_checkpointing": v["gradient_checkpointing"],
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "seed": v["seed"],
+        "data_seed": v["seed"],
+        "logging_steps": v["logging_steps"],
+        "save_strategy": "steps",
+        "save_steps": v["save_steps"],
+        "save_total_limit": v["save_total_limit"],
+        "eval_strategy": v["eval_strategy"],
+        "eval_steps": v.get("eval_steps"),
+        "report_to": _report_to(v),
+        "max_length": v["sequence_len"],
+        "padding_free": v["padding_free"],
+        "remove_unused_columns": False,
+        "pad_to_multiple_of": v["sequence_len"] if v["pad_to_sequence_len"] else None,
+    }
+    if kind == "sft":
+        cfg.update({
+            "packing": v["sample_packing"],
+            "packing_strategy": v["packing_strategy"],
+            "eval_packing": v["eval_sample_packing"],
+            "completion_only_loss": not v["train_on_inputs"],
+            "assistant_only_loss": (not v["train_on_inputs"]) and any(
+                d["type"] == "chat_template" for d in v["datasets"]),
+            "neftune_noise_alpha": v.get("neftune_noise_alpha"),
+        })
+        if cfg["padding_free"] and not cfg["packing"]:
+            cfg["max_length"] = None  # TRL: padding_free without packing needs max_length None
+    else:
+        loss = v["dpo_loss_type"]
+        cfg.update({"beta": v["rl_beta"], "loss_type": loss if isinstance(loss, list)
+                    else [loss]})
+    return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
+            "config": cfg}

@@ -1,0 +1,99 @@
+"""The hyperparameter advisor: lint rules that look at resolved runs.
+
+A rule is one small unit: a stable code, a default severity, a one-line summary, a rationale
+citing the guide it comes from, a fix, and a pure `check(run)` that yields `Finding`s naming
+the key responsible. `check_runs` runs every rule on every resolved run of a spec and reports
+each finding once, at the spec line that set the responsible value, with how many sweep runs
+it affects. Rules live in the modules of this package, grouped by topic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from peftc.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolve import ResolvedRun
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem a rule found in one run: the key to blame and the message with numbers."""
+
+    key: str
+    message: str
+
+
+Check = Callable[["ResolvedRun"], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: str
+    summary: str
+    rationale: str
+    fix: str
+    reference: str
+    bad: str
+    good: str
+    check: Check
+
+
+REGISTRY: dict[str, Rule] = {}
+_MODULES = ("lora", "learning_rate", "dpo", "packing", "warmup", "batch", "scheduler",
+            "conflicts", "model", "regularization")
+
+
+def rule(code: str, name: str, *, severity: str = "warning", summary: str, rationale: str,
+         fix: str, reference: str, bad: str, good: str) -> Callable[[Check], Check]:
+    """Register a check function as a rule."""
+
+    def register(check: Check) -> Check:
+        if code in REGISTRY:
+            raise ValueError(f"duplicate rule code {code}")
+        REGISTRY[code] = Rule(code, name, severity, summary, rationale, fix, reference,
+                              bad.strip("\n"), good.strip("\n"), check)
+        return check
+
+    return register
+
+
+def all_rules() -> dict[str, Rule]:
+    for module in _MODULES:
+        try:
+            importlib.import_module(f"peftc.rules.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"peftc.rules.{module}":
+                raise
+    return dict(sorted(REGISTRY.items()))
+
+
+def _findings(runs: list[ResolvedRun]) -> Iterator[tuple[Rule, ResolvedRun, Finding]]:
+    rules = all_rules().values()
+    for run in runs:
+        for r in rules:
+            for finding in r.check(run):
+                yield r, run, finding
+
+
+def check_runs(runs: list[ResolvedRun]) -> list[Diagnostic]:
+    """Every finding of every rule, once per place and message, with runs affected."""
+    total = len(runs)
+    seen: dict[tuple, Diagnostic] = {}
+    counts: dict[tuple, set[str]] = {}
+    for r, run, finding in _findings(runs):
+        f, line, col = run.loc(finding.key)
+        key = (r.code, f, line, col, finding.message)
+        if key not in seen:
+            seen[key] = Diagnostic(r.code, r.severity, finding.message, file=f, line=line,
+                                   col=col, hint=r.fix)
+            counts[key] = set()
+        counts[key].add(run.run_id)
+    return [replace(d, runs_affected=len(counts[k]), runs_total=total)
+            for k, d in seen.items()]

@@ -1,0 +1,96 @@
+"""`peftc run`: pick the compiled runs to train and hand each to the runtime.
+
+A RUN_DIR is trained as it is. A SPEC is compiled first (into `-o OUT`, default
+`peftc-runs/<spec name>`; training outputs already there are kept), then one run (`--run ID`,
+or the only one) or all of them (`--all`, in dependency order). Completed runs are skipped;
+the dependants of a failed run are not started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from peftc.diagnostics import ERROR, Diagnostic, PeftcError, UsageError
+
+
+def run_status(output_dir: str | Path) -> str | None:
+    path = Path(output_dir) / "status.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def train_dir(run_dir: Path) -> int:
+    """Train one compiled run folder; user-facing runtime problems become diagnostics."""
+    if not (run_dir / "run.yaml").is_file():
+        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
+                                    file=str(run_dir)), exit_code=2)
+    from peftc.runtime.errors import RuntimeConfigError
+    from peftc.runtime.run import run
+
+    try:
+        return run(run_dir)
+    except RuntimeConfigError as exc:
+        raise PeftcError(Diagnostic(getattr(exc, "code", "E602"), ERROR, str(exc),
+                                    file=str(run_dir / "run.yaml"))) from None
+
+
+def select_runs(manifest: dict, run_id: str | None, run_all: bool, spec: str) -> list[dict]:
+    runs = manifest["runs"]
+    if run_id:
+        chosen = [r for r in runs if r["run_id"] == run_id or r["run_id"].startswith(run_id)]
+        if len(chosen) != 1:
+            ids = "\n  ".join(r["run_id"] for r in runs)
+            raise UsageError(f"--run {run_id} matches {len(chosen)} runs; the runs are:\n  {ids}",
+                             file=spec)
+        return chosen
+    if run_all or len(runs) == 1:
+        return runs
+    ids = "\n  ".join(r["run_id"] for r in runs)
+    raise UsageError(f"the spec has {len(runs)} runs: pass --run ID or --all\n  {ids}",
+                     file=spec)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    target = Path(args.target)
+    if target.is_dir():
+        return train_dir(target)
+    if not target.is_file():
+        raise UsageError(f"no such run folder or spec: {target}", file=str(target), code="E005")
+    from peftc.compiler import compile_spec
+    from peftc.compiler.build import parse_sets
+
+    out = Path(args.output) if args.output else Path("peftc-runs") / target.stem
+    compiled = compile_spec(target, out, parse_sets(args.set), force=True)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    chosen = select_runs(manifest, args.run_id, args.all, str(target))
+    failed: set[str] = set()
+    code = 0
+    for entry in chosen:
+        rid = entry["run_id"]
+        blocked = [d for d in entry["depends_on"] if d in failed]
+        if blocked:
+            sys.stderr.write(f"peftc: skipping {rid}: it depends on failed run {blocked[0]}\n")
+            failed.add(rid)
+            code = 1
+            continue
+        if run_status(entry["output_dir"]) == "completed":
+            sys.stderr.write(f"peftc: {rid} already completed; skipping\n")
+            continue
+        sys.stderr.write(f"peftc: training {rid}\n")
+        try:
+            rc = train_dir(out / entry["folder"])
+        except PeftcError as exc:
+            if len(chosen) == 1:
+                raise
+            sys.stderr.write("\n".join(d.text() for d in exc.diagnostics) + "\n")
+            rc = exc.exit_code
+        if rc != 0:
+            failed.add(rid)
+            code = rc
+    del compiled
+    return code

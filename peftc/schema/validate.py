@@ -1,0 +1,217 @@
+"""Check a loaded spec against the JSON Schema and turn every violation into a diagnostic.
+
+jsonschema finds the problems; this module words them for people: the key's own line and
+column, "did you mean" for typos in keys and enum values, a pointer for Axolotl keys peftc
+does not take, and a note when YAML 1.1 turned a word like `no` into a boolean.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from peftc.diagnostics import ERROR, Diagnostic, did_you_mean
+from peftc.schema.loader import SourceMap
+from peftc.schema.spec import ALIASES, UNSUPPORTED, build_schema
+
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping",
+               "null": "null"}
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return build_schema()
+
+
+@functools.lru_cache(maxsize=1)
+def validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "spec"
+
+
+class _Wording:
+    def __init__(self, srcmap: SourceMap, prefix: tuple[Any, ...] = ()):
+        self.srcmap = srcmap
+        self.prefix = prefix
+
+    def diag(self, path: tuple[Any, ...], code: str, message: str, hint: str | None = None,
+             *, key: bool = False) -> Diagnostic:
+        line, col = self.srcmap.locate((*self.prefix, *path), key=key)
+        return Diagnostic(code, ERROR, message, file=self.srcmap.file, line=line, col=col,
+                          hint=hint)
+
+    def words(self, err: ValidationError) -> list[Diagnostic]:
+        path = tuple(err.absolute_path)
+        name = _name(path)
+        v = err.validator
+        if v == "additionalProperties" and isinstance(err.instance, dict):
+            return self._unknown_keys(err, path)
+        if v == "type":
+            want = err.validator_value
+            want = [want] if isinstance(want, str) else want
+            wanted = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
+            hint = None
+            if err.instance == "auto":
+                hint = "peftc resolves every value explicitly; write the value you want"
+            raw = self.srcmap.yaml11_bools.get((*self.prefix, *path))
+            if raw is not None:
+                hint = (f"YAML 1.1 reads the bare word '{raw}' as a boolean; "
+                        f"write '{raw}' in quotes if you mean the text")
+            return [self.diag(path, "E101", f"'{name}' must be {wanted}, got "
+                              f"{_kind(err.instance)} {_show(err.instance)}", hint)]
+        if v == "enum":
+            allowed = err.validator_value
+            got = err.instance
+            suggestion = did_you_mean(str(got), [str(a) for a in allowed]) if isinstance(
+                got, str) else ""
+            shown = ", ".join(_show(a) for a in allowed)
+            hint = None
+            if got == "auto":
+                hint = "peftc resolves every value explicitly; pick one"
+            raw = self.srcmap.yaml11_bools.get((*self.prefix, *path))
+            if raw is not None:
+                hint = f"YAML 1.1 reads the bare word '{raw}' as a boolean; quote it"
+            return [self.diag(path, "E102", f"'{name}' must be one of {shown}; got "
+                              f"{_show(got)}{suggestion}", hint)]
+        if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
+                  "exclusiveMaximum": "<"}[v]
+            return [self.diag(path, "E103", f"'{name}' must be {op} {err.validator_value}, "
+                              f"got {_show(err.instance)}")]
+        if v in ("minItems", "maxItems"):
+            return [self.diag(path, "E103", f"'{name}' needs at least {err.validator_value} "
+                              "item(s)" if v == "minItems" else f"'{name}' has too many items")]
+        if v == "required":
+            missing = [r for r in err.validator_value if r not in err.instance]
+            return [self.diag(path, "E104", f"'{_name((*path, m))}' is required")
+                    for m in missing]
+        if v == "pattern":
+            return [self.diag(path, "E102", f"'{name}' does not match the expected form "
+                              f"{err.validator_value!r}: got {_show(err.instance)}")]
+        if v == "anyOf":
+            return self._any_of(err, path, name)
+        return [self.diag(path, "E101", f"'{name}': {err.message}")]
+
+    def _any_of(self, err: ValidationError, path: tuple[Any, ...], name: str):
+        choices: list[str] = []
+        enums: list[Any] = []
+        for sub in err.validator_value:
+            if "enum" in sub:
+                enums.extend(sub["enum"])
+            if "type" in sub:
+                t = sub["type"]
+                choices.extend(_TYPE_NAMES.get(x, x) for x in ([t] if isinstance(t, str) else t))
+        if enums:
+            choices.insert(0, "one of " + ", ".join(_show(e) for e in enums))
+        suggestion = did_you_mean(err.instance, [str(e) for e in enums]) if isinstance(
+            err.instance, str) and enums else ""
+        return [self.diag(path, "E102" if enums else "E101",
+                          f"'{name}' must be {' or '.join(dict.fromkeys(choices))}; got "
+                          f"{_show(err.instance)}{suggestion}")]
+
+    def _unknown_keys(self, err: ValidationError, path: tuple[Any, ...]) -> list[Diagnostic]:
+        known = set(err.schema.get("properties", {}))
+        out = []
+        for key in err.instance:
+            if key in known:
+                continue
+            kpath = (*path, key)
+            if not path and key in UNSUPPORTED:
+                out.append(self.diag(kpath, "E105", f"'{key}' is an Axolotl key not supported "
+                                     f"by peftc", UNSUPPORTED[key], key=True))
+                continue
+            out.append(self.diag(kpath, "E100", f"unknown key '{_name(kpath)}'"
+                                 f"{did_you_mean(str(key), known)}", key=True))
+        return out
+
+
+def validate_data(data: dict[str, Any], srcmap: SourceMap,
+                  prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
+    """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
+    wording = _Wording(srcmap, prefix)
+    out: list[Diagnostic] = []
+    for err in validator().iter_errors(data):
+        out.extend(wording.words(err))
+    out.extend(_alias_clashes(data, wording))
+    return out
+
+
+def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
+    out = []
+    for alias, canonical in ALIASES.items():
+        if alias in data and canonical in data:
+            out.append(wording.diag((alias,), "E106", f"'{alias}' and '{canonical}' are the "
+                                    "same setting; keep one", key=True))
+    return out
+
+
+def validate_value(key_path: tuple[Any, ...], value: Any) -> str | None:
+    """Check one value against the schema of a (possibly dotted) key; None when valid.
+
+    Used for sweep values so a 10,000-run sweep validates each axis value once, not each run.
+    """
+    sub = subschema(key_path)
+    if sub is None:
+        return f"unknown key '{_name(key_path)}'"
+    errs = list(Draft202012Validator(sub).iter_errors(value))
+    if not errs:
+        return None
+    err = errs[0]
+    err.path.extendleft(reversed(key_path))
+    return _Wording(SourceMap(file="")).words(err)[0].message
+
+
+def subschema(key_path: tuple[Any, ...]) -> dict[str, Any] | None:
+    """The schema of a key path (``("lr_scheduler_kwargs", "min_lr_rate")``), or None."""
+    node: dict[str, Any] = schema()
+    for part in key_path:
+        props = node.get("properties", {})
+        if isinstance(part, int) and "items" in node:
+            node = node.get("items", {})
+            continue
+        if part in props:
+            node = props[part]
+            if "$ref" in node:
+                node = schema()["properties"][node["$ref"].rsplit("/", 1)[1]]
+            continue
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict) or (node.get("type") == "object" and extra is None):
+            node = extra if isinstance(extra, dict) else {}
+            continue
+        return None
+    return node

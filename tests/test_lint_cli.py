@@ -1,0 +1,102 @@
+"""`peftc lint`: located diagnostics, exit codes, formats, never a traceback."""
+
+import json
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+GOOD = """
+base_model: peftc:tiny-llama
+profile: none
+datasets:
+  - path: tatsu-lab/alpaca
+learning_rate: 2.0e-4
+"""
+
+
+def test_typo_gets_did_you_mean(write_spec, cli):
+    spec = write_spec(GOOD + "lora_alpah: 16\n")
+    code, out, _ = cli("lint", spec)
+    assert code == 1
+    assert f"{spec}:6:1: E100 error: unknown key 'lora_alpah' (did you mean 'lora_alpha'?)" \
+        in out
+
+
+def test_every_problem_in_one_pass(write_spec, cli):
+    spec = write_spec("""
+        base_model: peftc:tiny-llama
+        lora_r: "16"
+        lora_dropout: 1.5
+        adapter: lroa
+        optimizer: adamw
+        bf16: auto
+        micro_batch_szie: 2
+        """)
+    code, out, _ = cli("lint", spec)
+    assert code == 1
+    lines = out.splitlines()
+    assert any(":2:9: E101" in x and "'lora_r' must be an integer, got a string '16'" in x
+               for x in lines)
+    assert any(":3:15: E103" in x and "must be <= 1" in x for x in lines)
+    assert any(":4:10: E102" in x and "(did you mean 'lora'?)" in x for x in lines)
+    assert any(":5:12: E102" in x for x in lines)
+    assert any(":6:7: E101" in x for x in lines)
+    assert "resolves every value explicitly" in out
+    assert any(":7:1: E100" in x and "micro_batch_size" in x for x in lines)
+
+
+def test_duplicate_key_and_syntax_error_messages(write_spec, cli):
+    code, out, err = cli("lint", write_spec("lora_r: 8\nlora_r: 16\n"))
+    assert code == 1 and "E002" in out and "duplicate key 'lora_r'" in out
+    code, out, err = cli("lint", write_spec("a: [1, 2\n", "bad.yaml"))
+    assert code == 1 and "E001" in out and "Traceback" not in out + err
+
+
+def test_yaml11_trap_is_explained(write_spec, cli):
+    spec = write_spec(GOOD + "wandb_project: no\n")
+    code, out, _ = cli("lint", spec)
+    assert code == 1 and "E101" in out and "'no'" in out and "quotes" in out
+
+
+def test_axolotl_unsupported_key(write_spec, cli):
+    code, out, _ = cli("lint", write_spec(GOOD + "dataset_prepared_path: last_run\n"))
+    assert code == 1 and "E105" in out and "not supported by peftc" in out
+
+
+def test_missing_file_is_exit_2(cli, tmp_path):
+    code, out, err = cli("lint", tmp_path / "nope.yaml")
+    assert code == 2 and "E005" in out
+
+
+def test_json_and_github_formats(write_spec, cli):
+    spec = write_spec(GOOD + "lora_alpah: 16\n")
+    code, out, _ = cli("lint", "--format", "json", spec)
+    [d] = [x for x in json.loads(out) if x["code"] == "E100"]
+    assert (d["line"], d["column"], d["severity"]) == (6, 1, "error")
+    code, out, _ = cli("lint", "--format", "github", spec)
+    assert out.startswith(f"::error file={spec},line=6,col=1,title=peftc E100::")
+
+
+def test_clean_spec_exits_zero(write_spec, cli):
+    code, out, err = cli("lint", write_spec(GOOD))
+    assert code == 0 and out == ""
+    assert "0 error(s)" in err
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_lints_clean(path, cli):
+    code, out, err = cli("lint", "--strict", path)
+    assert code == 0, out + err
+    assert out == ""
+
+
+@pytest.mark.parametrize("text", [
+    "\x00\x01", "a: !!python/object:os.system x\n", "? [a]\n: 1\n", "a: *nope\n",
+    "datasets: 5\n", "sweep: {lora_r: 8}\n", "stages: [a]\n", "extends: 3\n", "[[[[\n",
+    "base_model: x\nextends: missing.yaml\n", "lora_r: 1e400\n",
+])
+def test_no_input_gives_a_traceback(write_spec, cli, text):
+    code, out, err = cli("lint", write_spec(text))
+    assert code in (1, 2)
+    assert "Traceback" not in out + err and "internal error" not in err

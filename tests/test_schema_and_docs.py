@@ -1,0 +1,64 @@
+"""The shipped schema, the generated reference, and the import budget of lint/compile."""
+
+import json
+import subprocess
+import sys
+
+from jsonschema import Draft202012Validator
+
+from peftc.codes import CODES
+from peftc.schema.markdown import reference
+from peftc.schema.spec import build_schema
+from tests.conftest import ROOT
+
+HEAVY = ["torch", "transformers", "peft", "trl", "datasets", "accelerate", "deepspeed",
+         "bitsandbytes"]
+
+
+def test_schema_is_valid_draft_2020_12_and_strict():
+    schema = build_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    for key, prop in schema["properties"].items():
+        if "$ref" in prop:
+            continue
+        assert prop.get("description"), key
+        assert "type" in prop or "enum" in prop or "anyOf" in prop, key
+
+
+def test_committed_schema_file_is_current():
+    committed = (ROOT / "peftc" / "schema" / "peftc.schema.json").read_text()
+    assert committed == json.dumps(build_schema(), indent=2) + "\n", \
+        "run: peftc schema > peftc/schema/peftc.schema.json"
+
+
+def test_reference_md_is_current():
+    assert (ROOT / "docs" / "reference.md").read_text() == reference(), \
+        "run: peftc schema --markdown > docs/reference.md"
+
+
+def test_every_code_is_documented():
+    text = (ROOT / "docs" / "diagnostics.md").read_text()
+    for code in CODES:
+        assert f"`{code}`" in text, code
+
+
+def _modules_after(args: list[str]) -> set[str]:
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['peftc', *{args!r}]\n"
+        "from peftc.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('@@MODULES@@'); print('\\n'.join(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    return set(out.split("@@MODULES@@")[-1].split())
+
+
+def test_lint_compile_schema_help_import_no_ml_stack(tmp_path):
+    spec = str(ROOT / "examples" / "sweeps" / "paper-ift.yaml")
+    for args in (["lint", spec], ["compile", spec, "-o", str(tmp_path / "o")],
+                 ["schema"], ["--help"], ["rules"], ["explain", spec, "lora_r"]):
+        loaded = _modules_after(args)
+        heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+        assert not heavy, (args, heavy[:5])
