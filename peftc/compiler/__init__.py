@@ -7,6 +7,7 @@ grid) -> `resolve` (layer defaults, profile, task, method, spec, stage, sweep, C
 launch and summary files. Nothing here imports the ML stack.
 """
 
+from peftc.compiler import runconfig
 from peftc.compiler.build import Compiled, compile_spec, resolve_spec
 
-__all__ = ["Compiled", "compile_spec", "resolve_spec"]
+__all__ = ["Compiled", "compile_spec", "resolve_spec", "runconfig"]

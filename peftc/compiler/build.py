@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler import catalog, launchfiles, runconfig, summary
-from peftc.compiler.emit import WriteResult, dump_json, dump_yaml, write_tree
+from peftc.compiler import catalog
 from peftc.compiler.resolve import ResolvedRun, Resolver, dedupe
 from peftc.compiler.specfile import Spec, load_spec
 from peftc.diagnostics import Diagnostic, PeftcError
@@ -20,7 +20,7 @@ class Compiled:
     warnings: list[Diagnostic] = field(default_factory=list)
     axes: list[list[str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
-    result: WriteResult | None = None
+    result: Any = None  # emit.WriteResult once written
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -79,21 +79,25 @@ def provenance(run: ResolvedRun) -> dict[str, Any]:
 
 def render_files(compiled: Compiled) -> dict[str, str]:
     """Every file of OUT, in memory; contradictions found while rendering raise."""
+    from peftc.compiler import launchfiles, runconfig, summary
+    from peftc.compiler.emit import SectionCache, dump_json, dump_json_pretty
+
     spec = compiled.spec
     spec_dir = spec.path.resolve().parent
     cluster = spec.structure.get("cluster", {})
     files: dict[str, str] = {}
     problems: list[Diagnostic] = []
     manifest_runs = []
+    sections = SectionCache()
     for run in compiled.runs:
         base = f"runs/{run.run_id}"
         cfg = runconfig.build(run, spec_dir)
-        files[f"{base}/run.yaml"] = dump_yaml(cfg)
+        files[f"{base}/run.yaml"] = sections.dump(cfg)
         files[f"{base}/provenance.json"] = dump_json(provenance(run))
         ds, ds_problems = launchfiles.deepspeed_config(run, spec_dir)
         problems.extend(ds_problems)
         if ds is not None:
-            files[f"{base}/deepspeed.json"] = dump_json(ds)
+            files[f"{base}/deepspeed.json"] = dump_json_pretty(ds)
         files[f"{base}/accelerate.yaml"] = launchfiles.accelerate_yaml(run, ds, cluster)
         files[f"{base}/launch.sh"] = launchfiles.launch_sh(run)
         manifest_runs.append({
@@ -105,10 +109,10 @@ def render_files(compiled: Compiled) -> dict[str, str]:
         raise PeftcError(dedupe(problems, len(compiled.runs)))
     from peftc import __version__
 
-    files["manifest.json"] = dump_json({
-        "peftc_version": __version__, "spec": spec.file,
-        "axes": compiled.axes,
-        "runs": manifest_runs})
+    head = dump_json({"peftc_version": __version__, "spec": spec.file,
+                      "axes": compiled.axes})[:-3]
+    rows = ",\n".join("    " + json.dumps(r) for r in manifest_runs)
+    files["manifest.json"] = f'{head},\n  "runs": [\n{rows}\n  ]\n}}\n'  # a run per line
     used = dict.fromkeys(r.values["profile"] for r in compiled.runs)
     profiles = {**catalog.PROFILES, **{n: p for n, p in spec.structure.get(
         "profiles", {}).items()}}
@@ -120,6 +124,8 @@ def render_files(compiled: Compiled) -> dict[str, str]:
 
 def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None, *,
                  force: bool = False, dry_run: bool = False, slurm: bool = False) -> Compiled:
+    from peftc.compiler.emit import write_tree
+
     out = Path(out)
     compiled = resolve_spec(path, sets, out.resolve())
     if dry_run:

@@ -28,8 +28,38 @@ def dump_yaml(data: object) -> str:
                      allow_unicode=True, width=100)
 
 
+class SectionCache:
+    """Dumps a run.yaml section by section, reusing the text of sections seen before.
+
+    In a sweep most sections (model, tokenizer, data, ...) repeat across runs; PyYAML's
+    representer is the compiler's hottest spot, so each distinct section is dumped once.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def dump(self, data: dict[str, object]) -> str:
+        parts = []
+        for key, value in data.items():
+            ident = json.dumps([key, value], sort_keys=True, default=str)
+            text = self._seen.get(ident)
+            if text is None:
+                text = dump_yaml({key: value})
+                self._seen[ident] = text
+            parts.append(text)
+        return "".join(parts)
+
+
 def dump_json(data: object) -> str:
-    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+    """Pretty JSON: one top-level key per line, nested values compact (C encoder, fast)."""
+    if isinstance(data, dict) and data:
+        body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+        return "{\n" + body + "\n}\n"
+    return json.dumps(data) + "\n"
+
+
+def dump_json_pretty(data: object) -> str:
+    return json.dumps(data, indent=2) + "\n"
 
 
 @dataclass
@@ -79,12 +109,7 @@ def write_tree(out: Path, files: dict[str, str], *, force: bool = False,
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        for rel, data in encoded.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            if rel in executable:
-                path.chmod(0o755)
+        _write_all(tmp, encoded, executable)
         if status == "replaced":
             _carry_outputs(out, tmp)
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -97,6 +122,29 @@ def write_tree(out: Path, files: dict[str, str], *, force: bool = False,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return WriteResult(out, status, len(files))
+
+
+def _write_all(root: Path, files: dict[str, bytes], executable: frozenset[str]) -> None:
+    """Write files with a few threads: a large sweep is thousands of small files, and the
+    time goes to the file system, not to Python."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = sorted({os.path.dirname(rel) for rel in files})
+    for folder in folders:
+        os.makedirs(root / folder, exist_ok=True)
+
+    def write(rel: str) -> None:
+        path = root / rel
+        path.write_bytes(files[rel])
+        if rel in executable:
+            path.chmod(0o755)
+
+    if len(files) < 64:
+        for rel in files:
+            write(rel)
+        return
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, files))
 
 
 def _carry_outputs(old: Path, new: Path) -> None:

@@ -99,6 +99,7 @@ class Resolver:
         self.out_root = out_root
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self._outputs: dict[str, str] = {}
         self.defaults = schema_defaults()
         self.spec_dir = spec.path.resolve().parent
         main_loc = (spec.file, 1, 1)
@@ -119,6 +120,7 @@ class Resolver:
         out: list[ResolvedRun] = []
         stage_names = list(self.stages) or [None]
         order = self._stage_order(stage_names)
+        seen: dict[str, ResolvedRun] = {}
         for point in self.points:
             by_stage: dict[str, ResolvedRun] = {}
             for stage in order:
@@ -127,6 +129,10 @@ class Resolver:
                 self._interpolate(run, by_stage)
                 run.slug = self._slug(run)
                 run.run_id = f"{run.slug}-{self._hash(run)}"
+                if run.run_id in seen:  # a stage untouched by this point's stage-only axes
+                    by_stage[stage] = seen[run.run_id]  # type: ignore[index]
+                    continue
+                seen[run.run_id] = run
                 if stage is not None:
                     by_stage[stage] = run
                 self._finish_output_dir(run)
@@ -269,20 +275,35 @@ class Resolver:
         return order
 
     def _interpolate(self, run: ResolvedRun, done: dict[str, ResolvedRun]) -> None:
+        """Replace ``${stages.NAME.KEY}`` with the earlier stage's value of this sweep point.
+
+        An earlier stage's output_dir becomes ``${run:ID}`` until that run's folder is known,
+        so a run's id depends on its dependency's id, never on where OUT is.
+        """
         for key, value in list(run.values.items()):
             if not isinstance(value, str) or "${" not in value:
                 continue
 
-            def sub(m: re.Match[str], _key=key) -> str:
+            def sub(m: re.Match[str]) -> str:
                 dep = done.get(m.group(1))
                 if dep is None:
                     return m.group(0)
                 if m.group(2) == "output_dir":
-                    return "${run:" + dep.run_id + "}"  # replaced by the path once known
+                    return "${run:" + dep.run_id + "}"
                 return str(dep.values.get(m.group(2)))
 
             run.values[key] = _REF.sub(sub, value)
         run.depends_on = [done[s].run_id for s in run.stage_deps if s in done]
+        sft = run.values.get("sft_adapter")
+        if sft:
+            # a DPO round that starts from an earlier round merges the whole chain in order
+            m = re.fullmatch(r"\$\{run:([^}]+)\}", sft)
+            dep = next((d for d in done.values() if m and d.run_id == m.group(1)), None)
+            chain = [*(dep.values.get("sft_adapter_chain") or []), sft] if dep else [sft]
+            run.values["sft_adapter_chain"] = chain
+            run.sources["sft_adapter_chain"] = Source(
+                "derived: adapters to merge before training, in order", run.loc("sft_adapter"),
+                RANK["derived"])
 
     def _finish_output_dir(self, run: ResolvedRun) -> None:
         root = self.out_root or Path("OUT")
@@ -297,10 +318,17 @@ class Resolver:
             if not base.is_absolute():
                 base = self.spec_dir / base
             run.values["output_dir"] = str(base / run.run_id if multi else base)
-        for key, value in run.values.items():
-            if isinstance(value, str) and "${run:" in value:
-                run.values[key] = re.sub(r"\$\{run:([^}]+)\}", lambda m: str(
-                    root / "runs" / m.group(1) / "output"), value)
+        self._outputs[run.run_id] = run.values["output_dir"]
+
+        def path_of(m: re.Match[str]) -> str:
+            return self._outputs.get(m.group(1), m.group(0))
+
+        for key in ("sft_adapter", "sft_adapter_chain"):
+            value = run.values.get(key)
+            if isinstance(value, str):
+                run.values[key] = re.sub(r"\$\{run:([^}]+)\}", path_of, value)
+            elif isinstance(value, list):
+                run.values[key] = [re.sub(r"\$\{run:([^}]+)\}", path_of, v) for v in value]
 
     # -- ids -------------------------------------------------------------------------------
     def _slug(self, run: ResolvedRun) -> str:
@@ -308,14 +336,15 @@ class Resolver:
         parts = [name]
         if run.stage:
             parts.append(run.stage)
-        for _, value in run.point.values:
-            parts.append(_short(value))
+        for dotted, value in run.point.values:
+            if target(dotted)[0] in (None, run.stage):  # axes of other stages do not apply
+                parts.append(_short(value))
         return re.sub(r"-+", "-", "-".join(parts))[:80].strip("-")
 
     @staticmethod
     def _hash(run: ResolvedRun) -> str:
-        canon = {k: v for k, v in run.values.items() if k != "output_dir" or
-                 run.sources[k].kind != "derived"}
+        canon = {k: v for k, v in run.values.items() if k != "sft_adapter_chain" and (
+            k != "output_dir" or run.sources[k].kind != "derived")}
         blob = json.dumps([run.stage, canon, run.depends_on], sort_keys=True, default=str,
                           separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]

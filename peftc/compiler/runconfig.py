@@ -73,6 +73,10 @@ def _maybe_local(path: str, spec_dir: Path) -> str:
     return path
 
 
+def _abs(path: str, spec_dir: Path) -> str:
+    return path if Path(path).is_absolute() else str((spec_dir / path).resolve())
+
+
 def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
     return {
         "name_or_path": _maybe_local(v["base_model"], spec_dir),
@@ -160,7 +164,8 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         "config": config,
         "prepare_kbit": bool(v.get("load_in_4bit") or v.get("load_in_8bit")),
         "sft_adapter": None if not sft else {
-            "path": sft if Path(sft).is_absolute() else str((spec_dir / sft).resolve()),
+            "path": _abs(sft, spec_dir),
+            "chain": [_abs(p, spec_dir) for p in v.get("sft_adapter_chain") or [sft]],
             "fallback_to_base": v["sft_adapter_fallback"]},
         "relora": relora,
         "loraplus": loraplus,

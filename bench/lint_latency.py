@@ -1,0 +1,56 @@
+"""Cold wall time of `peftc lint` next to the floor of importing yaml + jsonschema.
+
+Prints, for each case, the median of N cold processes and the ratio to the floor. Goal: lint
+of one example within 1.5x of `python -c "import yaml, jsonschema"`; the 32-run example sweep
+close to that, with the advisor's rules adding under 50 ms.
+
+    python bench/lint_latency.py [--repeat 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cold(cmd: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=False, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=15)
+    n = ap.parse_args().repeat
+    py = sys.executable
+    floor = cold([py, "-c", "import yaml, jsonschema"], n)
+    quick = str(ROOT / "examples" / "quickstart.yaml")
+    sweep = str(ROOT / "examples" / "sweeps" / "paper-ift.yaml")
+    no_rules = ("import sys; from peftc.lint import LintConfig, lint_file; "
+                "import peftc.rules as r; r.check_runs = lambda runs: []; "
+                "import peftc.lint as l; lint_file(sys.argv[1], LintConfig())")
+    rows = [
+        ("python -c 'import yaml, jsonschema' (floor)", floor),
+        ("peftc lint examples/quickstart.yaml", cold([py, "-m", "peftc", "lint", quick], n)),
+        ("peftc lint examples/sweeps/paper-ift.yaml (32 runs)",
+         cold([py, "-m", "peftc", "lint", sweep], n)),
+        ("  same sweep, rules disabled", cold([py, "-c", no_rules, sweep], n)),
+    ]
+    print(f"{'case':<56} {'median s':>9} {'x floor':>8}")
+    for name, t in rows:
+        print(f"{name:<56} {t:>9.3f} {t / floor:>8.2f}")
+    print(f"rules cost on the sweep: {(rows[2][1] - rows[3][1]) * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
