@@ -1,0 +1,129 @@
+"""Load and format the training data from the ``data`` section of run.yaml.
+
+Each ``data.datasets[]`` entry is loaded with ``datasets.load_dataset`` (hub id, local file with
+its ``builder``, or folder), formatted by its ``type`` (:mod:`peftc.runtime.formatters`) and the
+results are concatenated; ``val_set_size`` then splits off an evaluation set with
+``shuffle_seed``. Tokenization and loss masking are TRL's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from peftc.runtime.errors import RuntimeConfigError
+from peftc.runtime.formatters import FORMATTERS, input_output_segments
+
+log = logging.getLogger("peftc.runtime")
+
+SFT_TYPES = set(FORMATTERS) - {"preference"} | {"input_output"}
+
+
+def load_one(entry: dict[str, Any]) -> Any:
+    """``datasets.load_dataset`` for one ``data.datasets[]`` entry."""
+    from datasets import load_dataset
+
+    path = entry["path"]
+    kwargs: dict[str, Any] = {"split": entry.get("split") or "train"}
+    if entry.get("name"):
+        kwargs["name"] = entry["name"]
+    if entry.get("builder"):
+        data_files = entry.get("data_files") or path
+        dataset = load_dataset(entry["builder"], data_files=data_files, **kwargs)
+    else:
+        if entry.get("data_files"):
+            kwargs["data_files"] = entry["data_files"]
+        dataset = load_dataset(path, **kwargs)
+    if len(dataset) == 0:
+        raise RuntimeConfigError(f"data: dataset {path} has no rows in split {kwargs['split']!r}")
+    return dataset
+
+
+def tokenize_segments(row: dict[str, Any], fields: dict[str, str], tokenizer: Any) -> dict:
+    """Axolotl ``input_output``: tokenize each segment; ``completion_mask`` is 1 on segments whose
+    ``label`` is true. TRL takes such pre-tokenized rows as they are (no formatting of ours decides
+    the loss beyond the labels the data gives)."""
+    input_ids: list[int] = []
+    mask: list[int] = []
+    if tokenizer.bos_token_id is not None:
+        input_ids.append(tokenizer.bos_token_id)
+        mask.append(0)
+    for segment in input_output_segments(row, fields):
+        ids = tokenizer(segment["text"], add_special_tokens=False)["input_ids"]
+        input_ids += ids
+        mask += [1 if segment.get("label", True) else 0] * len(ids)
+    return {"input_ids": input_ids, "completion_mask": mask}
+
+
+def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inputs: bool,
+                   tokenizer: Any) -> Any:
+    """Map one loaded dataset through its formatter. Preference data keeps its other columns."""
+    kind_types = {"preference"} if kind == "dpo" else SFT_TYPES
+    dtype = entry.get("type")
+    if dtype not in kind_types:
+        raise RuntimeConfigError(
+            f"data: dataset {entry['path']} has type {dtype!r}, which a {kind} run cannot use "
+            f"(expected one of {', '.join(sorted(kind_types))})"
+        )
+    fields = dict(entry.get("fields") or {})
+    if dtype == "input_output":
+        return dataset.map(tokenize_segments, fn_kwargs={"fields": fields, "tokenizer": tokenizer},
+                           remove_columns=dataset.column_names)
+    formatter = FORMATTERS[dtype]
+    if dtype == "preference":
+        consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
+        return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
+                           remove_columns=[c for c in consumed if c not in
+                                           ("prompt", "chosen", "rejected")])
+    return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
+                       remove_columns=dataset.column_names)
+
+
+def load_data(section: dict[str, Any], kind: str, tokenizer: Any) -> tuple[Any, Any | None]:
+    """Load, format and concatenate ``data.datasets``; split off ``val_set_size``.
+
+    Returns ``(train_dataset, eval_dataset_or_None)``.
+    """
+    from datasets import concatenate_datasets
+
+    train_on_inputs = bool(section.get("train_on_inputs"))
+    parts = [
+        format_dataset(load_one(entry), entry, kind, train_on_inputs, tokenizer)
+        for entry in section["datasets"]
+    ]
+    columns = {tuple(sorted(p.column_names)) for p in parts}
+    if len(columns) > 1:
+        raise RuntimeConfigError(
+            "data: the datasets format to different shapes "
+            f"({' vs '.join(', '.join(c) for c in sorted(columns))}); TRL trains on one shape at a "
+            "time: use types that format alike (e.g. all instruction types, or all chat_template)"
+        )
+    dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    val = section.get("val_set_size") or 0
+    if not val:
+        return dataset, None
+    test_size = float(val) if val < 1 else int(val)
+    if isinstance(test_size, int) and test_size >= len(dataset):
+        raise RuntimeConfigError(
+            f"data.val_set_size: {val} rows requested but the data has only {len(dataset)}"
+        )
+    split = dataset.train_test_split(test_size=test_size, seed=section.get("shuffle_seed", 42))
+    return split["train"], split["test"]
+
+
+def truncate_prompt_ids(dataset: Any, max_prompt_length: int, bos_token_id: int | None) -> Any:
+    """Keep the last ``max_prompt_length`` prompt tokens of TRL-tokenized DPO rows (BOS kept).
+
+    Hand-written: TRL 1.16's DPOConfig has no ``max_prompt_length``; this applies it to the
+    ``prompt_ids`` the DPOTrainer produced, so the count is exact in tokens.
+    """
+
+    def truncate(row: dict[str, Any]) -> dict[str, Any]:
+        ids = row["prompt_ids"]
+        if len(ids) <= max_prompt_length:
+            return {"prompt_ids": ids}
+        if bos_token_id is not None and ids and ids[0] == bos_token_id and max_prompt_length > 1:
+            return {"prompt_ids": [ids[0], *ids[len(ids) - max_prompt_length + 1:]]}
+        return {"prompt_ids": ids[len(ids) - max_prompt_length:]}
+
+    return dataset.map(truncate)

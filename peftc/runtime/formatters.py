@@ -1,0 +1,162 @@
+"""Row formatters: one function per ``data.datasets[].type``, turning a raw row into TRL's
+dataset formats.
+
+SFT rows become TRL *prompt-completion* rows (``{"prompt", "completion"}``) so that TRL's
+``completion_only_loss`` masks the prompt; with ``train_on_inputs: true`` they become plain
+``{"text"}`` rows (loss on everything). ``chat_template`` rows stay conversational
+(``{"messages"}``) for TRL's ``assistant_only_loss``; ``preference`` rows become
+``{"prompt", "chosen", "rejected"}``. No formatter masks tokens itself.
+
+The task plugins (metamath, magicoder, alpaca, csqa) follow the sweep's formatting: the first
+present field of a list of candidates, wrapped in ``### Instruction`` / ``### Response``.
+``fields`` maps a formatter's field name to the dataset's column (``{instruction: question}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from peftc.runtime.errors import RuntimeConfigError
+
+Row = dict[str, Any]
+
+METAMATH_INSTRUCTION = ("query", "original_question", "question", "instruction", "prompt")
+METAMATH_RESPONSE = ("response", "answer", "output", "solution")
+MAGICODER_INSTRUCTION = ("instruction", "prompt", "query", "problem")
+MAGICODER_RESPONSE = ("response", "output", "answer", "completion")
+CSQA_LETTERS = ("A", "B", "C", "D", "E")
+
+
+def instruction_prompt(instruction: str, input_text: str = "") -> str:
+    """``### Instruction:\\n...\\n\\n[### Input:\\n...\\n\\n]### Response:\\n``."""
+    prompt = f"### Instruction:\n{instruction}\n\n"
+    if input_text:
+        prompt += f"### Input:\n{input_text}\n\n"
+    return prompt + "### Response:\n"
+
+
+def first_present(row: Row, candidates: tuple[str, ...], fields: dict[str, str], name: str) -> str:
+    """The mapped column ``fields[name]`` if given, else the first candidate column that is present
+    and non-empty."""
+    if name in fields:
+        value = row.get(fields[name])
+        if value is None:
+            raise RuntimeConfigError(f"data: column {fields[name]!r} (fields.{name}) is missing")
+        return str(value)
+    for key in candidates:
+        value = row.get(key)
+        if value not in (None, ""):
+            return str(value)
+    raise RuntimeConfigError(
+        f"data: a row has none of the columns {', '.join(candidates)} for {name!r}; map one with "
+        f"fields: {{{name}: <column>}}"
+    )
+
+
+def column(row: Row, fields: dict[str, str], name: str, default: Any = None) -> Any:
+    """``row[fields.get(name, name)]``, or ``default`` when the column is absent."""
+    return row.get(fields.get(name, name), default)
+
+
+def sft_row(prompt: str, completion: str, train_on_inputs: bool) -> Row:
+    """A TRL prompt-completion row, or a plain-text row when the prompt is trained on too."""
+    if train_on_inputs:
+        return {"text": prompt + completion}
+    return {"prompt": prompt, "completion": completion}
+
+
+def format_metamath(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    instruction = first_present(row, METAMATH_INSTRUCTION, fields, "instruction")
+    response = first_present(row, METAMATH_RESPONSE, fields, "response")
+    return sft_row(instruction_prompt(instruction), response, train_on_inputs)
+
+
+def format_magicoder(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    instruction = first_present(row, MAGICODER_INSTRUCTION, fields, "instruction")
+    response = first_present(row, MAGICODER_RESPONSE, fields, "response")
+    return sft_row(instruction_prompt(instruction), response, train_on_inputs)
+
+
+def format_alpaca(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """A non-empty ``text`` is used as it is (all of it trained on, it has no prompt/response
+    split); otherwise instruction + optional input + output."""
+    text = column(row, fields, "text")
+    if text:
+        return {"prompt": "", "completion": text} if not train_on_inputs else {"text": text}
+    instruction = column(row, fields, "instruction")
+    output = column(row, fields, "output")
+    if instruction is None or output is None:
+        raise RuntimeConfigError("data: alpaca rows need instruction and output columns (or text)")
+    prompt = instruction_prompt(instruction, column(row, fields, "input", "") or "")
+    return sft_row(prompt, output, train_on_inputs)
+
+
+def csqa_question(question: str, choices: dict[str, list[str]]) -> str:
+    """The question followed by its lettered choices, one per line (``A. text``)."""
+    labels = list(choices.get("label") or CSQA_LETTERS)
+    texts = list(choices["text"])
+    lines = [f"{label}. {text}" for label, text in zip(labels, texts, strict=True)]
+    return question + "\n\n" + "\n".join(lines) + "\n\nAnswer with a single letter (A-E)."
+
+
+def format_csqa(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    question = column(row, fields, "question")
+    choices = column(row, fields, "choices")
+    answer = column(row, fields, "answerKey")
+    if question is None or not choices or not answer:
+        raise RuntimeConfigError("data: csqa rows need question, choices and answerKey columns")
+    answer = str(answer).strip().upper()
+    if answer not in CSQA_LETTERS:
+        raise RuntimeConfigError(f"data: csqa answerKey {answer!r} is not one of A-E")
+    return sft_row(instruction_prompt(csqa_question(question, choices)), answer, train_on_inputs)
+
+
+def format_completion(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """Raw text, trained on entirely (Axolotl ``completion``)."""
+    text = column(row, fields, "text")
+    if text is None:
+        raise RuntimeConfigError(
+            "data: completion rows need a text column (or fields: {text: ...})"
+        )
+    return {"text": text}
+
+
+def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """A conversational ``messages`` row (Axolotl ``chat_template``); the tokenizer's chat template
+    renders it and TRL's ``assistant_only_loss`` masks non-assistant turns."""
+    messages = column(row, fields, "messages")
+    if not messages:
+        raise RuntimeConfigError("data: chat_template rows need a messages list")
+    return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
+
+
+def input_output_segments(row: Row, fields: dict[str, str]) -> list[dict[str, Any]]:
+    """Axolotl ``input_output`` segments: ``[{text, label}]``; label false = not trained on."""
+    segments = column(row, fields, "segments")
+    if not segments:
+        raise RuntimeConfigError("data: input_output rows need a segments list of {text, label}")
+    return segments
+
+
+def format_preference(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """``{prompt, chosen, rejected}`` (strings or message lists) for DPO; other columns are kept
+    as metadata by the caller."""
+    out = {}
+    for name in ("prompt", "chosen", "rejected"):
+        value = column(row, fields, name)
+        if value is None:
+            raise RuntimeConfigError(f"data: preference rows need a {name} column")
+        out[name] = value
+    return out
+
+
+FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
+    "metamath": format_metamath,
+    "magicoder": format_magicoder,
+    "alpaca": format_alpaca,
+    "csqa": format_csqa,
+    "completion": format_completion,
+    "chat_template": format_chat_template,
+    "preference": format_preference,
+}

@@ -1,0 +1,40 @@
+"""Merge a finished run's adapter into its base model (``merge_and_unload``) and save a plain
+model folder that ``AutoModelForCausalLM.from_pretrained`` loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from peftc.runtime.errors import RuntimeConfigError
+
+
+def merge(run_dir: Path, out_dir: Path) -> Path:
+    """Merge the adapter of the run in ``run_dir`` into its unquantized base, save to
+    ``out_dir`` (with the tokenizer) and return ``out_dir``."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from peftc.runtime.model import load_tokenizer, to_torch_dtypes
+    from peftc.runtime.relora import load_base_weights
+    from peftc.runtime.run import read_run
+    from peftc.runtime.tiny_model import resolve_model_path
+
+    spec = read_run(Path(run_dir))
+    adapter_dir = Path(spec["output_dir"])
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
+    kwargs = to_torch_dtypes(spec["model"].get("from_pretrained") or {})
+    base = AutoModelForCausalLM.from_pretrained(resolve_model_path(spec["model"]["name_or_path"]),
+                                                **kwargs)
+    load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:
+        raise RuntimeConfigError(
+            f"adapter.method {spec['adapter']['method']}: prompt-learning adapters add virtual "
+            "tokens and cannot be merged into the base weights"
+        )
+    merged = model.merge_and_unload()
+    out_dir = Path(out_dir)
+    merged.save_pretrained(str(out_dir))
+    load_tokenizer(spec["tokenizer"]).save_pretrained(str(out_dir))
+    return out_dir

@@ -1,0 +1,100 @@
+"""Load the base model and its tokenizer from the ``model``, ``tokenizer`` and ``quantization``
+sections of run.yaml (``AutoModelForCausalLM`` / ``AutoTokenizer`` / ``BitsAndBytesConfig``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from peftc.runtime.errors import RuntimeConfigError
+from peftc.runtime.tiny_model import CHAT_TEMPLATE, resolve_model_path
+
+log = logging.getLogger("peftc.runtime")
+
+DTYPE_KEYS = ("dtype", "torch_dtype", "bnb_4bit_compute_dtype", "bnb_4bit_quant_storage")
+
+# Chat templates peftc knows by name (tokenizer.chat_template may name one).
+BUILTIN_CHAT_TEMPLATES = {"chatml": CHAT_TEMPLATE}
+
+
+def to_torch_dtypes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Copy ``kwargs`` with dtype strings (``"bfloat16"``) turned into ``torch`` dtypes."""
+    import torch
+
+    out = dict(kwargs)
+    for key in DTYPE_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value != "auto":
+            dtype = getattr(torch, value, None)
+            if not isinstance(dtype, torch.dtype):
+                raise RuntimeConfigError(f"{key}: unknown torch dtype {value!r}")
+            out[key] = dtype
+    return out
+
+
+def load_tokenizer(section: dict[str, Any]) -> Any:
+    """``AutoTokenizer.from_pretrained`` with the padding side, pad token and chat template."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(section["name_or_path"]))
+    tokenizer.padding_side = section.get("padding_side") or tokenizer.padding_side
+    if section.get("pad_token"):
+        tokenizer.pad_token = section["pad_token"]
+    elif tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    template = section.get("chat_template")
+    if template:
+        if template in BUILTIN_CHAT_TEMPLATES:
+            template = BUILTIN_CHAT_TEMPLATES[template]
+        elif "{{" not in template and "{%" not in template:
+            known = ", ".join(sorted(BUILTIN_CHAT_TEMPLATES))
+            raise RuntimeConfigError(
+                f"tokenizer.chat_template: {template!r} is neither a Jinja template nor a "
+                f"built-in name ({known})"
+            )
+        tokenizer.chat_template = template
+    return tokenizer
+
+
+def quantization_config(section: dict[str, Any] | None) -> Any:
+    """``BitsAndBytesConfig(**section)``, or None."""
+    if not section:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(**to_torch_dtypes(section))
+
+
+def load_model(
+    section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any]
+) -> Any:
+    """``AutoModelForCausalLM.from_pretrained`` with the section's kwargs, then k-bit preparation
+    (``adapter.prepare_kbit``) and gradient checkpointing."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs = to_torch_dtypes(section.get("from_pretrained") or {})
+    bnb = quantization_config(quantization)
+    if bnb is not None:
+        kwargs["quantization_config"] = bnb
+        if "device_map" not in kwargs and not torch.cuda.is_available():
+            # bitsandbytes places quantized weights at load time; without CUDA they stay on CPU.
+            kwargs["device_map"] = {"": "cpu"}
+    path = resolve_model_path(section["name_or_path"])
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+    checkpointing = bool(section.get("gradient_checkpointing"))
+    gc_kwargs = section.get("gradient_checkpointing_kwargs") or None
+    if adapter.get("prepare_kbit"):
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs=gc_kwargs,
+        )
+    elif checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+    if checkpointing:
+        model.config.use_cache = False
+    return model

@@ -1,0 +1,182 @@
+"""Run one compiled run: ``run(run_dir)`` reads ``run_dir/run.yaml`` and follows the recipe
+
+    load model -> apply adapter -> load data -> build trainer -> train -> save
+
+Exit codes: 0 completed, 1 failed (NaN loss or an unexpected error; see status.json),
+130 interrupted (a checkpoint was saved; run again to resume). User-facing problems raise
+:class:`peftc.runtime.errors.RuntimeConfigError` (status.json says ``failed`` too).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+
+log = logging.getLogger("peftc.runtime")
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """The run.yaml of ``run_dir`` as a dict."""
+    import yaml
+
+    path = Path(run_dir) / "run.yaml"
+    if not path.exists():
+        raise RuntimeConfigError(
+            f"no run.yaml in {run_dir}: compile the spec first (peftc compile)"
+        )
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def preflight(spec: dict[str, Any]) -> None:
+    """Checks that stop the run before any model or data is loaded."""
+    from peftc.runtime.adapter import check_supported
+    from peftc.runtime.trainer import check_precision
+
+    check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
+    check_precision(spec["trainer"], spec["model"])
+
+
+@dataclass
+class Outcome:
+    """What :func:`execute` returns: the exit code and, once built, the trainer (for tests and
+    benchmarks that look at the trained model)."""
+
+    exit_code: int
+    trainer: Any = None
+
+
+def run(run_dir: Path) -> int:
+    """Train the run in ``run_dir``; returns the exit code."""
+    return execute(run_dir).exit_code
+
+
+def execute(run_dir: Path) -> Outcome:
+    """:func:`run`, returning the trainer too."""
+    from peftc.runtime.outputs import RunOutputs, catch_signals
+
+    run_dir = Path(run_dir)
+    spec = read_run(run_dir)
+    outputs = RunOutputs(Path(spec["output_dir"]), run_dir / "run.yaml")
+    outputs.start()
+    outcome = Outcome(EXIT_FAILED)
+    try:
+        with catch_signals() as interrupt:
+            train(spec, outputs, interrupt, outcome)
+    except RuntimeConfigError as exc:
+        outputs.status("failed", error=exc.message)
+        raise
+    except NonFiniteLossError as exc:
+        outputs.status("failed", error=str(exc))
+        print(f"peftc: {exc}", file=sys.stderr, flush=True)
+        outcome.exit_code = EXIT_FAILED
+    except KeyboardInterrupt:
+        outputs.status("interrupted", error="stopped by a second signal before a checkpoint")
+        outcome.exit_code = EXIT_INTERRUPTED
+    except Exception as exc:
+        outputs.status("failed", error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        outcome.exit_code = EXIT_FAILED
+    return outcome
+
+
+def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) -> None:
+    """The recipe. Each step takes the run.yaml section it is named after."""
+    from peftc.runtime.adapter import (
+        adapter_callbacks,
+        apply_adapter,
+        initial_adapter_dir,
+        loraplus_optimizer,
+        trainable_parameters,
+    )
+    from peftc.runtime.data import load_data
+    from peftc.runtime.model import load_model, load_tokenizer
+    from peftc.runtime.outputs import InterruptCallback, MetricsCallback
+    from peftc.runtime.progress import ProgressCallback, print_summary
+    from peftc.runtime.relora import load_base_weights, save_base_weights
+    from peftc.runtime.samples import SamplesCallback
+    from peftc.runtime.trainer import build_trainer, training_args
+
+    preflight(spec)
+    adapter, trainer_section = spec["adapter"], spec["trainer"]
+    args = training_args(trainer_section, spec["model"])  # validates trainer.config up front
+    tokenizer = load_tokenizer(spec["tokenizer"])
+    model = load_model(spec["model"], spec.get("quantization"), adapter)
+    initial_dir = initial_adapter_dir(adapter, outputs.dir)
+    model = apply_adapter(model, adapter, initial_dir)
+    trainable, total = trainable_parameters(model)
+    train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer)
+
+    metrics = MetricsCallback(outputs)
+    callbacks = [
+        *adapter_callbacks(adapter),
+        ProgressCallback(),
+        metrics,
+        InterruptCallback(interrupt),
+        SamplesCallback(spec.get("samples") or {}, tokenizer, outputs.dir),
+    ]
+    trainer = build_trainer(
+        trainer_section["kind"], args, model, tokenizer, train_dataset, eval_dataset, callbacks,
+        max_prompt_length=spec["data"].get("max_prompt_length"),
+    )
+    outcome.trainer = trainer
+    if adapter.get("loraplus"):
+        trainer.optimizer = loraplus_optimizer(trainer.model, adapter["loraplus"], args)
+
+    checkpoint = outputs.last_checkpoint()
+    if checkpoint:
+        print(f"peftc: resuming from {checkpoint}", flush=True)
+        if adapter.get("relora"):
+            load_base_weights(trainer.model, Path(checkpoint))
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    outputs.last_step = trainer.state.global_step
+    result = metrics.summary(trainer, trainable, total)
+    outputs.metrics(result)
+    if interrupt.requested:
+        outputs.status("interrupted")
+        print(f"peftc: interrupted at step {trainer.state.global_step}; checkpoint saved in "
+              f"{outputs.dir} - run again to resume", flush=True)
+        outcome.exit_code = EXIT_INTERRUPTED
+        return
+
+    save_adapter(trainer, outputs.dir, initial_dir)
+    if adapter.get("relora") and trainer.is_world_process_zero():
+        save_base_weights(trainer.model, outputs.dir)
+    outputs.status("completed")
+    if trainer.is_world_process_zero():
+        print_summary(result, str(outputs.dir), "completed")
+    outcome.exit_code = EXIT_OK
+
+
+def save_adapter(trainer: Any, output_dir: Path, initial_dir: Path | None = None) -> None:
+    """Save the trained adapter (PEFT format) and the tokenizer into ``output_dir``.
+
+    PiSSA/OLoRA/CorDA adapters are saved converted against their initial state (PEFT's
+    ``path_initial_model_for_weight_conversion``), so they load onto the original base.
+    DPOTrainer keeps a frozen copy of the initial adapter named ``ref`` as its implicit
+    reference; only the trained ``default`` adapter is the run's result.
+    """
+    if initial_dir is not None:
+        if trainer.is_world_process_zero():
+            trainer.model.save_pretrained(
+                str(output_dir),
+                selected_adapters=["default"],
+                path_initial_model_for_weight_conversion=str(initial_dir),
+            )
+            trainer.processing_class.save_pretrained(str(output_dir))
+        return
+    trainer.save_model(str(output_dir))
+    ref = Path(output_dir) / "ref"
+    if trainer.is_world_process_zero() and (ref / "adapter_config.json").exists():
+        import shutil
+
+        shutil.rmtree(ref)

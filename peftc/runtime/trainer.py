@@ -1,0 +1,126 @@
+"""Build the TRL trainer from the ``trainer`` section of run.yaml: ``SFTTrainer(SFTConfig(...))``
+or ``DPOTrainer(DPOConfig(...))`` with ``trainer.config`` passed through."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+
+KINDS = {"sft": ("SFTConfig", "SFTTrainer"), "dpo": ("DPOConfig", "DPOTrainer")}
+
+
+def config_kwargs(section: dict[str, Any], model_section: dict[str, Any]) -> dict[str, Any]:
+    """``trainer.config`` plus what the CPU and the model section impose.
+
+    - TRL defaults ``gradient_checkpointing`` to True: the model section's setting is passed on
+      unless ``trainer.config`` sets it itself.
+    - Without CUDA, bf16 (requested, or TRL's default) needs ``use_cpu=True`` (CPU autocast);
+      fp16 cannot run at all.
+    """
+    import torch
+
+    kwargs = dict(section.get("config") or {})
+    override = os.environ.get("PEFTC_GRADIENT_ACCUMULATION_STEPS")
+    if override:  # set by `peftc launch --allow-world-size-change`; metrics.json records it
+        kwargs["gradient_accumulation_steps"] = int(override)
+    kwargs.setdefault("gradient_checkpointing", bool(model_section.get("gradient_checkpointing")))
+    if kwargs["gradient_checkpointing"]:
+        kwargs.setdefault("gradient_checkpointing_kwargs",
+                          model_section.get("gradient_checkpointing_kwargs"))
+    if not torch.cuda.is_available():
+        kwargs.setdefault("dataloader_pin_memory", False)  # nothing to pin to without a GPU
+        if kwargs.get("fp16"):
+            raise RuntimeConfigError(
+                "trainer.config.fp16: fp16 mixed precision needs a GPU and this machine has none; "
+                "use bf16 (CPU autocast) or full precision"
+            )
+        if kwargs.get("bf16", None) is not False:
+            kwargs["use_cpu"] = True
+    return kwargs
+
+
+def check_precision(section: dict[str, Any], model_section: dict[str, Any]) -> None:
+    """Fail before loading anything when the precision cannot run here."""
+    config_kwargs(section, model_section)
+
+
+def training_args(section: dict[str, Any], model_section: dict[str, Any]) -> Any:
+    """``SFTConfig(**kwargs)`` or ``DPOConfig(**kwargs)``."""
+    import trl
+
+    kind = section["kind"]
+    if kind not in KINDS:
+        raise RuntimeConfigError(f"trainer.kind: {kind!r} is not one of {', '.join(KINDS)}")
+    config_class = section.get("config_class") or KINDS[kind][0]
+    try:
+        return getattr(trl, config_class)(**config_kwargs(section, model_section))
+    except (TypeError, ValueError) as exc:
+        raise RuntimeConfigError(f"trainer.config: {config_class} rejected it: {exc}") from exc
+
+
+def guard_finite_loss(trainer: Any) -> None:
+    """Stop on the first NaN/inf training loss. Hand-written: transformers only filters NaN out
+    of its logs (``logging_nan_inf_filter``) and keeps training on garbage."""
+    import torch
+
+    step_fn = trainer.training_step
+
+    def checked_training_step(*args: Any, **kwargs: Any) -> Any:
+        loss = step_fn(*args, **kwargs)
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLossError(trainer.state.global_step + 1, float(loss.float().mean()))
+        return loss
+
+    trainer.training_step = checked_training_step
+
+
+def build_trainer(
+    kind: str,
+    args: Any,
+    model: Any,
+    tokenizer: Any,
+    train_dataset: Any,
+    eval_dataset: Any,
+    callbacks: list[Any],
+    max_prompt_length: int | None = None,
+) -> Any:
+    """The TRL trainer for ``kind``. DPO gets ``ref_model=None``: with a PEFT model TRL uses the
+    adapter's initial state as the implicit reference, so only one model is in memory."""
+    import trl
+
+    if eval_dataset is None and getattr(args, "eval_strategy", "no") not in ("no", None):
+        raise RuntimeConfigError(
+            "trainer.config.eval_strategy is set but there is no evaluation data "
+            "(data.val_set_size is 0)"
+        )
+    common = dict(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    if kind == "dpo":
+        trainer = trl.DPOTrainer(ref_model=None, **common)
+        if max_prompt_length:
+            from peftc.runtime.data import truncate_prompt_ids
+
+            bos = tokenizer.bos_token_id
+            trainer.train_dataset = truncate_prompt_ids(
+                trainer.train_dataset, max_prompt_length, bos)
+            if trainer.eval_dataset is not None:
+                trainer.eval_dataset = truncate_prompt_ids(
+                    trainer.eval_dataset, max_prompt_length, bos)
+    else:
+        trainer = trl.SFTTrainer(**common)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    # peftc's ProgressCallback (a subclass of transformers' bar) prints readable lines instead
+    handler = trainer.callback_handler
+    handler.callbacks = [cb for cb in handler.callbacks
+                         if type(cb) not in (PrinterCallback, ProgressCallback)]
+    guard_finite_loss(trainer)
+    return trainer

@@ -1,0 +1,126 @@
+"""Formatters on the small task-shaped files: exact strings, and TRL's formats."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import dataset_entry
+
+from peftc.runtime.data import load_data
+from peftc.runtime.errors import RuntimeConfigError
+
+
+def data_section(*entries, **extra):
+    section = {"datasets": list(entries), "val_set_size": 0.0, "shuffle_seed": 42,
+               "train_on_inputs": False, "max_prompt_length": None}
+    section.update(extra)
+    return section
+
+
+def rows(entry, kind="sft", tokenizer=None, **extra):
+    train, _ = load_data(data_section(entry, **extra), kind, tokenizer)
+    return list(train)
+
+
+def test_metamath_exact():
+    first = rows(dataset_entry("metamathqa_sample.jsonl", "metamath"))[0]
+    assert first == {
+        "prompt": "### Instruction:\nTom has 5 boxes with 9 pens each. How many pens does he "
+                  "have?\n\n### Response:\n",
+        "completion": "He has 5 * 9 = 45 pens.\nThe answer is: 45",
+    }
+
+
+def test_magicoder_exact():
+    first = rows(dataset_entry("magicoder_sample.jsonl", "magicoder"))[0]
+    assert first == {
+        "prompt": "### Instruction:\nWrite a Python function that returns the square of x.\n\n"
+                  "### Response:\n",
+        "completion": "```python\ndef square(x):\n    return x * x\n```",
+    }
+
+
+def test_alpaca_task_uses_text_when_present_else_fields():
+    out = rows(dataset_entry("alpaca_task_sample.jsonl", "alpaca"))
+    assert out[0] == {
+        "prompt": "### Instruction:\nAdd the two numbers.\n\n### Input:\n8 and 18\n\n"
+                  "### Response:\n",
+        "completion": "26",
+    }
+    assert out[1] == {
+        "prompt": "",
+        "completion": "### Instruction:\nGive the opposite of the word.\n\n### Input:\nopen\n\n"
+                      "### Response:\nclosed",
+    }
+
+
+def test_alpaca_without_input():
+    row = next(r for r in rows(dataset_entry("alpaca.jsonl", "alpaca"))
+               if r["prompt"].startswith("### Instruction:\nWhat is the capital"))
+    assert "### Input" not in row["prompt"]
+    assert row["prompt"].endswith("?\n\n### Response:\n")
+
+
+def test_csqa_exact():
+    first = rows(dataset_entry("commonsense_qa_sample.jsonl", "csqa"))[0]
+    assert first == {
+        "prompt": "### Instruction:\nWhere would you put a plate after washing it?\n\n"
+                  "A. cupboard\nB. garden\nC. car\nD. river\nE. roof\n\n"
+                  "Answer with a single letter (A-E).\n\n### Response:\n",
+        "completion": "A",
+    }
+
+
+def test_fields_mapping_and_train_on_inputs():
+    entry = dataset_entry("metamathqa_sample.jsonl", "metamath",
+                          fields={"instruction": "original_question"})
+    first = rows(entry, train_on_inputs=True)[0]
+    assert first == {"text": "### Instruction:\nTom has 5 boxes of 9 pens. How many pens?\n\n"
+                             "### Response:\nHe has 5 * 9 = 45 pens.\nThe answer is: 45"}
+
+
+def test_completion_and_chat_template():
+    entry = dataset_entry("alpaca.jsonl", "completion", fields={"text": "output"})
+    assert rows(entry)[0] == {"text": "3, 17, 27, 49"}
+    chat = rows(dataset_entry("chat.jsonl", "chat_template"))[0]
+    assert set(chat) == {"messages"}
+    assert [m["role"] for m in chat["messages"]] == ["system", "user", "assistant", "user",
+                                                     "assistant"]
+
+
+def test_input_output_segments(tmp_path, tiny_llama_path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_path)
+    path = tmp_path / "io.jsonl"
+    path.write_text('{"segments": [{"text": "Q: hi\\n", "label": false}, '
+                    '{"text": "A: hello", "label": true}]}\n')
+    entry = dataset_entry("x", "input_output", path=str(path))
+    row = rows(entry, tokenizer=tok)[0]
+    q = tok("Q: hi\n", add_special_tokens=False)["input_ids"]
+    a = tok("A: hello", add_special_tokens=False)["input_ids"]
+    assert row["input_ids"] == [tok.bos_token_id, *q, *a]
+    assert row["completion_mask"] == [0] * (1 + len(q)) + [1] * len(a)
+
+
+def test_preference_keeps_metadata_and_maps_fields(tmp_path):
+    out = rows(dataset_entry("preference.jsonl", "preference"), kind="dpo")
+    assert set(out[0]) == {"prompt", "chosen", "rejected", "task_type"}
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"question": "q?", "good": "yes", "bad": "no", "source": "s1"}\n')
+    entry = dataset_entry("x", "preference", path=str(path),
+                          fields={"prompt": "question", "chosen": "good", "rejected": "bad"})
+    assert rows(entry, kind="dpo") == [{"prompt": "q?", "chosen": "yes", "rejected": "no",
+                                        "source": "s1"}]
+
+
+def test_val_split_is_seeded():
+    section = data_section(dataset_entry("alpaca.jsonl", "alpaca"), val_set_size=0.1)
+    train, val = load_data(section, "sft", None)
+    train2, val2 = load_data(section, "sft", None)
+    assert (len(train), len(val)) == (180, 20)
+    assert list(val) == list(val2)
+
+
+def test_wrong_type_for_kind_is_a_config_error():
+    with pytest.raises(RuntimeConfigError, match="dpo run cannot use"):
+        rows(dataset_entry("alpaca.jsonl", "alpaca"), kind="dpo")

@@ -1,0 +1,171 @@
+"""Training behaviour: metrics/status files, loss curve, NaN stop, interrupt + resume, samples,
+chat-template masking, merge."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import dataset_entry, make_run, read_run
+from helpers import logits, metrics, probe_inputs, reload_adapter, status
+
+from peftc.runtime.merge import merge
+from peftc.runtime.run import execute, run
+
+pytestmark = pytest.mark.train
+
+
+def test_metrics_status_and_loss_falls(tmp_path):
+    run_dir = make_run(tmp_path, trainer={"config": {
+        "max_steps": 30, "learning_rate": 0.01, "per_device_train_batch_size": 8}},
+        adapter={"config": {"r": 16, "lora_alpha": 32}})
+    assert run(run_dir) == 0
+    spec = read_run(run_dir)
+    out = Path(spec["output_dir"])
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                 "run.yaml", "metrics.json", "status.json"):
+        assert (out / name).exists(), name
+    assert (out / "run.yaml").read_text() == (run_dir / "run.yaml").read_text()
+    st = status(spec)
+    assert st["status"] == "completed" and st["last_step"] == 30 and st["error"] is None
+    m = metrics(spec)
+    assert [p["step"] for p in m["loss"]] == list(range(1, 31))
+    assert len(m["learning_rate"]) == 30
+    assert m["tokens_per_second"] > 0 and m["tokens_seen"] > 0
+    assert m["world_size"] == 1 and m["peak_memory_mb"] > 0 and m["wall_time_seconds"] > 0
+    assert 0 < m["trainable_parameters"] < m["total_parameters"]
+    first = sum(p["loss"] for p in m["loss"][:3]) / 3
+    last = sum(p["loss"] for p in m["loss"][-3:]) / 3
+    assert last < 0.8 * first, (first, last)
+
+
+def test_completion_only_masking_without_packing(tmp_path):
+    outcome = execute(make_run(tmp_path, trainer={"config": {"max_steps": 2}}))
+    tok = outcome.trainer.processing_class
+    row = outcome.trainer.train_dataset[0]
+    n_masked = next(i for i, label in enumerate(row["labels"]) if label != -100)
+    assert tok.decode(row["input_ids"][:n_masked]).endswith("### Response:\n")
+    assert row["labels"][n_masked:] == row["input_ids"][n_masked:]
+
+
+def test_train_on_inputs_trains_on_everything(tmp_path):
+    outcome = execute(make_run(tmp_path, data={"train_on_inputs": True},
+                               trainer={"config": {"max_steps": 2}}))
+    row = outcome.trainer.train_dataset[0]
+    assert row["labels"] == row["input_ids"]
+
+
+def test_nan_loss_stops_with_failed_status(tmp_path):
+    run_dir = make_run(tmp_path, trainer={"config": {"max_steps": 6, "learning_rate": 1.0e30}})
+    assert run(run_dir) == 1
+    st = status(read_run(run_dir))
+    assert st["status"] == "failed"
+    assert "loss became nan" in st["error"] or "loss became inf" in st["error"]
+    assert st["last_step"] < 6
+
+
+def interrupt_when(status_file: Path, step: int, timeout: float = 60.0) -> threading.Thread:
+    """Send SIGINT to this process once status.json reports ``step``."""
+
+    def watch():
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if json.loads(status_file.read_text())["last_step"] >= step:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_interrupt_then_resume_matches_uninterrupted(tmp_path):
+    steps = {"trainer": {"config": {"max_steps": 12, "save_steps": 100}}}
+    straight = make_run(tmp_path, run_id="straight", **steps)
+    assert run(straight) == 0
+
+    resumed = make_run(tmp_path, run_id="resumed", **steps)
+    spec = read_run(resumed)
+    out = Path(spec["output_dir"])
+    watcher = interrupt_when(out / "status.json", 3)
+    assert run(resumed) == 130
+    watcher.join(5)
+    st = status(spec)
+    assert st["status"] == "interrupted" and 3 <= st["last_step"] < 12
+    assert (out / f"checkpoint-{st['last_step']}").is_dir()
+    assert not (out / "adapter_model.safetensors").exists()
+
+    assert run(resumed) == 0
+    assert status(spec)["status"] == "completed" and status(spec)["last_step"] == 12
+    a, b = reload_adapter(read_run(straight)), reload_adapter(spec)
+    from transformers import AutoTokenizer
+
+    inputs = probe_inputs(AutoTokenizer.from_pretrained(spec["output_dir"]))
+    assert torch.allclose(logits(a, inputs), logits(b, inputs), atol=1e-4)
+
+
+def test_samples_written_at_each_evaluation(tmp_path):
+    prompt = "### Instruction:\nAdd the two numbers.\n\n### Input:\n2 and 3\n\n### Response:\n"
+    run_dir = make_run(
+        tmp_path, data={"val_set_size": 8},
+        trainer={"config": {"max_steps": 4, "eval_strategy": "steps", "eval_steps": 2,
+                            "per_device_eval_batch_size": 4}},
+        samples={"prompts": [prompt], "max_new_tokens": 5},
+    )
+    assert run(run_dir) == 0
+    spec = read_run(run_dir)
+    lines = (Path(spec["output_dir"]) / "samples.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert all(r["prompt"] == prompt and isinstance(r["completion"], str) for r in rows)
+    assert metrics(spec)["eval_loss"]
+
+
+def test_chat_template_assistant_only_loss(tmp_path):
+    outcome = execute(make_run(
+        tmp_path, data={"datasets": [dataset_entry("chat.jsonl", "chat_template")]},
+        trainer={"config": {"max_steps": 2, "assistant_only_loss": True, "max_length": 128,
+                            "completion_only_loss": None}},
+    ))
+    assert outcome.exit_code == 0
+    tok = outcome.trainer.processing_class
+    row = outcome.trainer.train_dataset[0]
+    trained = tok.decode([t for t in row["labels"] if t != -100])
+    assert "<|im_end|>" in trained
+    assert "helpful assistant" not in trained and "<|im_start|>" not in trained
+
+
+def test_merge_gives_a_plain_model_with_the_same_logits(tmp_path):
+    run_dir = make_run(tmp_path, trainer={"config": {"max_steps": 3}})
+    assert run(run_dir) == 0
+    spec = read_run(run_dir)
+    merged_dir = merge(run_dir, tmp_path / "merged")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    inputs = probe_inputs(AutoTokenizer.from_pretrained(merged_dir))
+    assert torch.allclose(logits(merged, inputs), logits(reload_adapter(spec), inputs), atol=1e-4)
+    assert not (Path(merged_dir) / "adapter_config.json").exists()
+
+
+def test_bf16_on_cpu_runs_with_use_cpu_and_fp16_fails_clearly(tmp_path):
+    from peftc.runtime.errors import RuntimeConfigError
+
+    outcome = execute(make_run(tmp_path, run_id="bf16",
+                               trainer={"config": {"bf16": True, "max_steps": 2}}))
+    assert outcome.exit_code == 0
+    if not torch.cuda.is_available():
+        assert outcome.trainer.args.use_cpu and outcome.trainer.args.bf16
+        with pytest.raises(RuntimeConfigError, match="fp16"):
+            run(make_run(tmp_path, run_id="fp16",
+                         trainer={"config": {"fp16": True, "bf16": False}}))
