@@ -1,0 +1,216 @@
+"""Small helpers the rule modules share: provenance tests, number formatting, model facts
+read from a model id, and a cheap row count of local JSON-lines datasets.
+
+Everything here is pure Python on resolved values (plus reading local files); nothing imports
+the ML stack.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from peftc.compiler import catalog
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolve import ResolvedRun
+
+GUIDE = "shared/seeds/004-parameter-guide.md"
+QUICKREF = "shared/seeds/002-hyperparameter-quick-reference.md"
+METHODS_DOC = "shared/seeds/003-peft-methods.md"
+QWEN_DOC = "shared/seeds/001-qwen2.5-7b-training-details.md"
+
+# where a value did not come from the user: peftc's defaults and its built-in layers
+_NOT_WRITTEN = {"default", "method", "task", "derived"}
+SPEC_RANK = 4  # resolve.RANK["spec"]: a top-level spec value (stages rank 5)
+
+LORA_LIKE = set(catalog.LORA_FAMILY) | {"adalora"}
+
+
+def written(run: ResolvedRun, key: str) -> bool:
+    """True when ``key`` was set by the user (spec, stage, sweep, profile, command line)."""
+    return key in run.sources and run.source(key).kind not in _NOT_WRITTEN
+
+
+def blame(run: ResolvedRun, *keys: str) -> str:
+    """The first of ``keys`` the user wrote (so a finding lands on a real spec line),
+    else the first key that has any source, else the first key."""
+    for key in keys:
+        if written(run, key):
+            return key
+    for key in keys:
+        if run.source(key).kind != "default":
+            return key
+    return keys[0]
+
+
+def shared_top_level(run: ResolvedRun, key: str) -> bool:
+    """True when ``key`` comes from the top level of a staged spec, i.e. it is shared by every
+    stage; a rule about "this key does nothing in this stage" should not fire on it."""
+    return run.stage is not None and run.source(key).rank == SPEC_RANK
+
+
+def is_dpo(run: ResolvedRun) -> bool:
+    return run.values.get("rl") == "dpo"
+
+
+def is_lora(run: ResolvedRun) -> bool:
+    """A LoRA-style adapter, AdaLoRA included."""
+    return run.values.get("adapter") in LORA_LIKE
+
+
+def uses_lora_r(run: ResolvedRun) -> bool:
+    """A LoRA-family adapter whose rank is lora_r (AdaLoRA budgets its own ranks)."""
+    return run.values.get("adapter") in catalog.LORA_FAMILY
+
+
+def num(x: float) -> str:
+    """A number as a person writes it: 2e-04 -> '2e-04', 0.05 -> '0.05', 16.0 -> '16'."""
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e6):
+        return str(int(x))
+    if x != 0 and abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.3e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{x:.4g}"
+
+
+def warmup_steps(run: ResolvedRun) -> int | None:
+    """Warmup in optimizer steps, as transformers computes it; None when the step count is
+    unknown (warmup given as a ratio without max_steps)."""
+    v = run.values
+    if v.get("warmup_steps") is not None:
+        return int(v["warmup_steps"])
+    ratio = v.get("warmup_ratio") or 0.0
+    if ratio == 0:
+        return 0
+    if v.get("max_steps") is None:
+        return None
+    return math.ceil(ratio * v["max_steps"])
+
+
+# -- model facts from the model id -----------------------------------------------------------
+_SIZE = re.compile(r"(?:^|[-_/.\s])(\d+(?:\.\d+)?)\s*([bm])(?=$|[-_.\s])", re.IGNORECASE)
+_MOE = re.compile(r"\d+\s*x\s*\d+(?:\.\d+)?\s*b", re.IGNORECASE)
+_CONTEXT_K = re.compile(r"(?:^|[-_.])(\d+)k(?=$|[-_.])", re.IGNORECASE)
+
+
+def model_name(run: ResolvedRun) -> str:
+    return str(run.values.get("base_model") or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def model_size_b(run: ResolvedRun) -> float | None:
+    """Parameters in billions read from the model id ('7b', '70B', '1.5B', '135M'); None when
+    the id does not say, or for mixture-of-experts ids ('8x7B') whose active size differs."""
+    name = model_name(run)
+    if _MOE.search(name):
+        return None
+    m = _SIZE.search(name)
+    if not m:
+        return None
+    value = float(m.group(1))
+    return value / 1000 if m.group(2).lower() == "m" else value
+
+
+def native_context(run: ResolvedRun) -> tuple[int, str] | None:
+    """(native context length, where the number comes from) for the run's model."""
+    v = run.values
+    if v.get("base_model") == "peftc:tiny-llama":
+        return 1024, "the embedded tiny model"  # TINY_LLAMA_CONFIG max_position_embeddings
+    name = model_name(run).lower()
+    m = _CONTEXT_K.search(name)
+    if m:
+        return int(m.group(1)) * 1024, f"'{m.group(0).strip('-_.')}' in the model id"
+    family = v.get("model_family")
+    if family == "llama":
+        if re.search(r"llama-?3\.\d", name):
+            return 131072, "Llama 3.1+"
+        if re.search(r"llama-?3(?![.\d])", name):
+            return 8192, "Llama 3"
+        if re.search(r"llama-?2", name):
+            return 4096, "Llama 2"
+    if family in catalog.FAMILIES:
+        return int(catalog.FAMILIES[family]["context"]), f"the {family} family"
+    return None
+
+
+def tied_embeddings(run: ResolvedRun) -> bool:
+    """Whether the model ties its output head to its input embeddings (kept simple: Gemma,
+    Qwen2-architecture models up to 4B, Llama 3.2 1B/3B)."""
+    family = run.values.get("model_family")
+    size = model_size_b(run)
+    name = model_name(run).lower()
+    if family == "gemma":
+        return True
+    if family == "qwen2" and size is not None and size <= 4:
+        return True
+    return bool(family == "llama" and re.search(r"llama-?3\.2", name) and size is not None
+                and size <= 3)
+
+
+# -- dataset size ----------------------------------------------------------------------------
+_MAX_COUNT_BYTES = 512 * 1024 * 1024
+
+
+@lru_cache(maxsize=256)
+def _count_lines(path: str, mtime_ns: int, size: int) -> int:
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    if size and last != b"\n":
+        count += 1
+    return count
+
+
+def jsonl_rows(path: Path) -> int | None:
+    """Rows of a local JSON-lines file (newlines counted, not parsed); None when unreadable."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not path.is_file() or st.st_size > _MAX_COUNT_BYTES:
+        return None
+    try:
+        return _count_lines(str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return None
+
+
+def dataset_rows(run: ResolvedRun) -> int | None:
+    """Total rows of the run's datasets when every one is a local .jsonl file; else None."""
+    datasets: list[dict[str, Any]] = run.values.get("datasets") or []
+    if not datasets:
+        return None
+    base = Path(run.spec_file).resolve().parent
+    total = 0
+    for item in datasets:
+        raw = str(item.get("path", ""))
+        if not raw.lower().endswith(".jsonl") or item.get("data_files"):
+            return None
+        path = Path(raw)
+        if not path.is_absolute():
+            path = base / path
+            if not path.exists() and Path(raw).exists():
+                path = Path(raw)
+        rows = jsonl_rows(path)
+        if rows is None:
+            return None
+        total += rows
+    return total
+
+
+def train_rows(run: ResolvedRun) -> int | None:
+    """Rows left for training after val_set_size is split off."""
+    rows = dataset_rows(run)
+    if rows is None:
+        return None
+    val = run.values.get("val_set_size") or 0
+    held = int(rows * val) if val < 1 else int(val)
+    return max(rows - held, 0)

@@ -1,0 +1,149 @@
+"""Model rules: module names the model does not have, tied output heads, sequences longer than
+the model was trained on, and remote code."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from peftc.compiler import catalog
+from peftc.rules import Finding, rule
+from peftc.rules._common import (
+    METHODS_DOC,
+    QUICKREF,
+    blame,
+    model_name,
+    native_context,
+    tied_embeddings,
+    written,
+)
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolve import ResolvedRun
+
+_LLAMA_EXTRA = ["lm_head", "embed_tokens"]
+# family -> module names a target may name (the family table's projections, the embedding and
+# output head, and the names of close relatives the family detection also matches)
+KNOWN_MODULES: dict[str, set[str]] = {
+    "llama": {*catalog.FAMILIES["llama"]["targets"], *_LLAMA_EXTRA},
+    "mistral": {*catalog.FAMILIES["mistral"]["targets"], *_LLAMA_EXTRA,
+                "w1", "w2", "w3", "gate"},  # Mixtral experts and router
+    "qwen2": {*catalog.FAMILIES["qwen2"]["targets"], *_LLAMA_EXTRA},
+    "gemma": {*catalog.FAMILIES["gemma"]["targets"], *_LLAMA_EXTRA},
+    "phi": {*catalog.FAMILIES["phi"]["targets"], *_LLAMA_EXTRA,
+            "qkv_proj", "o_proj", "gate_up_proj", "down_proj"},  # Phi-3
+    "gpt_neox": {*catalog.FAMILIES["gpt_neox"]["targets"], "embed_in", "embed_out"},
+    "falcon": {*catalog.FAMILIES["falcon"]["targets"], "lm_head", "word_embeddings"},
+}
+_QWEN1 = re.compile(r"^qwen-\d", re.IGNORECASE)  # first-generation Qwen: c_attn, w1, w2
+
+
+def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
+    v = run.values
+    method = v.get("adapter")
+    if method in catalog.LORA_FAMILY or method == "adalora":
+        targets = v.get("lora_target_modules")
+        if isinstance(targets, list) and written(run, "lora_target_modules"):
+            yield "lora_target_modules", targets
+    if method == "ia3":
+        for key in ("ia3_target_modules", "ia3_feedforward_modules"):
+            if isinstance(v.get(key), list) and written(run, key):
+                yield key, v[key]
+    if isinstance(v.get("lora_modules_to_save"), list) and method not in (
+            "prompt_tuning", "prefix_tuning", "p_tuning"):
+        yield "lora_modules_to_save", v["lora_modules_to_save"]
+
+
+@rule("W180", "target-module-unknown",
+      summary="a target module name the model family does not have",
+      rationale="PEFT matches target names against the model's module names. A name from "
+                "another architecture (c_attn or w1 on a Llama-style model, q_proj on "
+                "GPT-NeoX) matches nothing: if no listed name matches, PEFT refuses to build "
+                "the adapter; if some do, the rest are dropped silently and the adapter is "
+                "smaller than intended. Names are checked against the family table (the "
+                "projections, embeddings and output head).",
+      fix="use the family's names (see the family table), or lora_target_linear: true",
+      reference=f"{METHODS_DOC} (digest in shared/seeds/README.md: target modules by family); "
+                f"{QUICKREF}, section 'LoRA Configuration' / 'Target Modules'",
+      bad="base_model: meta-llama/Llama-2-7b-hf\nlora_target_modules: [c_attn, c_proj]",
+      good="base_model: meta-llama/Llama-2-7b-hf\nlora_target_modules: [q_proj, v_proj]")
+def unknown_targets(run: ResolvedRun) -> Iterator[Finding]:
+    family = run.values.get("model_family")
+    if family not in KNOWN_MODULES or _QWEN1.match(model_name(run)):
+        return
+    known = KNOWN_MODULES[family]
+    for key, names in _module_lists(run):
+        unknown = [str(n) for n in names if str(n).rsplit(".", 1)[-1] not in known]
+        if not unknown:
+            continue
+        quoted = ", ".join(unknown)
+        tail = ("none of the listed modules exist, PEFT will refuse the adapter"
+                if len(unknown) == len(names) and key != "lora_modules_to_save"
+                else "they will be skipped")
+        yield Finding(key, f"{key}: {quoted} not found in the {family} family "
+                      f"({', '.join(sorted(known))}); {tail}")
+
+
+@rule("W181", "lm-head-tied-embeddings",
+      summary="lm_head adapted or saved on a model that ties it to the input embeddings",
+      rationale="Some models share one matrix between the input embeddings and the output "
+                "head (Gemma; Qwen2-architecture models up to about 4B; Llama 3.2 1B and 3B). "
+                "Adapting or fully training lm_head there either changes the embeddings too "
+                "or breaks the tie in the saved adapter, and merging or reloading behaves "
+                "differently from training. The quick reference's advice to add lm_head to "
+                "the targets assumes an untied head.",
+      fix="drop lm_head from lora_target_modules / lora_modules_to_save for tied models",
+      reference=f"{QUICKREF}, section 'LoRA Configuration' / 'Target Modules' (lm_head); "
+                "section 'Troubleshooting Quick Reference'",
+      bad="base_model: google/gemma-2b\nlora_target_modules: [q_proj, v_proj, lm_head]",
+      good="base_model: google/gemma-2b\nlora_target_modules: [q_proj, v_proj]")
+def tied_head(run: ResolvedRun) -> Iterator[Finding]:
+    if not tied_embeddings(run):
+        return
+    for key, names in _module_lists(run):
+        if any(str(n).rsplit(".", 1)[-1] == "lm_head" for n in names):
+            yield Finding(key, f"{key} includes lm_head, but {model_name(run)} ties lm_head "
+                          "to embed_tokens")
+
+
+@rule("W182", "sequence-beyond-context",
+      summary="sequence_len longer than the model's native context",
+      rationale="Positions beyond the context length the model was pretrained on are out of "
+                "distribution for its position encoding unless RoPE scaling is configured; "
+                "quality degrades past the native window and memory grows for nothing. The "
+                "quick reference lists Llama 3 at 8K, Qwen2.5 at 32K and Mistral at 8K native; "
+                "Llama 2 is 4K. The context is taken from the model id when it says (128k), "
+                "else from the family table; peftc's default sequence_len is not checked.",
+      fix="lower sequence_len to the native context (or use a long-context variant)",
+      reference=f"{QUICKREF}, section 'Context Lengths' (Maximum Sequence Length)",
+      bad="base_model: meta-llama/Llama-2-7b-hf\nsequence_len: 8192",
+      good="base_model: meta-llama/Llama-2-7b-hf\nsequence_len: 4096")
+def beyond_context(run: ResolvedRun) -> Iterator[Finding]:
+    if run.source("sequence_len").kind == "default":
+        return  # peftc's default length is not a choice the user made
+    ctx = native_context(run)
+    seq = run.values["sequence_len"]
+    if ctx is not None and seq > ctx[0]:
+        yield Finding(blame(run, "sequence_len", "base_model"),
+                      f"sequence_len {seq} exceeds the native context {ctx[0]} of "
+                      f"{model_name(run)} ({ctx[1]})")
+
+
+@rule("W183", "trust-remote-code",
+      summary="trust_remote_code runs code from the model repository",
+      rationale="With trust_remote_code the model's own Python files are downloaded and "
+                "executed with the training job's permissions (and credentials). The families "
+                "peftc knows are all implemented in transformers and need no remote code; "
+                "enable it only for a repository you have reviewed, pinned to a revision.",
+      fix="remove trust_remote_code, or pin revision_of_model to a reviewed commit",
+      reference="transformers documentation, from_pretrained(trust_remote_code=...)",
+      bad="trust_remote_code: true",
+      good="trust_remote_code: false")
+def remote_code(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    if v.get("trust_remote_code"):
+        pinned = " (revision pinned)" if v.get("revision_of_model") else \
+            " with no revision_of_model pinned"
+        yield Finding("trust_remote_code", f"trust_remote_code executes Python from the "
+                      f"'{v['base_model']}' repository{pinned}")
