@@ -135,8 +135,8 @@ def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None
     if slurm:
         from peftc.compiler.slurm import sbatch
 
-        files["slurm.sbatch"] = sbatch(compiled, out.resolve())
-        executable.add("slurm.sbatch")
+        files.update(sbatch(compiled, out.resolve()))
+        executable.update({"slurm.sbatch", "slurm-submit.sh"})
     compiled.files = files
     compiled.result = write_tree(out, files, force=force, executable=frozenset(executable))
     return compiled

@@ -123,7 +123,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
                 "match": ["mistral", "mixtral", "zephyr"]},
     "qwen2": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
               "ff": ["down_proj"], "layer": "Qwen2DecoderLayer", "context": 32768,
-              "match": ["qwen"]},
+              "match": ["qwen2", "qwen1.5", "qwen3", "qwq"]},
     "gemma": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
               "ff": ["down_proj"], "layer": "GemmaDecoderLayer", "context": 8192,
               "match": ["gemma"]},

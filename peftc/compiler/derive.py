@@ -158,6 +158,11 @@ def _adapter(d: _Deriver) -> None:
                       "from the base model")
 
 
+def accumulation(target: int, micro: int, world: int) -> tuple[int, str]:
+    """Gradient accumulation for a target global batch: the value and its formula."""
+    return math.ceil(target / (micro * world)), f"ceil({target} / ({micro} * {world}))"
+
+
 def _batch(d: _Deriver) -> None:
     v = d.v
     run = d.run
@@ -166,8 +171,7 @@ def _batch(d: _Deriver) -> None:
     if target is not None:
         ga_src = run.source("gradient_accumulation_steps")
         gbs_src = run.source("global_batch_size")
-        formula = f"ceil({target} / ({mbs} * {ngpu}))"
-        derived = math.ceil(target / (mbs * ngpu))
+        derived, formula = accumulation(target, mbs, ngpu)
         if gbs_src.rank >= ga_src.rank or ga_src.kind == "default":
             if ga_src.rank == gbs_src.rank and ga_src.kind != "default" and \
                     v["gradient_accumulation_steps"] != derived:

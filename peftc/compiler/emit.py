@@ -108,6 +108,9 @@ def write_tree(out: Path, files: dict[str, str], *, force: bool = False,
         status = "replaced"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; OUT should look like any folder
     try:
         _write_all(tmp, encoded, executable)
         if status == "replaced":

@@ -35,8 +35,8 @@ def _env():
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
-def render(name: str, **context: Any) -> str:
-    return _env().get_template(name).render(**context)
+def render(template: str, /, **context: Any) -> str:
+    return _env().get_template(template).render(**context)
 
 
 def _batch(v: dict[str, Any]) -> dict[str, Any]:

@@ -339,7 +339,7 @@ class Resolver:
         for dotted, value in run.point.values:
             if target(dotted)[0] in (None, run.stage):  # axes of other stages do not apply
                 parts.append(_short(value))
-        return re.sub(r"-+", "-", "-".join(parts))[:80].strip("-")
+        return re.sub(r"-+", "-", "-".join(parts))[:80].strip("-.") or "run"
 
     @staticmethod
     def _hash(run: ResolvedRun) -> str:
@@ -393,7 +393,8 @@ def _merge(values: dict[str, Any], sources: dict[str, Source], layer: _Overlay) 
         sources[key] = Source(_label(layer, (key,)), layer.locate((key,)), layer.rank)
         if isinstance(value, dict):
             for sub in value:
-                sources[f"{key}.{sub}"] = sources[key]
+                sources[f"{key}.{sub}"] = Source(_label(layer, (key, sub)),
+                                                 layer.locate((key, sub)), layer.rank)
 
 
 def _patch(base: Any, patch: Any) -> None:

@@ -35,7 +35,8 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
             "padding_side": v["padding_side"],
             "pad_token": None,
-            "chat_template": v["chat_template"],
+            "chat_template": None if v["chat_template"] == "tokenizer_default" else v[
+                "chat_template"],
         },
         "quantization": _quantization(v),
         "adapter": _adapter(v, spec_dir),

@@ -1,0 +1,60 @@
+"""`compile --slurm`: a job array per wave of runs, submitted in dependency order.
+
+A wave holds the runs whose dependencies are all in earlier waves (a plain sweep is one
+wave). `slurm.sbatch` runs one run per array task, multi-node with `srun` + `accelerate
+launch`; `slurm-submit.sh` submits the waves with `afterok` dependencies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from peftc.compiler.launchfiles import render
+from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+
+
+def waves(runs: list[Any]) -> list[list[Any]]:
+    level: dict[str, int] = {}
+    for run in runs:  # runs come in dependency order
+        level[run.run_id] = 1 + max((level[d] for d in run.depends_on), default=-1)
+    out: list[list[Any]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for run in runs:
+        out[level[run.run_id]].append(run)
+    return out
+
+
+def sbatch(compiled: Any, out: Path) -> dict[str, str]:
+    """The files of the SLURM submission, relative to OUT."""
+    spec = compiled.spec
+    cluster = dict(spec.structure.get("cluster", {}))
+    first = compiled.runs[0].values
+    nodes = cluster.get("nodes", first["num_machines"])
+    gpn = cluster.get("gpus_per_node", max(1, first["num_gpus"] // max(1, nodes)))
+    problems = []
+    for run in compiled.runs:
+        world = run.values["num_gpus"]
+        if nodes * gpn != world:
+            f, line, col = run.loc("num_gpus")
+            problems.append(Diagnostic(
+                "E403", ERROR, f"cluster nodes {nodes} x gpus_per_node {gpn} = {nodes * gpn} "
+                f"processes, but the run's batch was derived for num_gpus {world}", file=f,
+                line=line, col=col, hint="make num_gpus equal nodes x gpus_per_node"))
+    if problems:
+        raise PeftcError(problems[:1])
+    files: dict[str, str] = {}
+    wave_info = []
+    for k, wave in enumerate(waves(compiled.runs)):
+        name = f"slurm/wave-{k}.txt"
+        files[name] = "".join(f"runs/{r.run_id}\n" for r in wave)
+        wave_info.append({"file": name, "size": len(wave)})
+    title = spec.structure.get("name") or spec.path.stem
+    files["slurm.sbatch"] = render(
+        "slurm.sbatch.j2", spec=spec.file, name=title, nodes=nodes, gpus_per_node=gpn,
+        time=cluster.get("time", "24:00:00"), partition=cluster.get("partition"),
+        account=cluster.get("account"), qos=cluster.get("qos"),
+        cpus_per_task=cluster.get("cpus_per_task"), setup=cluster.get("setup"),
+        port=cluster.get("main_process_port", 29500), first_wave_size=wave_info[0]["size"])
+    files["slurm-submit.sh"] = render("slurm-submit.sh.j2", waves=wave_info)
+    files["slurm/logs/.keep"] = ""  # sbatch --output needs the folder to exist
+    return files

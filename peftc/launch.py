@@ -1,0 +1,93 @@
+"""`peftc launch`: hand a compiled run to `accelerate launch`, with `peftc run` as the program.
+
+The compiled `accelerate.yaml` decides the distribution (single process, DDP, DeepSpeed,
+FSDP, multi-node); the flags override its process counts and rendezvous. The batch numbers of
+a run were derived for `num_gpus` processes, so another world size is refused unless
+`--allow-world-size-change`, which recomputes gradient accumulation with the compiler's
+formula and records it (the runtime reads PEFTC_GRADIENT_ACCUMULATION_STEPS and writes it
+into metrics.json with the launch command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from peftc.diagnostics import ERROR, Diagnostic, PeftcError, UsageError
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    target = Path(args.target)
+    if target.is_dir():
+        return target
+    if not target.is_file():
+        raise UsageError(f"no such run folder or spec: {target}", file=str(target), code="E005")
+    from peftc.compiler import compile_spec
+    from peftc.compiler.build import parse_sets
+    from peftc.runner import select_runs
+
+    out = Path(args.output) if args.output else Path("peftc-runs") / target.stem
+    compile_spec(target, out, parse_sets(args.set), force=True)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    [entry] = select_runs(manifest, args.run_id, False, str(target))
+    return out / entry["folder"]
+
+
+def build_command(run_dir: Path, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The `accelerate launch` command line and the environment it runs with."""
+    run_yaml = run_dir / "run.yaml"
+    if not run_yaml.is_file():
+        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
+                                    file=str(run_dir)), exit_code=2)
+    run = yaml.safe_load(run_yaml.read_text(encoding="utf-8"))
+    launch, batch = run["launch"], run["batch"]
+    compiled_world = launch["num_processes"]
+    world = args.num_processes or compiled_world
+    env = dict(os.environ)
+    if world != compiled_world:
+        if not args.allow_world_size_change:
+            raise PeftcError(Diagnostic(
+                "E604", ERROR, f"run {run['run_id']} was compiled for {compiled_world} "
+                f"process(es) (its batch numbers assume it); asked for {world}",
+                file=str(run_yaml), hint=f"recompile with --set num_gpus={world}, or pass "
+                "--allow-world-size-change to recompute gradient accumulation"), exit_code=1)
+        from peftc.compiler.derive import accumulation
+
+        target = batch["global_batch_size"] or batch["effective_global_batch_size"]
+        accum, formula = accumulation(target, batch["micro_batch_size"], world)
+        env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] = str(accum)
+        sys.stderr.write(f"peftc: world size {compiled_world} -> {world}: "
+                         f"gradient_accumulation_steps = {formula} = {accum}\n")
+    accelerate = shutil.which("accelerate") or "accelerate"
+    cmd = [accelerate, "launch", "--config_file", str(run_dir / "accelerate.yaml"),
+           "--num_processes", str(world),
+           "--num_machines", str(args.num_machines or launch["num_machines"])]
+    for flag, value in (("--machine_rank", args.machine_rank),
+                        ("--main_process_ip", args.main_process_ip),
+                        ("--main_process_port", args.main_process_port)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if world > 1 and not launch["deepspeed"] and not launch.get("fsdp"):
+        cmd.append("--multi_gpu")
+    if args.cpu:
+        # `accelerate launch --cpu` runs ONE process whatever --num_processes says; this
+        # environment variable with --multi_gpu gives a real gloo process group on CPUs.
+        env["ACCELERATE_USE_CPU"] = "1"
+    cmd += ["-m", "peftc", "run", str(run_dir)]
+    env["PEFTC_LAUNCH_COMMAND"] = shlex.join(cmd)
+    return cmd, env
+
+
+def launch_command(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args)
+    cmd, env = build_command(run_dir, args)
+    sys.stderr.write(f"peftc: {shlex.join(cmd)}\n")
+    return subprocess.call(cmd, env=env)
