@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -66,8 +65,14 @@ def build_command(run_dir: Path, args: argparse.Namespace) -> tuple[list[str], d
         env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] = str(accum)
         sys.stderr.write(f"peftc: world size {compiled_world} -> {world}: "
                          f"gradient_accumulation_steps = {formula} = {accum}\n")
-    accelerate = shutil.which("accelerate") or "accelerate"
-    cmd = [accelerate, "launch", "--config_file", str(run_dir / "accelerate.yaml"),
+    import importlib.util
+
+    if importlib.util.find_spec("accelerate") is None:
+        raise UsageError("peftc launch needs accelerate: pip install 'peftc[train]'",
+                         file=str(run_dir))
+    # this interpreter's accelerate, whether or not its venv's bin/ is on PATH
+    cmd = [sys.executable, "-m", "accelerate.commands.launch",
+           "--config_file", str(run_dir / "accelerate.yaml"),
            "--num_processes", str(world),
            "--num_machines", str(args.num_machines or launch["num_machines"])]
     for flag, value in (("--machine_rank", args.machine_rank),
@@ -90,4 +95,24 @@ def launch_command(args: argparse.Namespace) -> int:
     run_dir = _run_dir(args)
     cmd, env = build_command(run_dir, args)
     sys.stderr.write(f"peftc: {shlex.join(cmd)}\n")
-    return subprocess.call(cmd, env=env)
+    code = subprocess.call(cmd, env=env)
+    if code != 0:
+        mark_failed(run_dir, code)
+    return code
+
+
+def mark_failed(run_dir: Path, code: int) -> None:
+    """A process of the launch failed: the run failed, whatever the main process last wrote
+    (when another rank dies, the launcher kills the main process mid-step)."""
+    run = yaml.safe_load((run_dir / "run.yaml").read_text(encoding="utf-8"))
+    path = Path(run["output_dir"]) / "status.json"
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        status = {}
+    if status.get("status") in ("failed", "interrupted") and code in (1, 130):
+        return
+    status.update(status="failed", error=f"a process of `accelerate launch` exited with "
+                  f"code {code}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(status, indent=2) + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ class Compiled:
     runs: list[ResolvedRun]
     warnings: list[Diagnostic] = field(default_factory=list)
     axes: list[list[str]] = field(default_factory=list)
+    out_root: Path = Path("OUT")
     files: dict[str, str] = field(default_factory=dict)
     result: Any = None  # emit.WriteResult once written
 
@@ -61,7 +62,8 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
     spec = load_spec(path)
     resolver = Resolver(spec, sets, out_root)
     runs = resolver.runs()
-    return Compiled(spec, runs, resolver.warnings, axes=[list(a.keys) for a in resolver.axes])
+    return Compiled(spec, runs, resolver.warnings, axes=[list(a.keys) for a in resolver.axes],
+                    out_root=out_root or Path("OUT"))
 
 
 def provenance(run: ResolvedRun) -> dict[str, Any]:
@@ -98,7 +100,8 @@ def render_files(compiled: Compiled) -> dict[str, str]:
         problems.extend(ds_problems)
         if ds is not None:
             files[f"{base}/deepspeed.json"] = dump_json_pretty(ds)
-        files[f"{base}/accelerate.yaml"] = launchfiles.accelerate_yaml(run, ds, cluster)
+        files[f"{base}/accelerate.yaml"] = launchfiles.accelerate_yaml(
+            run, ds, cluster, compiled.out_root / base)
         files[f"{base}/launch.sh"] = launchfiles.launch_sh(run)
         manifest_runs.append({
             "run_id": run.run_id, "folder": base, "stage": run.stage,

@@ -110,7 +110,10 @@ def zero_stage(config: dict[str, Any] | None) -> int:
     return int((config or {}).get("zero_optimization", {}).get("stage", 0))
 
 
-def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[str, Any]) -> str:
+def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[str, Any],
+                    run_dir: Path) -> str:
+    """accelerate's launch config; the DeepSpeed file is named by absolute path, because
+    accelerate reads it relative to the directory it is launched from."""
     v = run.values
     world = v["num_gpus"]
     fsdp = v.get("fsdp")
@@ -131,7 +134,8 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
         main_process_port=cluster.get("main_process_port", 29500),
         mixed_precision="bf16" if v["bf16"] else "fp16" if v["fp16"] else "no",
         zero_stage=zero_stage(ds), fsdp=fsdp_full,
-        layer_cls=catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer")
+        layer_cls=catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer",
+        deepspeed_file=str(run_dir / "deepspeed.json"))
 
 
 def launch_sh(run: ResolvedRun) -> str:

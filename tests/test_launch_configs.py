@@ -1,0 +1,217 @@
+"""Every DeepSpeed and accelerate variant the compiler emits, loaded by its owning library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from peftc.compiler import compile_spec
+from peftc.diagnostics import PeftcError
+
+pytest.importorskip("deepspeed")
+
+BASE = """
+base_model: meta-llama/Llama-2-7b-hf
+task: alpaca
+profile: none
+max_steps: 100
+micro_batch_size: 2
+"""
+
+
+def compiled(write_spec, tmp_path, extra: str, name: str = "spec.yaml"):
+    spec = write_spec(BASE + extra, name)
+    out = tmp_path / ("out-" + name)
+    result = compile_spec(spec, out)
+    run_dir = out / "runs" / result.runs[0].run_id
+    return run_dir, yaml.safe_load((run_dir / "run.yaml").read_text())
+
+
+def check_deepspeed(run_dir, run, monkeypatch):
+    """DeepSpeed's own config classes, then transformers' integration against the run's
+    training arguments: no mismatch, no "auto"."""
+    import deepspeed.runtime.config as ds_config
+    from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
+    from trl import DPOConfig, SFTConfig
+
+    text = (run_dir / "deepspeed.json").read_text()
+    assert '"auto"' not in text
+    ds = json.loads(text)
+    world = run["batch"]["num_gpus"]
+    DeepSpeedZeroConfig(**ds["zero_optimization"])  # strict: unknown keys, bad stage, device
+
+    class DataParallel:  # the world size the run was compiled for
+        def get_data_parallel_world_size(self):
+            return world
+
+    monkeypatch.setattr(ds_config.dist, "get_rank", lambda *a, **k: 0)
+    cfg = ds_config.DeepSpeedConfig(json.loads(text), mpu=DataParallel())
+    assert cfg.train_batch_size == run["batch"]["effective_global_batch_size"]
+    assert cfg.gradient_clipping == run["trainer"]["config"]["max_grad_norm"]
+    base = SFTConfig if run["trainer"]["kind"] == "sft" else DPOConfig
+
+    class Args(base):  # the trainer's arguments as they are on `world` processes
+        @property
+        def world_size(self):
+            return world
+
+    args = Args(**run["trainer"]["config"], use_cpu=True)
+    hf = HfTrainerDeepSpeedConfig(json.loads(text))
+    hf.trainer_config_process(args)
+    assert hf.mismatches == []
+    assert hf.config["bf16"]["enabled"] == run["trainer"]["config"]["bf16"]
+
+
+def check_accelerate(run_dir, run):
+    """accelerate's own launch-argument validation, reading the compiled config file."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+
+    parsed = launch_command_parser().parse_args(
+        ["--config_file", str(run_dir / "accelerate.yaml"), "-m", "peftc", "run", "."])
+    args = _validate_launch_command(parsed)[0]
+    assert args.num_processes == run["launch"]["num_processes"]
+    assert args.num_machines == run["launch"]["num_machines"]
+    tr = run["trainer"]["config"]
+    if not run["launch"]["deepspeed"]:  # with DeepSpeed, its own file holds the precision
+        assert args.mixed_precision == ("bf16" if tr["bf16"] else "fp16" if tr["fp16"] else "no")
+    return args
+
+
+@pytest.mark.parametrize("preset", ["zero1", "zero2", "zero2_offload", "zero3", "zero3_offload"])
+@pytest.mark.parametrize("precision", ["bf16: true", "fp16: true", "bf16: false"])
+@pytest.mark.parametrize("gpus", [1, 8])
+def test_deepspeed_presets(write_spec, tmp_path, monkeypatch, preset, precision, gpus):
+    run_dir, run = compiled(write_spec, tmp_path, f"deepspeed: {preset}\n{precision}\n"
+                            f"num_gpus: {gpus}\nglobal_batch_size: 64\n")
+    check_deepspeed(run_dir, run, monkeypatch)
+    args = check_accelerate(run_dir, run)
+    assert args.use_deepspeed is True
+    assert args.deepspeed_config_file == str(run_dir / "deepspeed.json")
+    stage = json.loads((run_dir / "deepspeed.json").read_text())["zero_optimization"]["stage"]
+    assert stage == int(preset[4])
+    assert args.zero3_init_flag == (stage == 3)
+
+
+def test_deepspeed_user_file_auto_filled(write_spec, tmp_path, monkeypatch):
+    (tmp_path / "ds.json").write_text(json.dumps({
+        "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+        "train_batch_size": "auto", "gradient_clipping": "auto",
+        "bf16": {"enabled": "auto"},
+        "zero_optimization": {"stage": 2, "reduce_bucket_size": "auto",
+                              "offload_optimizer": {"device": "nvme",
+                                                    "nvme_path": "/local_nvme"}}}))
+    run_dir, run = compiled(write_spec, tmp_path, "deepspeed: ds.json\nnum_gpus: 4\n"
+                            "gradient_accumulation_steps: 3\nbf16: true\n")
+    check_deepspeed(run_dir, run, monkeypatch)
+    ds = json.loads((run_dir / "deepspeed.json").read_text())
+    assert ds["train_batch_size"] == 2 * 3 * 4
+    assert ds["zero_optimization"]["offload_optimizer"]["device"] == "nvme"
+
+
+def test_deepspeed_inline_mapping(write_spec, tmp_path, monkeypatch):
+    run_dir, run = compiled(write_spec, tmp_path, "deepspeed:\n  zero_optimization:\n"
+                            "    stage: 3\n    offload_param: {device: cpu}\nnum_gpus: 2\n")
+    check_deepspeed(run_dir, run, monkeypatch)
+
+
+def test_deepspeed_contradiction_is_an_error(write_spec, tmp_path):
+    (tmp_path / "ds.json").write_text(json.dumps({"train_micro_batch_size_per_gpu": 8,
+                                                  "zero_optimization": {"stage": 1}}))
+    with pytest.raises(PeftcError) as exc:
+        compiled(write_spec, tmp_path, "deepspeed: ds.json\n")
+    [d] = exc.value.diagnostics
+    assert d.code == "E402" and "train_micro_batch_size_per_gpu is 8" in d.message
+
+
+@pytest.mark.parametrize("extra,dist", [
+    ("", "NO"),
+    ("num_gpus: 8\n", "MULTI_GPU"),
+    ("num_gpus: 16\nnum_machines: 2\n", "MULTI_GPU"),
+    ("num_gpus: 4\nbf16: true\nfsdp: {sharding_strategy: FULL_SHARD, offload_params: true}\n",
+     "FSDP"),
+])
+def test_accelerate_variants(write_spec, tmp_path, extra, dist):
+    run_dir, run = compiled(write_spec, tmp_path, extra)
+    args = check_accelerate(run_dir, run)
+    raw = yaml.safe_load((run_dir / "accelerate.yaml").read_text())
+    assert raw["distributed_type"] == dist
+    if dist == "FSDP":
+        assert args.use_fsdp is True
+        assert raw["fsdp_config"]["fsdp_transformer_layer_cls_to_wrap"] == "LlamaDecoderLayer"
+        assert raw["fsdp_config"]["fsdp_offload_params"] is True
+    if dist == "MULTI_GPU":
+        assert args.multi_gpu is True
+    launch = (run_dir / "launch.sh").read_text()
+    assert "accelerate launch --config_file accelerate.yaml" in launch
+    assert subprocess.run(["bash", "-n", str(run_dir / "launch.sh")]).returncode == 0
+
+
+def test_slurm_script(write_spec, tmp_path):
+    spec = write_spec(BASE + """
+num_gpus: 16
+num_machines: 2
+cluster: {partition: gpu, account: lab, nodes: 2, gpus_per_node: 8, time: "12:00:00"}
+stages:
+  sft: {}
+  dpo: {rl: dpo, sft_adapter: "${stages.sft.output_dir}", datasets: [{path: o/p}]}
+sweep:
+  lora_r: [8, 16]
+""")
+    out = tmp_path / "out"
+    compile_spec(spec, out, slurm=True)
+    script = out / "slurm.sbatch"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert subprocess.run(["bash", "-n", str(out / "slurm-submit.sh")]).returncode == 0
+    text = script.read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --account=lab", "#SBATCH --nodes=2",
+                 "#SBATCH --gpus-per-node=8", "#SBATCH --time=12:00:00", "#SBATCH --array=0-1",
+                 "srun", "accelerate launch"):
+        assert line in text, line
+    submit = (out / "slurm-submit.sh").read_text()
+    assert "--dependency=afterok:$prev" in submit and "slurm/wave-1.txt" in submit
+    waves = [(out / f"slurm/wave-{k}.txt").read_text().split() for k in (0, 1)]
+    manifest = json.loads((out / "manifest.json").read_text())
+    stage_of = {r["folder"]: r["stage"] for r in manifest["runs"]}
+    assert [stage_of[f] for f in waves[0]] == ["sft", "sft"]
+    assert [stage_of[f] for f in waves[1]] == ["dpo", "dpo"]
+    for folder in waves[0] + waves[1]:  # every file the script refers to exists
+        assert (out / folder / "accelerate.yaml").is_file()
+    assert (out / "slurm" / "logs").is_dir()
+
+
+def test_slurm_world_size_must_match(write_spec, tmp_path):
+    spec = write_spec(BASE + "num_gpus: 8\ncluster: {nodes: 2, gpus_per_node: 8}\n")
+    with pytest.raises(PeftcError) as exc:
+        compile_spec(spec, tmp_path / "out", slurm=True)
+    assert exc.value.diagnostics[0].code == "E403"
+
+
+def _launch_args(**kw):
+    base = dict(num_processes=None, num_machines=None, machine_rank=None,
+                main_process_ip=None, main_process_port=None, allow_world_size_change=False,
+                cpu=False)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_launch_command_and_world_size_guard(write_spec, tmp_path):
+    from peftc.launch import build_command
+
+    run_dir, _ = compiled(write_spec, tmp_path, "num_gpus: 8\nglobal_batch_size: 64\n")
+    cmd, env = build_command(run_dir, _launch_args(machine_rank=1, main_process_ip="10.0.0.1"))
+    assert cmd[1:5] == ["-m", "accelerate.commands.launch", "--config_file",
+                        str(run_dir / "accelerate.yaml")]
+    assert ["--num_processes", "8"] == cmd[5:7] and "--multi_gpu" in cmd
+    assert cmd[-4:] == ["-m", "peftc", "run", str(run_dir)]
+    assert "--machine_rank 1" in env["PEFTC_LAUNCH_COMMAND"]
+    with pytest.raises(PeftcError) as exc:
+        build_command(run_dir, _launch_args(num_processes=4))
+    [d] = exc.value.diagnostics
+    assert d.code == "E604" and "--set num_gpus=4" in d.hint
+    cmd, env = build_command(run_dir, _launch_args(num_processes=4,
+                                                   allow_world_size_change=True))
+    assert env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] == "8"  # ceil(64 / (2 * 4))
