@@ -43,6 +43,25 @@ def preflight(spec: dict[str, Any]) -> None:
 
     check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
     check_precision(spec["trainer"], spec["model"])
+    warn_packing(spec["trainer"]["config"], spec["model"]["from_pretrained"])
+
+
+ISOLATING_ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3")
+
+
+def warn_packing(config: dict[str, Any], from_pretrained: dict[str, Any]) -> None:
+    """Say before training when packed examples will attend to each other: TRL's ``wrapped``
+    packing has no example boundaries, and only some attention kernels honour the per-example
+    position ids of ``bfd`` packing."""
+    if not config.get("packing"):
+        return
+    attention = from_pretrained.get("attn_implementation") or "sdpa"
+    strategy = config.get("packing_strategy", "bfd")
+    if strategy == "wrapped" or attention not in ISOLATING_ATTENTION:
+        why = ("packing_strategy 'wrapped' keeps no example boundaries" if strategy ==
+               "wrapped" else f"attention '{attention}' ignores packed position ids")
+        print(f"peftc: warning: packed examples will attend to each other: {why}",
+              file=sys.stderr, flush=True)
 
 
 @dataclass

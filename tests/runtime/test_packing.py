@@ -59,3 +59,16 @@ def test_completion_only_masking_survives_packing(tmp_path):
         assert tok.decode(seg_ids[:n_masked]).endswith("### Response:\n")
         assert "### " not in tok.decode(seg_ids[n_masked:])
         assert seg_ids[-1] == tok.eos_token_id
+
+
+def test_the_run_says_when_packing_cannot_isolate_examples(capsys):
+    from peftc.runtime.run import warn_packing
+
+    warn_packing({"packing": True, "packing_strategy": "bfd"}, {"attn_implementation": "sdpa"})
+    assert capsys.readouterr().err == ""
+    warn_packing({"packing": True, "packing_strategy": "wrapped"},
+                 {"attn_implementation": "sdpa"})
+    assert "'wrapped' keeps no example boundaries" in capsys.readouterr().err
+    warn_packing({"packing": True, "packing_strategy": "bfd"},
+                 {"attn_implementation": "flex_attention"})
+    assert "attend to each other" in capsys.readouterr().err
