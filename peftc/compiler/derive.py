@@ -74,13 +74,17 @@ def _model(d: _Deriver) -> None:
     d.set("torch_dtype", dtype, "bf16 -> bfloat16, fp16 -> float16, else float32", "bf16")
 
 
-def _family_fact(d: _Deriver, fact: str, why: str) -> list[str] | None:
+def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
+    """Set ``key`` from the model family's table unless a layer set it."""
+    if d.given(key):
+        return
     fam = d.v.get("model_family")
     if fam is None:
         d.problem("E210", f"cannot tell the model family of '{d.v['base_model']}' to pick "
-                  f"{why}", "base_model", "set model_family or list the modules explicitly")
-        return None
-    return list(catalog.FAMILIES[fam][fact])
+                  f"default {key}", "base_model", "set model_family or list the modules "
+                  "explicitly")
+        return
+    d.set(key, list(catalog.FAMILIES[fam][fact]), f"{fam} family {what}", "base_model")
 
 
 def _adapter(d: _Deriver) -> None:
@@ -90,22 +94,11 @@ def _adapter(d: _Deriver) -> None:
         if v.get("lora_target_linear") and not d.given("lora_target_modules"):
             d.set("lora_target_modules", "all-linear", "lora_target_linear: true",
                   "lora_target_linear")
-        elif not d.given("lora_target_modules"):
-            mods = _family_fact(d, "targets", "default target modules")
-            if mods:
-                d.set("lora_target_modules", mods, f"{v['model_family']} family projections",
-                      "base_model")
+        else:
+            _family_default(d, "lora_target_modules", "targets", "projections")
     if method == "ia3":
-        if not d.given("ia3_target_modules"):
-            mods = _family_fact(d, "ia3", "IA3 target modules")
-            if mods:
-                d.set("ia3_target_modules", mods, f"{v['model_family']} family k/v/down",
-                      "base_model")
-        if not d.given("ia3_feedforward_modules"):
-            ff = _family_fact(d, "ff", "IA3 feed-forward modules")
-            if ff:
-                d.set("ia3_feedforward_modules", ff, f"{v['model_family']} family down",
-                      "base_model")
+        _family_default(d, "ia3_target_modules", "ia3", "k/v/down projections")
+        _family_default(d, "ia3_feedforward_modules", "ff", "down projection")
     if method == "pissa" and not d.given("peft_init_lora_weights"):
         d.set("peft_init_lora_weights", v["pissa_init_mode"], "pissa_init_mode",
               "pissa_init_mode")

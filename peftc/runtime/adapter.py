@@ -123,15 +123,11 @@ def apply_adapter(model: Any, section: dict[str, Any], initial_dir: Path | None 
 
     model = merge_sft_adapter(model, section.get("sft_adapter"))
     model = get_peft_model(model, peft_config(section))
+    from peftc.runtime.outputs import is_main_process
+
     if initial_dir is not None and is_main_process():
         model.save_pretrained(str(initial_dir))
     return model
-
-
-def is_main_process() -> bool:
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:
