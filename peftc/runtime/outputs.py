@@ -56,6 +56,9 @@ def peak_memory_mb() -> float:
     return round(peak, 1)
 
 
+STATUS_EVERY_SECONDS = 5.0  # how often status.json's last_step is refreshed while training
+
+
 class RunOutputs:
     """The files of one run's ``output_dir``."""
 
@@ -112,13 +115,17 @@ class MetricsCallback(TrainerCallback):
         self.tokens = 0
         self.train_start = time.time()
         self.train_seconds = 0.0
+        self.last_status = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any):
         self.train_start = time.time()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any):
         self.outputs.last_step = state.global_step
-        self.outputs.status("running")
+        now = time.time()
+        if now - self.last_status >= STATUS_EVERY_SECONDS:  # not every step: it costs I/O
+            self.outputs.status("running")
+            self.last_status = now
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any):
         logs = logs or {}
