@@ -89,7 +89,8 @@ def interrupt_when(status_file: Path, step: int, timeout: float = 60.0) -> threa
     return thread
 
 
-def test_interrupt_then_resume_matches_uninterrupted(tmp_path):
+def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
+    monkeypatch.setattr("peftc.runtime.outputs.STATUS_EVERY_SECONDS", 0.0)  # status every step
     steps = {"trainer": {"config": {"max_steps": 12, "save_steps": 100}}}
     straight = make_run(tmp_path, run_id="straight", **steps)
     assert run(straight) == 0
