@@ -36,7 +36,7 @@ def trainer_config(output_dir: str, steps: int, **extra: Any) -> dict[str, Any]:
         "max_steps": steps, "max_length": 128, "packing": False, "bf16": False,
         "logging_steps": 10, "save_steps": 10_000, "save_strategy": "no", "seed": 42,
         "report_to": "none", "disable_tqdm": True, "completion_only_loss": True,
-        "gradient_checkpointing": False, "dataloader_num_workers": 0,
+        "activation_checkpointing": False, "dataloader_num_workers": 0,
     }
     config.update(extra)
     return config

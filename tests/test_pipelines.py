@@ -35,7 +35,7 @@ def test_qwen_sft_matches_the_seed(qwen):
     assert sft["batch"]["effective_global_batch_size"] == 16
     assert tr["num_train_epochs"] == 3.0 and tr["max_steps"] == -1
     assert tr["max_length"] == 4096
-    assert tr["bf16"] is True and tr["gradient_checkpointing"] is True
+    assert tr["bf16"] is True and tr["activation_checkpointing"] is True
     assert sft["model"]["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
     assert tr["optim"] == "adamw_torch_fused"
     assert (tr["weight_decay"], tr["max_grad_norm"]) == (0.01, 1.0)
@@ -56,7 +56,7 @@ def test_qwen_dpo_matches_the_seed(qwen):
     assert (tr["per_device_train_batch_size"], tr["gradient_accumulation_steps"]) == (2, 8)
     assert tr["beta"] == 0.1 and tr["loss_type"] == ["sigmoid"]
     assert tr["max_length"] == 4096 and dpo["data"]["max_prompt_length"] == 2048
-    assert tr["bf16"] is True and tr["gradient_checkpointing"] is True
+    assert tr["bf16"] is True and tr["activation_checkpointing"] is True
     assert (tr["weight_decay"], tr["max_grad_norm"]) == (0.01, 1.0)
     assert tr["remove_unused_columns"] is False
     assert dpo["tokenizer"]["padding_side"] == "left"

@@ -230,8 +230,8 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "bf16": v["bf16"],
         "fp16": v["fp16"],
         "tf32": v["tf32"] or None,
-        "gradient_checkpointing": v["gradient_checkpointing"],
-        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "activation_checkpointing": v["gradient_checkpointing"],  # transformers 5.23's name
+        "activation_checkpointing_kwargs": {"use_reentrant": False},
         "seed": v["seed"],
         "data_seed": v["seed"],
         "logging_steps": v["logging_steps"],

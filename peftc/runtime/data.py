@@ -27,13 +27,19 @@ def load_one(entry: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {"split": entry.get("split") or "train"}
     if entry.get("name"):
         kwargs["name"] = entry["name"]
-    if entry.get("builder"):
-        data_files = entry.get("data_files") or path
-        dataset = load_dataset(entry["builder"], data_files=data_files, **kwargs)
-    else:
-        if entry.get("data_files"):
-            kwargs["data_files"] = entry["data_files"]
-        dataset = load_dataset(path, **kwargs)
+    try:
+        if entry.get("builder"):
+            data_files = entry.get("data_files") or path
+            dataset = load_dataset(entry["builder"], data_files=data_files, **kwargs)
+        else:
+            if entry.get("data_files"):
+                kwargs["data_files"] = entry["data_files"]
+            dataset = load_dataset(path, **kwargs)
+    except Exception as exc:  # datasets raises many types: missing, malformed, offline
+        cause = exc.__cause__ or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise RuntimeConfigError(f"data: cannot load {path!r}: {type(cause).__name__}: "
+                                 f"{first}") from exc
     if len(dataset) == 0:
         raise RuntimeConfigError(f"data: dataset {path} has no rows in split {kwargs['split']!r}")
     return dataset

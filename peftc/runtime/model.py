@@ -3,7 +3,9 @@ sections of run.yaml (``AutoModelForCausalLM`` / ``AutoTokenizer`` / ``BitsAndBy
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -32,11 +34,25 @@ def to_torch_dtypes(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def loading(what: str, name: str) -> Iterator[None]:
+    """Turn a library's failure to find or read a model into one clear runtime error."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeConfigError(
+            f"{what}: cannot load {name!r}: {first} (offline, a hub id needs a local copy: "
+            "give a local folder, or peftc:tiny-llama)") from exc
+
+
 def load_tokenizer(section: dict[str, Any]) -> Any:
     """``AutoTokenizer.from_pretrained`` with the padding side, pad token and chat template."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(section["name_or_path"]))
+    name = section["name_or_path"]
+    with loading("tokenizer", name):
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
     tokenizer.padding_side = section.get("padding_side") or tokenizer.padding_side
     if section.get("pad_token"):
         tokenizer.pad_token = section["pad_token"]
@@ -80,8 +96,9 @@ def load_model(
         if "device_map" not in kwargs and not torch.cuda.is_available():
             # bitsandbytes places quantized weights at load time; without CUDA they stay on CPU.
             kwargs["device_map"] = {"": "cpu"}
-    path = resolve_model_path(section["name_or_path"])
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    with loading("model", section["name_or_path"]):
+        path = resolve_model_path(section["name_or_path"])
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
 
     checkpointing = bool(section.get("gradient_checkpointing"))
     gc_kwargs = section.get("gradient_checkpointing_kwargs") or None

@@ -14,7 +14,7 @@ KINDS = {"sft": ("SFTConfig", "SFTTrainer"), "dpo": ("DPOConfig", "DPOTrainer")}
 def config_kwargs(section: dict[str, Any], model_section: dict[str, Any]) -> dict[str, Any]:
     """``trainer.config`` plus what the CPU and the model section impose.
 
-    - TRL defaults ``gradient_checkpointing`` to True: the model section's setting is passed on
+    - TRL defaults checkpointing to True: the model section's setting is passed on
       unless ``trainer.config`` sets it itself.
     - Without CUDA, bf16 (requested, or TRL's default) needs ``use_cpu=True`` (CPU autocast);
       fp16 cannot run at all.
@@ -25,10 +25,12 @@ def config_kwargs(section: dict[str, Any], model_section: dict[str, Any]) -> dic
     override = os.environ.get("PEFTC_GRADIENT_ACCUMULATION_STEPS")
     if override:  # set by `peftc launch --allow-world-size-change`; metrics.json records it
         kwargs["gradient_accumulation_steps"] = int(override)
-    kwargs.setdefault("gradient_checkpointing", bool(model_section.get("gradient_checkpointing")))
-    if kwargs["gradient_checkpointing"]:
-        kwargs.setdefault("gradient_checkpointing_kwargs",
-                          model_section.get("gradient_checkpointing_kwargs"))
+    if "gradient_checkpointing" not in kwargs:  # the pre-5.23 name, if a run still uses it
+        kwargs.setdefault("activation_checkpointing",
+                          bool(model_section.get("gradient_checkpointing")))
+        if kwargs["activation_checkpointing"]:
+            kwargs.setdefault("activation_checkpointing_kwargs",
+                              model_section.get("gradient_checkpointing_kwargs"))
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # nothing to pin to without a GPU
         if kwargs.get("fp16"):
