@@ -29,14 +29,35 @@ def train_dir(run_dir: Path) -> int:
     if not (run_dir / "run.yaml").is_file():
         raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
                                     file=str(run_dir)), exit_code=2)
+    import importlib.util
+
+    missing = [m for m in ("torch", "transformers", "peft", "trl", "datasets")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"training needs {', '.join(missing)}: pip install 'peftc[train]' "
+                         "(with torch installed first for the CPU or CUDA build you want)",
+                         file=str(run_dir))
     from peftc.runtime.errors import RuntimeConfigError
     from peftc.runtime.run import run
 
     try:
-        return run(run_dir)
+        code = run(run_dir)
     except RuntimeConfigError as exc:
         raise PeftcError(Diagnostic(getattr(exc, "code", "E602"), ERROR, str(exc),
                                     file=str(run_dir / "run.yaml"))) from None
+    if code == 1:
+        import yaml
+
+        output = yaml.safe_load((run_dir / "run.yaml").read_text(encoding="utf-8"))["output_dir"]
+        error = "see status.json"
+        try:
+            error = json.loads((Path(output) / "status.json").read_text())["error"] or error
+        except (OSError, ValueError, KeyError):
+            pass
+        raise PeftcError(Diagnostic("E603", ERROR, f"training failed: {error}",
+                                    file=str(run_dir / "run.yaml"),
+                                    hint="PEFTC_DEBUG=1 shows the traceback"))
+    return code
 
 
 def select_runs(manifest: dict, run_id: str | None, run_all: bool, spec: str) -> list[dict]:

@@ -1,8 +1,13 @@
 """`peftc lint`: located diagnostics, exit codes, formats, never a traceback."""
 
+import contextlib
+import io
 import json
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import EXAMPLES
 
@@ -100,3 +105,30 @@ def test_no_input_gives_a_traceback(write_spec, cli, text):
     code, out, err = cli("lint", write_spec(text))
     assert code in (1, 2)
     assert "Traceback" not in out + err and "internal error" not in err
+
+
+KEYS = ["base_model", "lora_r", "adapter", "sweep", "datasets", "stages", "extends", "lint",
+        "profile", "lr_scheduler_kwargs", "task", "deepspeed", "fsdp", "rl", "learning_rate"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                    HealthCheck.function_scoped_fixture])
+@given(st.one_of(
+    st.text(max_size=200),
+    st.dictionaries(st.sampled_from(KEYS), st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
+                  st.text(max_size=20)),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from([*KEYS, "x", "0"]),
+                                                            c, max_size=3),
+        max_leaves=12), max_size=6).map(lambda d: yaml.safe_dump(d)),
+))
+def test_fuzzed_specs_never_crash(tmp_path, text):
+    from peftc.cli import main
+
+    spec = tmp_path / "fuzz.yaml"
+    spec.write_text(text, encoding="utf-8")
+    with contextlib.redirect_stdout(io.StringIO()) as out, \
+            contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["lint", str(spec)])
+    assert code in (0, 1, 2), (text, out.getvalue(), err.getvalue())
+    assert "internal error" not in err.getvalue() and "Traceback" not in err.getvalue()

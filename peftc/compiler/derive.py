@@ -243,8 +243,15 @@ def _suggest(task: str) -> str:
     return did_you_mean(task, catalog.TASKS)
 
 
+BUILTIN_CHAT_TEMPLATES = ("tokenizer_default", "chatml")
+
+
 def _conflicts(d: _Deriver) -> None:
     v = d.v
+    template = v["chat_template"]
+    if template not in BUILTIN_CHAT_TEMPLATES and "{{" not in template and "{%" not in template:
+        d.problem("E214", f"chat_template {template!r} is neither a built-in name "
+                  f"({', '.join(BUILTIN_CHAT_TEMPLATES)}) nor a Jinja template", "chat_template")
     if v.get("bf16") and v.get("fp16"):
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \

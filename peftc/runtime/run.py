@@ -10,6 +10,7 @@ Exit codes: 0 completed, 1 failed (NaN loss or an unexpected error; see status.j
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ def execute(run_dir: Path) -> Outcome:
         outcome.exit_code = EXIT_INTERRUPTED
     except Exception as exc:
         outputs.status("failed", error=f"{type(exc).__name__}: {exc}")
-        traceback.print_exc()
+        if os.environ.get("PEFTC_DEBUG"):
+            traceback.print_exc()
         outcome.exit_code = EXIT_FAILED
     return outcome
 
