@@ -58,3 +58,38 @@ CODES: dict[str, str] = {
     "W202": "max_steps and num_epochs both set",
     "W203": "warmup_steps and warmup_ratio both set",
 }
+
+
+DOC_HEADER = """# Diagnostics
+
+Every problem peftc reports has one format:
+
+```
+FILE:LINE:COL: CODE severity: message
+  hint: what to do about it
+```
+
+`LINE:COL` point at the key or value responsible (for a resolved or derived value: the spec
+line that set it). A finding about a sweep says how many runs it affects: `(in 16 of 32 runs)`.
+`--format json` gives one object per finding (code, severity, file, line, column, message,
+hint, runs_affected, runs_total); `--format github` gives workflow annotations.
+
+Exit codes: `0` clean or warnings only, `1` errors (or warnings with `--strict`), `2` bad
+command line or unreadable file, `3` an internal error (a bug: please report it; set
+`PEFTC_DEBUG=1` for the traceback).
+
+Codes are stable. The advisor's rules are listed by `peftc rules`, explained by
+`peftc explain CODE`, and documented in [rules.md](rules.md). The codes of the loader, schema
+check and compiler:
+
+"""
+
+
+def render_markdown() -> str:
+    """docs/diagnostics.md (`python -m peftc.codes > docs/diagnostics.md`)."""
+    rows = "".join(f"| `{code}` | {meaning} |\n" for code, meaning in CODES.items())
+    return DOC_HEADER + "| code | meaning |\n| --- | --- |\n" + rows
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

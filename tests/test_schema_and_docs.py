@@ -37,8 +37,11 @@ def test_reference_md_is_current():
         "run: peftc schema --markdown > docs/reference.md"
 
 
-def test_every_code_is_documented():
+def test_diagnostics_md_is_current():
+    from peftc.codes import render_markdown
+
     text = (ROOT / "docs" / "diagnostics.md").read_text()
+    assert text == render_markdown(), "run: python -m peftc.codes > docs/diagnostics.md"
     for code in CODES:
         assert f"`{code}`" in text, code
 
@@ -62,3 +65,14 @@ def test_lint_compile_schema_help_import_no_ml_stack(tmp_path):
         loaded = _modules_after(args)
         heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
         assert not heavy, (args, heavy[:5])
+
+
+def test_every_emitted_code_is_documented():
+    import re
+
+    used = set()
+    for path in (ROOT / "peftc").rglob("*.py"):
+        if "rules" in path.parts or path.name == "codes.py":
+            continue
+        used |= set(re.findall(r'"([EW]\d{3})"', path.read_text()))
+    assert used <= set(CODES), sorted(used - set(CODES))

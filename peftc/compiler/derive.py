@@ -40,8 +40,11 @@ class _Deriver:
     def problem(self, code: str, message: str, key: str, hint: str | None = None,
                 severity: str = ERROR) -> None:
         f, ln, c = self.run.loc(key)
+        point = ", ".join(f"{k}={v}" for k, v in self.run.point.values)
+        where = ((("stage", self.run.stage),) if self.run.stage else ()) + (
+            (("point", point),) if point else ())
         self.resolver.problems.append(Diagnostic(code, severity, message, file=f, line=ln,
-                                                 col=c, hint=hint))
+                                                 col=c, hint=hint, fields=where))
 
 
 def derive(run: ResolvedRun, resolver: Resolver) -> None:

@@ -419,7 +419,10 @@ def _label(layer: _Overlay, path: tuple[Any, ...]) -> str:
 
 
 def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:
-    """One diagnostic per (code, place, message), counting the runs it affects."""
+    """One diagnostic per (code, place, message), counting the runs it affects and naming
+    the first sweep point (and stage) it was found in."""
+    from dataclasses import replace
+
     counts: dict[tuple, int] = {}
     first: dict[tuple, Diagnostic] = {}
     for d in problems:
@@ -428,9 +431,10 @@ def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:
         first.setdefault(key, d)
     out = []
     for key, d in first.items():
-        if total > 1 and d.runs_total is None and counts[key] > 0:
-            from dataclasses import replace
-
-            d = replace(d, runs_affected=min(counts[key], total), runs_total=total)
+        if total > 1 and d.runs_total is None:
+            where = dict(d.fields)
+            label = "; ".join(f"{k} {v}" for k, v in where.items() if v)
+            d = replace(d, runs_affected=min(counts[key], total), runs_total=total,
+                        message=f"{d.message} [first at {label}]" if label else d.message)
         out.append(d)
     return out
