@@ -19,6 +19,7 @@ from peftc import __version__
 from peftc.diagnostics import Diagnostic, PeftcError, UsageError, render
 
 _CODE = re.compile(r"^[EW]\d{3}$")
+_CLUSTER_FLAGS = ("partition", "account", "nodes", "gpus_per_node", "time")
 
 
 def _out(text: str) -> None:
@@ -59,7 +60,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     out = Path(args.output) if args.output else _default_out(args.spec)
     compiled = compile_spec(args.spec, out, parse_sets(args.set), force=args.force,
-                            dry_run=args.dry_run, slurm=args.slurm)
+                            dry_run=args.dry_run, slurm=args.slurm,
+                            cluster={k: getattr(args, k) for k in _CLUSTER_FLAGS})
     if compiled.warnings:
         sys.stderr.write(render(compiled.warnings) + "\n")
     if args.dry_run:
@@ -166,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an OUT that differs")
     s.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
     s.add_argument("--slurm", action="store_true", help="also write OUT/slurm.sbatch")
+    g = s.add_argument_group("SLURM (override the spec's cluster: section)")
+    g.add_argument("--partition")
+    g.add_argument("--account")
+    g.add_argument("--nodes", type=int)
+    g.add_argument("--gpus-per-node", type=int)
+    g.add_argument("--time", metavar="HH:MM:SS")
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("explain", help="a value's provenance, or a diagnostic code's rationale")

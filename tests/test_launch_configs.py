@@ -215,3 +215,15 @@ def test_launch_command_and_world_size_guard(write_spec, tmp_path):
     cmd, env = build_command(run_dir, _launch_args(num_processes=4,
                                                    allow_world_size_change=True))
     assert env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] == "8"  # ceil(64 / (2 * 4))
+
+
+def test_slurm_flags_override_the_cluster_section(write_spec, cli, tmp_path):
+    spec = write_spec(BASE + "num_gpus: 16\nnum_machines: 2\ncluster: {partition: gpu}\n")
+    code, out, err = cli("compile", spec, "-o", tmp_path / "out", "--slurm", "--partition",
+                         "big", "--nodes", "2", "--gpus-per-node", "8", "--time", "01:00:00",
+                         "--account", "me")
+    assert code == 0, err
+    text = (tmp_path / "out" / "slurm.sbatch").read_text()
+    for line in ("--partition=big", "--nodes=2", "--gpus-per-node=8", "--time=01:00:00",
+                 "--account=me"):
+        assert f"#SBATCH {line}" in text

@@ -126,7 +126,8 @@ def render_files(compiled: Compiled) -> dict[str, str]:
 
 
 def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None, *,
-                 force: bool = False, dry_run: bool = False, slurm: bool = False) -> Compiled:
+                 force: bool = False, dry_run: bool = False, slurm: bool = False,
+                 cluster: dict[str, Any] | None = None) -> Compiled:
     from peftc.compiler.emit import write_tree
 
     out = Path(out)
@@ -138,7 +139,7 @@ def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None
     if slurm:
         from peftc.compiler.slurm import sbatch
 
-        files.update(sbatch(compiled, out.resolve()))
+        files.update(sbatch(compiled, out.resolve(), cluster))
         executable.update({"slurm.sbatch", "slurm-submit.sh"})
     compiled.files = files
     compiled.result = write_tree(out, files, force=force, executable=frozenset(executable))

@@ -24,10 +24,12 @@ def waves(runs: list[Any]) -> list[list[Any]]:
     return out
 
 
-def sbatch(compiled: Any, out: Path) -> dict[str, str]:
-    """The files of the SLURM submission, relative to OUT."""
+def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dict[str, str]:
+    """The files of the SLURM submission, relative to OUT. ``flags`` (from the command line)
+    override the spec's ``cluster:`` section."""
     spec = compiled.spec
-    cluster = dict(spec.structure.get("cluster", {}))
+    cluster = {**spec.structure.get("cluster", {}),
+               **{k: v for k, v in (flags or {}).items() if v is not None}}
     first = compiled.runs[0].values
     nodes = cluster.get("nodes", first["num_machines"])
     gpn = cluster.get("gpus_per_node", max(1, first["num_gpus"] // max(1, nodes)))
