@@ -7,7 +7,6 @@ grid) -> `resolve` (layer defaults, profile, task, method, spec, stage, sweep, C
 launch and summary files. Nothing here imports the ML stack.
 """
 
-from peftc.compiler import runconfig
 from peftc.compiler.build import Compiled, compile_spec, resolve_spec
 
-__all__ = ["Compiled", "compile_spec", "resolve_spec", "runconfig"]
+__all__ = ["Compiled", "compile_spec", "resolve_spec"]
