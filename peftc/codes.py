@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
     "E213": "local dataset file not found",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
+    "E215": "ReLoRA with a quantized base or a non-LoRA adapter",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",

@@ -297,3 +297,17 @@ def test_set_overrides_and_bad_set(write_spec, cli, tmp_path):
     assert yaml.safe_load(run_yaml.read_text())["adapter"]["config"]["r"] == 4
     code, out, err = cli("compile", spec, "--dry-run", "--set", "lora_r=x")
     assert code == 2 and "E006" in err
+
+
+@pytest.mark.parametrize("extra,code", [
+    ("relora_steps: 10\nadapter: qlora\n", "E215"),
+    ("relora_steps: 10\nadapter: ia3\n", "E215"),
+    ("chat_template: mychat\n", "E214"),
+    ("bf16: true\nfp16: true\n", "E202"),
+    ("adapter: qlora\nload_in_4bit: false\n", "E203"),
+    ("adapter: adalora\nmax_steps: 10\nadalora_tinit: 5\nadalora_tfinal: 5\n", "E205"),
+])
+def test_semantic_conflicts(write_spec, extra, code):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(BASE + extra))
+    assert code in {d.code for d in exc.value.diagnostics}

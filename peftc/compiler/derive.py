@@ -255,6 +255,13 @@ def _conflicts(d: _Deriver) -> None:
     if template not in BUILTIN_CHAT_TEMPLATES and "{{" not in template and "{%" not in template:
         d.problem("E214", f"chat_template {template!r} is neither a built-in name "
                   f"({', '.join(BUILTIN_CHAT_TEMPLATES)}) nor a Jinja template", "chat_template")
+    if v.get("relora_steps") and (v.get("load_in_4bit") or v.get("load_in_8bit")):
+        d.problem("E215", "ReLoRA merges the adapter into the base weights at each restart, "
+                  "which peftc does not do for a quantized base", "relora_steps",
+                  "drop load_in_4bit/load_in_8bit (adapter lora rather than qlora), or relora")
+    if v.get("relora_steps") and v["adapter"] not in catalog.LORA_FAMILY:
+        d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'",
+                  "relora_steps")
     if v.get("bf16") and v.get("fp16"):
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \

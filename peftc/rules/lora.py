@@ -128,7 +128,9 @@ def loftq_ignored(run: ResolvedRun) -> Iterator[Finding]:
                 "model is trained in full or half precision and never quantized, this spends "
                 "an expensive GPU-only initialisation to give the base weights quantization "
                 "noise they would not otherwise have. The guide says to skip LoftQ unless the "
-                "weights are quantized.",
+                "weights are quantized. (With load_in_4bit, peftc's runtime takes PEFT's route "
+                "for quantized bases, replace_lora_weights_loftq, which reads the original "
+                "weights from the model's safetensors file.)",
       fix="quantize the base (load_in_4bit or load_in_8bit) if that is the plan, or use "
           "adapter: lora",
       reference=f"{GUIDE}, section 'loftq_config' (Detailed Configuration, step 1)",

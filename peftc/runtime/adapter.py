@@ -122,11 +122,35 @@ def apply_adapter(model: Any, section: dict[str, Any], initial_dir: Path | None 
     from peft import get_peft_model
 
     model = merge_sft_adapter(model, section.get("sft_adapter"))
-    model = get_peft_model(model, peft_config(section))
+    quantized = bool(getattr(model, "is_loaded_in_4bit", False) or
+                     getattr(model, "is_loaded_in_8bit", False))
+    if uses_loftq(section) and quantized:
+        model = loftq_on_quantized(model, section)
+    else:
+        model = get_peft_model(model, peft_config(section))
     from peftc.runtime.outputs import is_main_process
 
     if initial_dir is not None and is_main_process():
         model.save_pretrained(str(initial_dir))
+    return model
+
+
+def loftq_on_quantized(model: Any, section: dict[str, Any]) -> Any:
+    """LoftQ on a bitsandbytes-quantized base. PEFT's ``init_lora_weights="loftq"`` expects the
+    full-precision weights (it quantizes them itself), so a quantized base takes PEFT's other
+    route: a plain LoRA, then ``replace_lora_weights_loftq``, which reads the original weights
+    from the model's safetensors file. Needs CUDA (checked before loading, by check_supported).
+    """
+    import os
+
+    from peft import get_peft_model, replace_lora_weights_loftq
+
+    plain = {**section, "config": {k: v for k, v in section["config"].items()
+                                   if k != "loftq_config"} | {"init_lora_weights": True}}
+    model = get_peft_model(model, peft_config(plain))
+    source = getattr(model.config, "_name_or_path", "")
+    local = os.path.join(source, "model.safetensors")
+    replace_lora_weights_loftq(model, model_path=local if os.path.isfile(local) else None)
     return model
 
 
