@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 ERROR = "error"
 WARNING = "warning"
@@ -36,9 +36,6 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
-
-    def with_severity(self, severity: str) -> Diagnostic:
-        return replace(self, severity=severity)
 
     def location(self) -> str:
         if self.line:

@@ -311,3 +311,27 @@ def test_semantic_conflicts(write_spec, extra, code):
     with pytest.raises(PeftcError) as exc:
         resolve_spec(write_spec(BASE + extra))
     assert code in {d.code for d in exc.value.diagnostics}
+
+
+def test_dotted_list_keys_patch_and_whole_keys_replace(write_spec):
+    spec = write_spec("""
+base_model: x/llama-7b
+profile: none
+datasets:
+  - {path: org/a, type: alpaca, split: train}
+  - {path: org/b, type: alpaca}
+sweep:
+  datasets.0.split: [train, test]
+""")
+    runs = resolve_spec(spec, {"lr_scheduler_kwargs.min_lr_rate": 0.2}).runs
+    assert [r.values["datasets"][0]["split"] for r in runs] == ["train", "test"]
+    assert all(r.values["datasets"][1]["path"] == "org/b" for r in runs)
+    assert runs[0].source("datasets.0.split").label == "sweep"
+    assert runs[0].values["lr_scheduler_kwargs"]["min_lr_rate"] == 0.2
+    assert runs[0].source("lr_scheduler_kwargs.min_lr_rate").label == "cli"
+    whole = write_spec(BASE + "sweep:\n  datasets:\n    - [{path: org/x}]\n    - [{path: org/y}]\n",
+                       "whole.yaml")
+    runs = resolve_spec(whole).runs
+    assert [r.values["datasets"] for r in runs] == [
+        [{"path": "org/x", "split": "train", "type": "alpaca"}],
+        [{"path": "org/y", "split": "train", "type": "alpaca"}]]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +80,7 @@ class _Overlay:
     rank: int
     values: dict[str, Any]
     locate: Any  # key path -> Loc
+    patches: list[tuple[tuple[Any, ...], Any]] = field(default_factory=list)  # dotted keys
 
 
 def schema_defaults() -> dict[str, Any]:
@@ -156,11 +156,15 @@ class Resolver:
 
             layers.append(_Overlay(f"stage:{stage}", RANK["stage"], settings, locate_stage))
         sweep_vals: dict[str, Any] = {}
+        patches: list[tuple[tuple[Any, ...], Any]] = []
         for dotted, value in point.values:
             st, path = target(dotted)
             if st is None or st == stage:
-                _set_path(sweep_vals, path, value)
-        if sweep_vals:
+                if len(path) == 1:
+                    sweep_vals[path[0]] = value
+                else:
+                    patches.append((path, value))
+        if sweep_vals or patches:
             locs = point.locations
 
             def locate_sweep(path, _locs=locs):
@@ -169,13 +173,12 @@ class Resolver:
                         return loc
                 return (spec.file, 1, 1)
 
-            layers.append(_Overlay("sweep", RANK["sweep"], sweep_vals, locate_sweep))
+            layers.append(_Overlay("sweep", RANK["sweep"], sweep_vals, locate_sweep, patches))
         if self.cli:
-            cli_vals: dict[str, Any] = {}
-            for path, value in self.cli.items():
-                _set_path(cli_vals, path, value)
-            layers.append(_Overlay("cli", RANK["cli"], cli_vals,
-                                   lambda p: ("<command line>", 0, 0)))
+            top = {p[0]: v for p, v in self.cli.items() if len(p) == 1}
+            dotted_cli = [(p, v) for p, v in self.cli.items() if len(p) > 1]
+            layers.append(_Overlay("cli", RANK["cli"], top, lambda p: ("<command line>", 0, 0),
+                                   dotted_cli))
         return layers
 
     def _resolve(self, point: Point, stage: str | None) -> ResolvedRun:
@@ -382,33 +385,23 @@ def _merge(values: dict[str, Any], sources: dict[str, Source], layer: _Overlay) 
                                                  layer.locate((key, sub)), layer.rank)
             values[key] = merged
             continue
-        if isinstance(value, (dict, list)) and any(
-                isinstance(x, (dict, list)) for x in (value.values() if isinstance(
-                    value, dict) else value)) and key in values and layer.label == "sweep":
-            # a dotted sweep key (datasets.0.path) patches a copy of the lower value
-            base = json.loads(json.dumps(values[key]))
-            _patch(base, value)
-            value = base
         values[key] = value
         sources[key] = Source(_label(layer, (key,)), layer.locate((key,)), layer.rank)
         if isinstance(value, dict):
             for sub in value:
                 sources[f"{key}.{sub}"] = Source(_label(layer, (key, sub)),
                                                  layer.locate((key, sub)), layer.rank)
-
-
-def _patch(base: Any, patch: Any) -> None:
-    items: Iterable[tuple[Any, Any]] = patch.items() if isinstance(patch, dict) else enumerate(
-        patch)
-    for k, v in items:
-        if v is None or v == {}:
-            continue
-        if isinstance(v, (dict, list)) and isinstance(base, (dict, list)) and (
-                (isinstance(base, dict) and k in base) or (isinstance(base, list) and
-                                                           k < len(base))):
-            _patch(base[k], v)
-        else:
-            base[k] = v
+    for path, value in layer.patches:
+        # a dotted key (datasets.0.path, lr_scheduler_kwargs.min_lr_rate) sets one leaf of a
+        # copy of the lower layers' value
+        head = path[0]
+        base = json.loads(json.dumps(values[head])) if values.get(head) is not None else (
+            [] if isinstance(path[1], int) else {})
+        holder = {head: base}
+        _set_path(holder, path, value)
+        values[head] = holder[head]
+        sources[".".join(map(str, path))] = Source(_label(layer, path), layer.locate(path),
+                                                   layer.rank)
 
 
 def _label(layer: _Overlay, path: tuple[Any, ...]) -> str:
