@@ -10,7 +10,7 @@ from peftc.diagnostics import UsageError
 def explain_key(spec_path: str, key: str, run_id: str | None) -> str:
     from peftc.compiler import resolve_spec
 
-    compiled = resolve_spec(spec_path)
+    compiled = resolve_spec(spec_path, history=True)
     runs = compiled.runs
     if run_id:
         runs = [r for r in runs if r.run_id == run_id or r.run_id.startswith(run_id)]
@@ -32,6 +32,11 @@ def explain_key(spec_path: str, key: str, run_id: str | None) -> str:
         head = f"{run.run_id}: " if len(compiled.runs) > 1 else ""
         lines.append(f"{head}{key} = {json.dumps(value)}")
         lines.append(f"  source: {src.label}")
+        chain = [f"{label}: {json.dumps(v)}" for label, v in run.history.get(key, [])]
+        if src.kind == "derived":
+            chain.append(f"{src.label} = {json.dumps(value)}")
+        if len(chain) > 1:
+            lines.append("  chain:  " + "\n      <  ".join(chain))
         if src.kind not in ("spec",):
             lines.append(f"  reported at: {where}")
     return "\n".join(lines)

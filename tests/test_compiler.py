@@ -284,6 +284,8 @@ def test_cli_compile_dry_run_and_explain(write_spec, cli):
     assert code == 0 and len(out.splitlines()) == 2 and "lora_r=8" in out
     code, out, err = cli("explain", spec, "sequence_len")
     assert code == 0 and "sequence_len = 2048" in out and "profile:paper_default_ift" in out
+    code, out, err = cli("explain", spec, "lora_r", "--run", resolve_spec(spec).runs[0].run_id)
+    assert "chain:  default: 16\n      <  sweep: 8" in out  # every layer that set it, in order
     code, out, err = cli("explain", spec, "gradient_accumulation_steps", "--run",
                          resolve_spec(spec).runs[1].run_id)
     assert "derived: ceil(256 / (1 * 1))" in out

@@ -56,11 +56,13 @@ def _check_sets(sets: dict[str, Any]) -> None:
 
 
 def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
-                 out_root: Path | None = None) -> Compiled:
-    """Load, validate and resolve every run of a spec (no files written)."""
+                 out_root: Path | None = None, *, history: bool = False) -> Compiled:
+    """Load, validate and resolve every run of a spec (no files written). With ``history``,
+    each run also records the value every layer gave each key (for `peftc explain`)."""
     _check_sets(sets or {})
     spec = load_spec(path)
     resolver = Resolver(spec, sets, out_root)
+    resolver.track_history = history
     runs = resolver.runs()
     return Compiled(spec, runs, resolver.warnings, axes=[list(a.keys) for a in resolver.axes],
                     out_root=out_root or Path("OUT"))

@@ -56,6 +56,7 @@ class ResolvedRun:
     slug: str = ""
     run_id: str = ""
     depends_on: list[str] = field(default_factory=list)  # run ids
+    history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # when tracked
     stage_deps: list[str] = field(default_factory=list)  # stage names
 
     def source(self, key: str) -> Source:
@@ -97,6 +98,7 @@ class Resolver:
         self.spec = spec
         self.cli = {split_key(k): v for k, v in (cli or {}).items()}
         self.out_root = out_root
+        self.track_history = False  # `peftc explain` asks for every layer's value
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self._outputs: dict[str, str] = {}
@@ -225,6 +227,13 @@ class Resolver:
         for layer in (*lower, *upper):
             _merge(values, sources, layer)
         run = ResolvedRun(self.spec.file, stage, point, values, sources)
+        if self.track_history:
+            for layer in (*lower, *upper):
+                for key, value in layer.values.items():
+                    run.history.setdefault(key, []).append((_label(layer, (key,)), value))
+                for path, value in layer.patches:
+                    run.history.setdefault(".".join(map(str, path)), []).append(
+                        (_label(layer, path), value))
         run.values["profile"] = profile
         sources["profile"] = Source("spec" if "profile" in self.spec.structure else "default",
                                     prof_loc, RANK["spec"])
