@@ -132,3 +132,13 @@ def test_fuzzed_specs_never_crash(tmp_path, text):
         code = main(["lint", str(spec)])
     assert code in (0, 1, 2), (text, out.getvalue(), err.getvalue())
     assert "internal error" not in err.getvalue() and "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_compiles(path, tmp_path):
+    from peftc.compiler import compile_spec
+
+    compiled = compile_spec(path, tmp_path / "out", slurm=False)
+    assert compiled.runs and compiled.result.status == "written"
+    for run in compiled.runs:
+        assert (tmp_path / "out" / "runs" / run.run_id / "run.yaml").is_file()
