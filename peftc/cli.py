@@ -27,10 +27,6 @@ def _out(text: str) -> None:
         sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
 
 
-def _default_out(spec: str) -> Path:
-    return Path("peftc-runs") / Path(spec).stem
-
-
 # -- commands --------------------------------------------------------------------------
 def cmd_lint(args: argparse.Namespace) -> int:
     from peftc.lint import LintConfig, lint_file
@@ -57,8 +53,9 @@ def _split(values: list[str] | None) -> list[str]:
 def cmd_compile(args: argparse.Namespace) -> int:
     from peftc.compiler import compile_spec
     from peftc.compiler.build import parse_sets
+    from peftc.runner import default_out
 
-    out = Path(args.output) if args.output else _default_out(args.spec)
+    out = Path(args.output) if args.output else default_out(args.spec)
     compiled = compile_spec(args.spec, out, parse_sets(args.set), force=args.force,
                             dry_run=args.dry_run, slurm=args.slurm,
                             cluster={k: getattr(args, k) for k in _CLUSTER_FLAGS})

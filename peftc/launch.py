@@ -24,19 +24,11 @@ from peftc.diagnostics import ERROR, Diagnostic, PeftcError, UsageError
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
-    target = Path(args.target)
-    if target.is_dir():
-        return target
-    if not target.is_file():
-        raise UsageError(f"no such run folder or spec: {target}", file=str(target), code="E005")
-    from peftc.compiler import compile_spec
-    from peftc.compiler.build import parse_sets
-    from peftc.runner import select_runs
+    if Path(args.target).is_dir():
+        return Path(args.target)
+    from peftc.runner import compile_for_running
 
-    out = Path(args.output) if args.output else Path("peftc-runs") / target.stem
-    compile_spec(target, out, parse_sets(args.set), force=True)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    [entry] = select_runs(manifest, args.run_id, False, str(target))
+    out, [entry] = compile_for_running(args)
     return out / entry["folder"]
 
 

@@ -76,19 +76,30 @@ def select_runs(manifest: dict, run_id: str | None, run_all: bool, spec: str) ->
                      file=spec)
 
 
-def run_command(args: argparse.Namespace) -> int:
+def default_out(spec: str | Path) -> Path:
+    """Where `peftc compile/run/launch SPEC` put a spec's runs unless told (-o)."""
+    return Path("peftc-runs") / Path(spec).stem
+
+
+def compile_for_running(args: argparse.Namespace, run_all: bool = False) -> tuple[Path, list]:
+    """Compile ``args.target`` (a spec) into ``-o`` (keeping training outputs) and pick the
+    runs to execute: (OUT, manifest entries)."""
     target = Path(args.target)
-    if target.is_dir():
-        return train_dir(target)
     if not target.is_file():
         raise UsageError(f"no such run folder or spec: {target}", file=str(target), code="E005")
     from peftc.compiler import compile_spec
     from peftc.compiler.build import parse_sets
 
-    out = Path(args.output) if args.output else Path("peftc-runs") / target.stem
-    compiled = compile_spec(target, out, parse_sets(args.set), force=True)
+    out = Path(args.output) if args.output else default_out(target)
+    compile_spec(target, out, parse_sets(args.set), force=True)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    chosen = select_runs(manifest, args.run_id, args.all, str(target))
+    return out, select_runs(manifest, args.run_id, run_all, str(target))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if Path(args.target).is_dir():
+        return train_dir(Path(args.target))
+    out, chosen = compile_for_running(args, args.all)
     failed: set[str] = set()
     code = 0
     for entry in chosen:
@@ -113,5 +124,4 @@ def run_command(args: argparse.Namespace) -> int:
         if rc != 0:
             failed.add(rid)
             code = rc
-    del compiled
     return code

@@ -246,15 +246,13 @@ def _suggest(task: str) -> str:
     return did_you_mean(task, catalog.TASKS)
 
 
-BUILTIN_CHAT_TEMPLATES = ("tokenizer_default", "chatml")
-
-
 def _conflicts(d: _Deriver) -> None:
     v = d.v
     template = v["chat_template"]
-    if template not in BUILTIN_CHAT_TEMPLATES and "{{" not in template and "{%" not in template:
+    names = catalog.CHAT_TEMPLATE_NAMES
+    if template not in names and "{{" not in template and "{%" not in template:
         d.problem("E214", f"chat_template {template!r} is neither a built-in name "
-                  f"({', '.join(BUILTIN_CHAT_TEMPLATES)}) nor a Jinja template", "chat_template")
+                  f"({', '.join(names)}) nor a Jinja template", "chat_template")
     if v.get("relora_steps") and (v.get("load_in_4bit") or v.get("load_in_8bit")):
         d.problem("E215", "ReLoRA merges the adapter into the base weights at each restart, "
                   "which peftc does not do for a quantized base", "relora_steps",
