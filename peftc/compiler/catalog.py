@@ -28,29 +28,24 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper_math_ift": {"sequence_len": 1024, **_PAPER_COMMON, "global_batch_size": 768},
 }
 
-DEFAULT_PROFILE = "paper_default_ift"
-AUTO_PROFILE: dict[str, str] = {
-    "code": "paper_code_ift",
-    "magicoder": "paper_code_ift",
-    "math": "paper_math_ift",
-    "metamath": "paper_math_ift",
-    "metamathqa": "paper_math_ift",
-}
-
 
 def auto_profile(task: str | None) -> str:
-    return AUTO_PROFILE.get(task or "", DEFAULT_PROFILE)
+    """`profile: auto`: the train profile a built-in task plugin names, else none. A spec that
+    names no task plugin trains with Axolotl's defaults: no profile applies unless asked."""
+    return TASKS[task]["_profile"] if task in TASKS else "none"
 
 
 # task -> (dataset id, split, dataset type == the formatter the runtime applies, rule text)
 TASKS: dict[str, dict[str, Any]] = {
     "metamath": {
+        "_profile": "paper_math_ift",
         "datasets": [{"path": "meta-math/MetaMathQA", "split": "train", "type": "metamath"}],
         "_formatting": "Uses first present of query/original_question/question/instruction/"
                        "prompt as instruction and response/answer/output/solution as response; "
                        "formats with '### Instruction' + '### Response'.",
     },
     "magicoder": {
+        "_profile": "paper_code_ift",
         "datasets": [{"path": "ise-uiuc/Magicoder-Evol-Instruct-110K", "split": "train",
                       "type": "magicoder"}],
         "_formatting": "Uses first present of instruction/prompt/query/problem as instruction "
@@ -58,12 +53,14 @@ TASKS: dict[str, dict[str, Any]] = {
                        "'### Instruction' + '### Response'.",
     },
     "alpaca": {
+        "_profile": "paper_default_ift",
         "datasets": [{"path": "tatsu-lab/alpaca", "split": "train", "type": "alpaca"}],
         "_formatting": "If text is present, uses text as-is; otherwise uses instruction + "
                        "optional input + output, formatted with '### Instruction' + "
                        "'### Response'.",
     },
     "csqa": {
+        "_profile": "paper_default_ift",
         "datasets": [{"path": "tau/commonsense_qa", "split": "train", "type": "csqa"}],
         "_formatting": "Formats question + choices (A-E) and expects a single-letter answer; "
                        "wraps with '### Instruction' + '### Response'.",

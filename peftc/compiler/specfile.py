@@ -15,7 +15,7 @@ from typing import Any
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.spec import ALIASES, STRUCTURAL
-from peftc.schema.validate import validate_data
+from peftc.schema.validate import unset_nulls, validate_data
 
 
 @dataclass
@@ -128,6 +128,7 @@ def _collect(path: Path, docs: list[Document], problems: list[Diagnostic],
     except PeftcError as exc:
         problems.extend(exc.diagnostics)
         return
+    doc.data = unset_nulls(doc.data)
     errors = validate_data(doc.data, doc.srcmap)
     problems.extend(errors)
     if errors:

@@ -134,8 +134,8 @@ def render(title: str, runs: list[ResolvedRun], profiles: dict[str, dict[str, An
              "", "## Train profiles"]
     lines += _table(PROFILE_COLUMNS, (_profile_row(n, p) for n, p in profiles.items()))
     lines += ["", "### Task -> profile (auto)",
-              f"- default profile when task not mapped: {catalog.DEFAULT_PROFILE}"]
-    lines += [f"- {t} -> {p}" for t, p in sorted(catalog.AUTO_PROFILE.items())]
+              "- no task plugin: no profile (Axolotl's defaults apply)"]
+    lines += [f"- {t} -> {catalog.auto_profile(t)}" for t in sorted(catalog.TASKS)]
     lines += ["", "## Task plugins", "| task | dataset_id | split | prompt_formatting |",
               "| --- | --- | --- | --- |"]
     for name, task in catalog.TASKS.items():

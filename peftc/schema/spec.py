@@ -417,8 +417,9 @@ def build_schema() -> dict[str, Any]:
                     "group": "spec"},
         "name": _t("string", "Readable name used in run ids.", pattern="^[A-Za-z0-9._-]+$",
                    group="spec"),
-        "profile": _t("string", "Train profile: auto (picked by task), none, a built-in "
-                      "(paper_code_ift, paper_default_ift, paper_math_ift) or one in profiles.",
+        "profile": _t("string", "Train profile: auto (the task plugin's; none without one), none, "
+                      "a built-in (paper_code_ift, paper_default_ift, paper_math_ift) or one "
+                      "in profiles.",
                       "auto", group="spec"),
         "profiles": {"type": "object", "additionalProperties": overlay,
                      "description": "User train profiles: name -> settings.", "group": "spec"},

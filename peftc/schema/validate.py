@@ -160,6 +160,25 @@ class _Wording:
         return out
 
 
+def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
+    """``data`` without the null values of keys peftc knows: in Axolotl, as here, a key left
+    empty (``wandb_project:``) means unset. A null under an unknown key stays, so a typo is
+    still reported."""
+    if isinstance(data, list):
+        return [unset_nulls(item, (*path, i)) for i, item in enumerate(data)]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        kpath = (*path, key)
+        named = path in (("stages",), ("profiles",))  # `stages: {sft: }` is a stage
+        known = subschema(kpath) is not None or (not path and key in UNSUPPORTED)
+        if value is None and known and not named:
+            continue
+        out[key] = unset_nulls(value, kpath)
+    return out
+
+
 def validate_data(data: dict[str, Any], srcmap: SourceMap,
                   prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
