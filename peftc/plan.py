@@ -124,8 +124,9 @@ def _adapter_params(run: dict[str, Any], shape: Shape) -> int:
 
 def estimate(run: dict[str, Any], shape: Shape) -> dict[str, float]:
     """GB per component for one compiled run (see the module docstring)."""
-    dtype_bytes = {"float32": 4, "bfloat16": 2, "float16": 2}[
-        run["model"]["from_pretrained"]["dtype"]]
+    # on a GPU, bf16/fp16 "auto" resolves to a 16-bit type either way
+    prec = run["precision"]
+    dtype_bytes = 4 if prec["bf16"] is False and prec["fp16"] is False else 2
     quant = run.get("quantization") or {}
     linear_params = shape.layers * shape.layer_params
     if quant.get("load_in_4bit"):

@@ -1,6 +1,9 @@
 """An Axolotl config compiles to what Axolotl would train: its defaults, no peftc layer unasked."""
 
+import json
+
 import pytest
+import yaml
 
 from peftc.compiler import resolve_spec
 from peftc.diagnostics import PeftcError
@@ -45,3 +48,76 @@ def test_an_empty_unknown_key_is_still_a_typo(write_spec):
     with pytest.raises(PeftcError) as exc:
         resolve_spec(write_spec(MINIMAL + "lora_alhpa:\n"))
     assert [d.code for d in exc.value.diagnostics] == ["E100"]
+
+
+# Axolotl 0.18's defaults (shared/notes/axolotl-keys.md, section 3): run.yaml key -> value.
+AXOLOTL_TRAINER = {
+    "max_length": 512, "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+    "num_train_epochs": 1.0, "optim": "adamw_torch_fused", "lr_scheduler_type": "cosine",
+    "lr_scheduler_kwargs": {}, "weight_decay": 0.0, "adam_beta1": 0.9, "adam_beta2": 0.999,
+    "adam_epsilon": 1e-8, "max_grad_norm": 1.0, "seed": 42, "eval_strategy": "no",
+    "save_strategy": "epoch", "save_steps": None, "save_total_limit": 4,
+    "completion_only_loss": True, "packing": False,
+}
+# spec key -> its provenance label
+AXOLOTL_SOURCES = {
+    "sequence_len": "default:axolotl", "gradient_accumulation_steps": "default:axolotl",
+    "num_epochs": "default:axolotl", "optimizer": "default:axolotl",
+    "lr_scheduler": "default:axolotl", "weight_decay": "default:axolotl",
+    "adam_beta2": "default:axolotl", "val_set_size": "default:axolotl",
+    "train_on_inputs": "default:axolotl", "lora_dropout": "default:axolotl",
+    "save_total_limit": "default:axolotl", "bf16": "default:axolotl", "tf32": "default:axolotl",
+    "seed": "default:axolotl",
+}
+
+
+def compiled(write_spec, tmp_path, text: str) -> tuple[dict, dict]:
+    from peftc.compiler import compile_spec
+
+    result = compile_spec(write_spec(text), tmp_path / "out")
+    run_dir = tmp_path / "out" / "runs" / result.runs[0].run_id
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    return yaml.safe_load((run_dir / "run.yaml").read_text()), prov
+
+
+def test_a_minimal_axolotl_config_compiles_to_axolotls_defaults(write_spec, tmp_path):
+    run, prov = compiled(write_spec, tmp_path, MINIMAL)
+    trainer = run["trainer"]["config"]
+    assert {k: trainer[k] for k in AXOLOTL_TRAINER} == AXOLOTL_TRAINER
+    # warmup: min(int(3% of the steps), 100), capped by the runtime once it knows the steps
+    assert trainer["warmup_steps"] == 0.03 and run["trainer"]["max_warmup_steps"] == 100
+    assert run["adapter"]["config"]["lora_dropout"] == 0.0
+    assert run["data"]["val_set_size"] == 0.0 and run["data"]["train_on_inputs"] is False
+    # precision is the machine's: auto stays auto, whichever machine compiles
+    assert run["precision"] == {"bf16": "auto", "fp16": "auto", "tf32": "auto"}
+    assert "dtype" not in run["model"]["from_pretrained"]
+    labels = {k: prov[k]["source"] for k in AXOLOTL_SOURCES}
+    assert labels == AXOLOTL_SOURCES
+
+
+def test_peftc_defaults_where_axolotl_has_none_say_so(write_spec, tmp_path):
+    text = MINIMAL.replace("lora_r: 8\nlora_alpha: 16\n", "")
+    run, prov = compiled(write_spec, tmp_path, text)
+    assert (run["adapter"]["config"]["r"], run["adapter"]["config"]["lora_alpha"]) == (16, 32)
+    assert prov["lora_r"]["source"] == prov["lora_alpha"]["source"] == "default:peftc"
+
+
+def test_warmup_with_max_steps_is_counted_at_compile_time(write_spec):
+    [run] = resolve_spec(write_spec(MINIMAL + "max_steps: 1000\n")).runs
+    assert run.values["warmup_steps"] == 30 and run.values.get("warmup_ratio") is None
+    assert run.source("warmup_steps").label.startswith("derived: min(int(0.03 * 1000), 100)")
+    [run] = resolve_spec(write_spec(MINIMAL + "max_steps: 10000\n", "long.yaml")).runs
+    assert run.values["warmup_steps"] == 100
+    [run] = resolve_spec(write_spec(MINIMAL + "warmup_ratio: 0.1\n", "ratio.yaml")).runs
+    assert run.values["warmup_ratio"] == 0.1 and run.values.get("max_warmup_steps") is None
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("bf16: true\n", {"bf16": True, "fp16": False}),
+    ("fp16: true\n", {"bf16": False, "fp16": True}),  # Axolotl: fp16 with auto -> bf16 off
+    ("bf16: auto\nfp16: false\n", {"bf16": "auto", "fp16": False}),
+    ("bf16: false\ntf32: false\n", {"bf16": False, "fp16": False, "tf32": False}),
+])
+def test_precision_keys(write_spec, tmp_path, text, expect):
+    run, _ = compiled(write_spec, tmp_path, MINIMAL + text)
+    assert {k: run["precision"][k] for k in expect} == expect

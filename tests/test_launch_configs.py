@@ -31,28 +31,28 @@ def compiled(write_spec, tmp_path, extra: str, name: str = "spec.yaml"):
     return run_dir, yaml.safe_load((run_dir / "run.yaml").read_text())
 
 
+def as_on_a_gpu(run) -> dict:
+    """The precision the runtime resolves on a bf16-capable GPU (peftc.runtime.precision)."""
+    prec = run["precision"]
+    bf16 = prec["bf16"] in (True, "auto")
+    return {"bf16": bf16, "fp16": prec["fp16"] is True or (prec["fp16"] == "auto" and not bf16)}
+
+
 def check_deepspeed(run_dir, run, monkeypatch):
-    """DeepSpeed's own config classes, then transformers' integration against the run's
-    training arguments: no mismatch, no "auto"."""
+    """transformers' integration against the run's training arguments (no mismatch, every
+    "auto" filled), then DeepSpeed's own config classes. Only the precision may be left "auto":
+    transformers fills it from the flags the runtime resolves on the machine."""
     import deepspeed.runtime.config as ds_config
     from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
     from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
     from trl import DPOConfig, SFTConfig
 
-    text = (run_dir / "deepspeed.json").read_text()
-    assert '"auto"' not in text
-    ds = json.loads(text)
+    ds = json.loads((run_dir / "deepspeed.json").read_text())
+    rest = {k: v for k, v in ds.items() if k not in ("bf16", "fp16")}
+    assert '"auto"' not in json.dumps(rest)
+    for prec in ("bf16", "fp16"):
+        assert ds[prec]["enabled"] == run["precision"][prec]
     world = run["batch"]["num_gpus"]
-    DeepSpeedZeroConfig(**ds["zero_optimization"])  # strict: unknown keys, bad stage, device
-
-    class DataParallel:  # the world size the run was compiled for
-        def get_data_parallel_world_size(self):
-            return world
-
-    monkeypatch.setattr(ds_config.dist, "get_rank", lambda *a, **k: 0)
-    cfg = ds_config.DeepSpeedConfig(json.loads(text), mpu=DataParallel())
-    assert cfg.train_batch_size == run["batch"]["effective_global_batch_size"]
-    assert cfg.gradient_clipping == run["trainer"]["config"]["max_grad_norm"]
     base = SFTConfig if run["trainer"]["kind"] == "sft" else DPOConfig
 
     class Args(base):  # the trainer's arguments as they are on `world` processes
@@ -60,11 +60,23 @@ def check_deepspeed(run_dir, run, monkeypatch):
         def world_size(self):
             return world
 
-    args = Args(**run["trainer"]["config"], use_cpu=True)
-    hf = HfTrainerDeepSpeedConfig(json.loads(text))
+    gpu = as_on_a_gpu(run)
+    args = Args(**run["trainer"]["config"], **gpu, use_cpu=True)
+    hf = HfTrainerDeepSpeedConfig(ds)
     hf.trainer_config_process(args)
     assert hf.mismatches == []
-    assert hf.config["bf16"]["enabled"] == run["trainer"]["config"]["bf16"]
+    assert '"auto"' not in json.dumps(hf.config)
+    assert hf.config["bf16"]["enabled"] == gpu["bf16"]
+    DeepSpeedZeroConfig(**hf.config["zero_optimization"])  # strict: unknown keys, stage, device
+
+    class DataParallel:  # the world size the run was compiled for
+        def get_data_parallel_world_size(self):
+            return world
+
+    monkeypatch.setattr(ds_config.dist, "get_rank", lambda *a, **k: 0)
+    cfg = ds_config.DeepSpeedConfig(hf.config, mpu=DataParallel())
+    assert cfg.train_batch_size == run["batch"]["effective_global_batch_size"]
+    assert cfg.gradient_clipping == run["trainer"]["config"]["max_grad_norm"]
 
 
 def check_accelerate(run_dir, run):
@@ -76,9 +88,11 @@ def check_accelerate(run_dir, run):
     args = _validate_launch_command(parsed)[0]
     assert args.num_processes == run["launch"]["num_processes"]
     assert args.num_machines == run["launch"]["num_machines"]
-    tr = run["trainer"]["config"]
+    prec = run["precision"]
     if not run["launch"]["deepspeed"]:  # with DeepSpeed, its own file holds the precision
-        assert args.mixed_precision == ("bf16" if tr["bf16"] else "fp16" if tr["fp16"] else "no")
+        # "auto": "no" here; transformers sets accelerate's mixed precision from its flags
+        assert args.mixed_precision == ("bf16" if prec["bf16"] is True else "fp16"
+                                        if prec["fp16"] is True else "no")
     return args
 
 

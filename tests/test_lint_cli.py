@@ -35,7 +35,7 @@ def test_every_problem_in_one_pass(write_spec, cli):
         lora_dropout: 1.5
         adapter: lroa
         optimizer: adamw
-        bf16: auto
+        bf16: maybe
         micro_batch_szie: 2
         """)
     code, out, _ = cli("lint", spec)
@@ -46,8 +46,11 @@ def test_every_problem_in_one_pass(write_spec, cli):
     assert any(":3:15: E103" in x and "must be <= 1" in x for x in lines)
     assert any(":4:10: E102" in x and "(did you mean 'lora'?)" in x for x in lines)
     assert any(":5:12: E102" in x for x in lines)
-    assert any(":6:7: E101" in x for x in lines)
-    assert "resolves every value explicitly" in out
+    assert any(":6:7: E102" in x and "'bf16' must be one of 'auto' or true or false" in x
+               for x in lines)
+    code, out, _ = cli("lint", write_spec("base_model: peftc:tiny-llama\nsequence_len: auto\n",
+                                          "auto.yaml"))
+    assert code == 1 and "only where the machine decides (bf16, tf32)" in out
     assert any(":7:1: E100" in x and "micro_batch_size" in x for x in lines)
 
 

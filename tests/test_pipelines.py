@@ -25,8 +25,7 @@ def test_qwen_sft_matches_the_seed(qwen):
     lora, tr = sft["adapter"]["config"], sft["trainer"]["config"]
     assert sft["model"]["name_or_path"] == "Qwen/Qwen2.5-7B-Instruct"
     assert sft["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
-                                   "bnb_4bit_use_double_quant": True,
-                                   "bnb_4bit_compute_dtype": "bfloat16"}
+                                   "bnb_4bit_use_double_quant": True}
     assert (lora["r"], lora["lora_alpha"], lora["lora_dropout"]) == (64, 128, 0.05)
     assert lora["target_modules"] == SEVEN
     assert tr["learning_rate"] == 2e-5 and tr["lr_scheduler_type"] == "cosine"
@@ -35,7 +34,7 @@ def test_qwen_sft_matches_the_seed(qwen):
     assert sft["batch"]["effective_global_batch_size"] == 16
     assert tr["num_train_epochs"] == 3.0 and tr["max_steps"] == -1
     assert tr["max_length"] == 4096
-    assert tr["bf16"] is True and tr["activation_checkpointing"] is True
+    assert sft["precision"]["bf16"] is True and tr["activation_checkpointing"] is True
     assert sft["model"]["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
     assert tr["optim"] == "adamw_torch_fused"
     assert (tr["weight_decay"], tr["max_grad_norm"]) == (0.01, 1.0)
@@ -56,7 +55,7 @@ def test_qwen_dpo_matches_the_seed(qwen):
     assert (tr["per_device_train_batch_size"], tr["gradient_accumulation_steps"]) == (2, 8)
     assert tr["beta"] == 0.1 and tr["loss_type"] == ["sigmoid"]
     assert tr["max_length"] == 4096 and dpo["data"]["max_prompt_length"] == 2048
-    assert tr["bf16"] is True and tr["activation_checkpointing"] is True
+    assert dpo["precision"]["bf16"] is True and tr["activation_checkpointing"] is True
     assert (tr["weight_decay"], tr["max_grad_norm"]) == (0.01, 1.0)
     assert tr["remove_unused_columns"] is False
     assert dpo["tokenizer"]["padding_side"] == "left"

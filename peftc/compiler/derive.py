@@ -18,6 +18,7 @@ from peftc.diagnostics import ERROR, WARNING, Diagnostic
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
 
+AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
 MIN_LR_SCHEDULERS = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
 LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv",
                   ".arrow": "arrow", ".txt": "text"}
@@ -73,8 +74,13 @@ def _model(d: _Deriver) -> None:
             d.run.source("flash_attention").rank:
         d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
               "flash_attention")
-    dtype = "bfloat16" if v.get("bf16") else "float16" if v.get("fp16") else "float32"
-    d.set("torch_dtype", dtype, "bf16 -> bfloat16, fp16 -> float16, else float32", "bf16")
+    # bf16/tf32 "auto" stay auto: the runtime resolves them on the device the run gets.
+    if v.get("fp16") is None:
+        auto = v["bf16"] == "auto"
+        d.set("fp16", "auto" if auto else False, "bf16: auto picks fp16 on a GPU without bf16"
+              if auto else "fp16 unset", "bf16")
+    elif v["fp16"] is True and v["bf16"] == "auto":
+        d.set("bf16", False, "fp16: true", "fp16")
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
@@ -201,9 +207,26 @@ def _schedule(d: _Deriver) -> None:
     if v.get("max_steps") is not None and d.run.source("num_epochs").kind != "default":
         d.problem("W202", f"max_steps {v['max_steps']} and num_epochs {v['num_epochs']} are "
                   "both set; max_steps wins", "num_epochs", severity=WARNING)
+    if not d.given("warmup_steps") and not d.given("warmup_ratio"):
+        _default_warmup(d)
     strategy = "steps" if v.get("eval_steps") else (
         "epoch" if v.get("val_set_size") else "no")
     d.set("eval_strategy", strategy, "eval_steps / val_set_size", "val_set_size")
+
+
+def _default_warmup(d: _Deriver) -> None:
+    """Axolotl's warmup when neither key is set: min(int(3% of the steps), 100). With max_steps
+    the count is known here; otherwise the runtime caps the 3% once it knows the steps."""
+    v = d.v
+    if v.get("max_steps") is not None:
+        steps = min(int(AXOLOTL_WARMUP_RATIO * v["max_steps"]), AXOLOTL_WARMUP_CAP)
+        d.set("warmup_steps", steps, f"min(int({AXOLOTL_WARMUP_RATIO} * {v['max_steps']}), "
+              f"{AXOLOTL_WARMUP_CAP}) (Axolotl's default warmup)", "max_steps")
+    else:
+        d.set("warmup_ratio", AXOLOTL_WARMUP_RATIO, "Axolotl's default warmup: "
+              f"min(int({AXOLOTL_WARMUP_RATIO} * steps), {AXOLOTL_WARMUP_CAP})", "num_epochs")
+        d.set("max_warmup_steps", AXOLOTL_WARMUP_CAP, "Axolotl's default warmup cap",
+              "num_epochs")
 
 
 def _data(d: _Deriver) -> None:
@@ -260,7 +283,7 @@ def _conflicts(d: _Deriver) -> None:
     if v.get("relora_steps") and v["adapter"] not in catalog.LORA_FAMILY:
         d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'",
                   "relora_steps")
-    if v.get("bf16") and v.get("fp16"):
+    if v.get("bf16") is True and v.get("fp16") is True:
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \
             and v.get("warmup_ratio"):

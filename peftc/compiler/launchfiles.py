@@ -52,8 +52,10 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
     if ds is None:
         return None, []
     f, ln, c = run.loc("deepspeed")
-    common = {**_batch(v), "clip": float(v["max_grad_norm"]), "bf16": bool(v["bf16"]),
-              "fp16": bool(v["fp16"]), "steps_per_print": v["logging_steps"]}
+    # bf16/fp16 may be "auto": DeepSpeed's file keeps it, and transformers fills it from the
+    # precision the runtime resolves
+    common = {**_batch(v), "clip": float(v["max_grad_norm"]), "bf16": v["bf16"],
+              "fp16": v["fp16"], "steps_per_print": v["logging_steps"]}
     if isinstance(ds, str) and ds in PRESETS:
         preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
         return json.loads(render("deepspeed.json.j2", **common, **preset)), []
@@ -95,7 +97,7 @@ def _fill(user: dict[str, Any], common: dict[str, Any], loc: tuple[str, int, int
         enabled = section.get("enabled", "auto")
         if enabled == "auto":
             section["enabled"] = common[prec]
-        elif bool(enabled) != common[prec]:
+        elif common[prec] != "auto" and bool(enabled) != common[prec]:
             problems.append(Diagnostic("E402", ERROR, f"deepspeed {prec}.enabled is {enabled} "
                                        f"but the run has {prec}: {common[prec]}", file=loc[0],
                                        line=loc[1], col=loc[2]))
@@ -132,7 +134,9 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
         "accelerate.yaml.j2", run_id=run.run_id, distributed_type=dist, num_processes=world,
         num_machines=v["num_machines"], main_process_ip=None,
         main_process_port=cluster.get("main_process_port", 29500),
-        mixed_precision="bf16" if v["bf16"] else "fp16" if v["fp16"] else "no",
+        # "auto" precision: "no" here, and transformers sets accelerate's mixed precision from
+        # the bf16/fp16 flags the runtime resolves
+        mixed_precision="bf16" if v["bf16"] is True else "fp16" if v["fp16"] is True else "no",
         zero_stage=zero_stage(ds), fsdp=fsdp_full,
         layer_cls=catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer",
         deepspeed_file=str(run_dir / "deepspeed.json"))

@@ -61,11 +61,12 @@ class ResolvedRun:
 
     def source(self, key: str) -> Source:
         """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""
+        top = key.partition(".")[0]
         while key:
             if key in self.sources:
                 return self.sources[key]
             key = key.rpartition(".")[0]
-        return Source("default", (self.spec_file, 1, 1), 0)
+        return Source(default_label(top), (self.spec_file, 1, 1), 0)
 
     def loc(self, key: str) -> Loc:
         return self.source(key).loc
@@ -417,7 +418,16 @@ def _label(layer: _Overlay, path: tuple[Any, ...]) -> str:
     if layer.label.startswith(("spec:", "stage:")):
         f, ln, c = layer.locate(path)
         return f"spec:{f}:{ln}:{c}"
+    if layer.rank == RANK["default"]:
+        return default_label(path[0])
     return layer.label
+
+
+def default_label(key: str) -> str:
+    """``default:axolotl`` where peftc's default is Axolotl's own, ``default:peftc`` where
+    Axolotl has none (lora_r, lora_alpha) or the key is peftc's."""
+    origin = schema()["properties"].get(key, {}).get("defaultFrom", "peftc")
+    return f"default:{origin}"
 
 
 def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:

@@ -31,6 +31,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "depends_on": list(run.depends_on),
         "output_dir": output_dir,
         "model": _model(v, spec_dir),
+        "precision": {"bf16": v["bf16"], "fp16": v["fp16"], "tf32": v["tf32"]},
         "tokenizer": {
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
             "padding_side": v["padding_side"],
@@ -85,7 +86,6 @@ def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         "from_pretrained": {
             "revision": v.get("revision_of_model"),
             "trust_remote_code": v["trust_remote_code"],
-            "dtype": v["torch_dtype"],
             "attn_implementation": v["attn_implementation"],
         },
         "gradient_checkpointing": v["gradient_checkpointing"],
@@ -96,8 +96,7 @@ def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
 def _quantization(v: dict[str, Any]) -> dict[str, Any] | None:
     if v.get("load_in_4bit"):
         return {"load_in_4bit": True, "bnb_4bit_quant_type": v["bnb_4bit_quant_type"],
-                "bnb_4bit_use_double_quant": v["bnb_4bit_use_double_quant"],
-                "bnb_4bit_compute_dtype": v["torch_dtype"]}
+                "bnb_4bit_use_double_quant": v["bnb_4bit_use_double_quant"]}
     if v.get("load_in_8bit"):
         return {"load_in_8bit": True}
     return None
@@ -227,16 +226,13 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "adam_beta2": v["adam_beta2"],
         "adam_epsilon": v["adam_epsilon"],
         "max_grad_norm": v["max_grad_norm"],
-        "bf16": v["bf16"],
-        "fp16": v["fp16"],
-        "tf32": v["tf32"] or None,
         "activation_checkpointing": v["gradient_checkpointing"],  # transformers 5.23's name
         "activation_checkpointing_kwargs": {"use_reentrant": False},
         "seed": v["seed"],
         "data_seed": v["seed"],
         "logging_steps": v["logging_steps"],
-        "save_strategy": "steps",
-        "save_steps": v["save_steps"],
+        "save_strategy": "steps" if v.get("save_steps") else "epoch",
+        "save_steps": v.get("save_steps"),
         "save_total_limit": v["save_total_limit"],
         "eval_strategy": v["eval_strategy"],
         "eval_steps": v.get("eval_steps"),
@@ -263,4 +259,4 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         cfg.update({"beta": v["rl_beta"], "loss_type": loss if isinstance(loss, list)
                     else [loss]})
     return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
-            "config": cfg}
+            "config": cfg, "max_warmup_steps": v.get("max_warmup_steps")}

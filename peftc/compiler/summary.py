@@ -53,7 +53,7 @@ def _optimizer(v: dict[str, Any]) -> str:
     if v.get("loraplus_lr_ratio") is not None:
         return "AdamW (torch.optim) with LoRA+ param groups" if name.startswith(
             "adamw") else f"{name} with LoRA+ param groups"
-    return "AdamW (transformers default)" if name == "adamw_torch" else name
+    return "AdamW (transformers default)" if name == "adamw_torch_fused" else name
 
 
 def run_row(run: ResolvedRun) -> dict[str, Any]:
@@ -69,10 +69,11 @@ def run_row(run: ResolvedRun) -> dict[str, Any]:
         "effective_global_bs": v["effective_global_batch_size"],
         "grad_accum_formula": ga_src.label.removeprefix("derived: ") if ga_src.kind ==
         "derived" else None,
-        "lr": v["learning_rate"], "warmup_ratio": v["warmup_ratio"], "min_lr_ratio": min_lr,
+        "lr": v["learning_rate"], "warmup_ratio": v.get("warmup_ratio"), "min_lr_ratio": min_lr,
         "weight_decay": v["weight_decay"], "adam_betas": f"{v['adam_beta1']},{v['adam_beta2']}",
         "optimizer": _optimizer(v), "lr_scheduler_type": v["lr_scheduler"],
-        "precision": "bf16" if v["bf16"] else "fp16" if v["fp16"] else "fp32",
+        "precision": "bf16" if v["bf16"] is True else "fp16" if v["fp16"] is True else
+        "auto" if "auto" in (v["bf16"], v["fp16"]) else "fp32",
         "grad_clip": v["max_grad_norm"], "grad_checkpointing": v["gradient_checkpointing"],
     }
 

@@ -25,6 +25,8 @@ def _warmup_key(run: ResolvedRun) -> str:
 
 def _how(run: ResolvedRun, steps: int) -> str:
     v = run.values
+    if run.source("warmup_steps").kind == "derived":
+        return f"the default warmup (Axolotl's: 3% of max_steps {v['max_steps']}) = {steps} steps"
     if v.get("warmup_steps") is not None:
         return f"warmup_steps {steps}"
     return f"warmup_ratio {num(v['warmup_ratio'])} x max_steps {v['max_steps']} = {steps} steps"

@@ -14,6 +14,7 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from peftc.runtime import precision
     from peftc.runtime.model import load_tokenizer, to_torch_dtypes
     from peftc.runtime.relora import load_base_weights
     from peftc.runtime.run import read_run
@@ -23,7 +24,8 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     adapter_dir = Path(spec["output_dir"])
     if not (adapter_dir / "adapter_config.json").exists():
         raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
-    kwargs = to_torch_dtypes(spec["model"].get("from_pretrained") or {})
+    dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
+    kwargs = to_torch_dtypes({"dtype": dtype, **(spec["model"].get("from_pretrained") or {})})
     base = AutoModelForCausalLM.from_pretrained(resolve_model_path(spec["model"]["name_or_path"]),
                                                 **kwargs)
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights

@@ -74,14 +74,18 @@ def quantization_config(section: dict[str, Any] | None) -> Any:
 
 
 def load_model(
-    section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any]
+    section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any],
+    dtype: str,
 ) -> Any:
-    """``AutoModelForCausalLM.from_pretrained`` with the section's kwargs, then k-bit preparation
-    (``adapter.prepare_kbit``) and gradient checkpointing."""
+    """``AutoModelForCausalLM.from_pretrained`` with the section's kwargs in ``dtype`` (the
+    resolved precision's), then k-bit preparation (``adapter.prepare_kbit``) and gradient
+    checkpointing."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs = to_torch_dtypes(section.get("from_pretrained") or {})
+    kwargs = to_torch_dtypes({"dtype": dtype, **(section.get("from_pretrained") or {})})
+    if quantization and quantization.get("load_in_4bit"):
+        quantization = {"bnb_4bit_compute_dtype": dtype, **quantization}
     bnb = quantization_config(quantization)
     if bnb is not None:
         kwargs["quantization_config"] = bnb

@@ -15,9 +15,12 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+
+if TYPE_CHECKING:
+    from peftc.runtime.precision import Precision
 
 log = logging.getLogger("peftc.runtime")
 
@@ -37,14 +40,16 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def preflight(spec: dict[str, Any]) -> None:
-    """Checks that stop the run before any model or data is loaded."""
+def preflight(spec: dict[str, Any]) -> Precision:
+    """Checks that stop the run before any model or data is loaded; returns the precision
+    resolved for this machine."""
+    from peftc.runtime import precision
     from peftc.runtime.adapter import check_supported
-    from peftc.runtime.trainer import check_precision
 
     check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
-    check_precision(spec["trainer"], spec["model"])
+    resolved = precision.resolve(spec.get("precision") or {})
     warn_packing(spec["trainer"]["config"], spec["model"]["from_pretrained"])
+    return resolved
 
 
 ISOLATING_ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3")
@@ -126,11 +131,12 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.samples import SamplesCallback
     from peftc.runtime.trainer import build_trainer, training_args
 
-    preflight(spec)
+    precision = preflight(spec)
     adapter, trainer_section = spec["adapter"], spec["trainer"]
-    args = training_args(trainer_section, spec["model"])  # validates trainer.config up front
+    # validates trainer.config up front
+    args = training_args(trainer_section, spec["model"], precision)
     tokenizer = load_tokenizer(spec["tokenizer"])
-    model = load_model(spec["model"], spec.get("quantization"), adapter)
+    model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
     trainable, total = trainable_parameters(model)
@@ -161,6 +167,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
 
     outputs.last_step = trainer.state.global_step
     result = metrics.summary(trainer, trainable, total)
+    result["precision"] = precision.as_dict()
     outputs.metrics(result)
     if interrupt.requested:
         outputs.status("interrupted")

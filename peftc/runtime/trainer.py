@@ -4,24 +4,29 @@ or ``DPOTrainer(DPOConfig(...))`` with ``trainer.config`` passed through."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+from peftc.runtime.precision import Precision
 
 KINDS = {"sft": ("SFTConfig", "SFTTrainer"), "dpo": ("DPOConfig", "DPOTrainer")}
 
 
-def config_kwargs(section: dict[str, Any], model_section: dict[str, Any]) -> dict[str, Any]:
-    """``trainer.config`` plus what the CPU and the model section impose.
+def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
+                  precision: Precision) -> dict[str, Any]:
+    """``trainer.config`` plus the resolved precision and what the CPU and the model section
+    impose.
 
     - TRL defaults checkpointing to True: the model section's setting is passed on
       unless ``trainer.config`` sets it itself.
-    - Without CUDA, bf16 (requested, or TRL's default) needs ``use_cpu=True`` (CPU autocast);
-      fp16 cannot run at all.
+    - Without CUDA, bf16 needs ``use_cpu=True`` (CPU autocast); TRL's own bf16 default is
+      always overridden by the resolved precision.
     """
     import torch
 
     kwargs = dict(section.get("config") or {})
+    kwargs.update(bf16=precision.bf16, fp16=precision.fp16, tf32=precision.tf32 or None)
     override = os.environ.get("PEFTC_GRADIENT_ACCUMULATION_STEPS")
     if override:  # set by `peftc launch --allow-world-size-change`; metrics.json records it
         kwargs["gradient_accumulation_steps"] = int(override)
@@ -33,23 +38,14 @@ def config_kwargs(section: dict[str, Any], model_section: dict[str, Any]) -> dic
                               model_section.get("gradient_checkpointing_kwargs"))
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # nothing to pin to without a GPU
-        if kwargs.get("fp16"):
-            raise RuntimeConfigError(
-                "trainer.config.fp16: fp16 mixed precision needs a GPU and this machine has none; "
-                "use bf16 (CPU autocast) or full precision"
-            )
-        if kwargs.get("bf16", None) is not False:
+        if precision.bf16:
             kwargs["use_cpu"] = True
     return kwargs
 
 
-def check_precision(section: dict[str, Any], model_section: dict[str, Any]) -> None:
-    """Fail before loading anything when the precision cannot run here."""
-    config_kwargs(section, model_section)
-
-
-def training_args(section: dict[str, Any], model_section: dict[str, Any]) -> Any:
-    """``SFTConfig(**kwargs)`` or ``DPOConfig(**kwargs)``."""
+def training_args(section: dict[str, Any], model_section: dict[str, Any],
+                  precision: Precision) -> Any:
+    """``SFTConfig(**kwargs)`` or ``DPOConfig(**kwargs)``, with the warmup cap applied."""
     import trl
 
     kind = section["kind"]
@@ -57,9 +53,32 @@ def training_args(section: dict[str, Any], model_section: dict[str, Any]) -> Any
         raise RuntimeConfigError(f"trainer.kind: {kind!r} is not one of {', '.join(KINDS)}")
     config_class = section.get("config_class") or KINDS[kind][0]
     try:
-        return getattr(trl, config_class)(**config_kwargs(section, model_section))
+        args = getattr(trl, config_class)(**config_kwargs(section, model_section, precision))
     except (TypeError, ValueError) as exc:
         raise RuntimeConfigError(f"trainer.config: {config_class} rejected it: {exc}") from exc
+    cap = section.get("max_warmup_steps")
+    if cap is not None:
+        cap_warmup(args, int(cap))
+    return args
+
+
+def cap_warmup(args: Any, cap: int) -> None:
+    """Warm up for ``min(int(ratio * total_steps), cap)`` steps: Axolotl's default warmup
+    (3% of the steps, at most 100). Hand-written: transformers takes a ratio or a step count,
+    and the total is known only once the data is loaded, inside ``Trainer.train``."""
+    args.get_warmup_steps = CappedWarmup(float(args.warmup_steps), cap)
+
+
+@dataclass(frozen=True)
+class CappedWarmup:
+    """``TrainingArguments.get_warmup_steps`` with a cap; a class, so that the arguments still
+    pickle into each checkpoint's training_args.bin."""
+
+    ratio: float
+    cap: int
+
+    def __call__(self, num_training_steps: int) -> int:
+        return min(int(self.ratio * num_training_steps), self.cap)
 
 
 def guard_finite_loss(trainer: Any) -> None:

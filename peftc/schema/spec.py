@@ -43,9 +43,17 @@ STRUCTURAL = ["extends", "profile", "profiles", "sweep", "stages", "lint", "clus
 
 
 def _t(kind: str | list[str], desc: str, default: Any = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": kind, "description": desc}
+    return _annotate({"type": kind, "description": desc}, default, extra)
+
+
+def _annotate(out: dict[str, Any], default: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """Add the default and the extra keywords. ``axolotl=True`` marks a default that is
+    Axolotl's own (``defaultFrom: axolotl``), which provenance reports as ``default:axolotl``;
+    any other default is peftc's (``default:peftc``)."""
     if default is not None:
         out["default"] = default
+        if extra.pop("axolotl", False):
+            out["defaultFrom"] = "axolotl"
     out.update(extra)
     return out
 
@@ -63,11 +71,13 @@ def _num(desc: str, default: float | None = None, **extra: Any) -> dict[str, Any
 
 
 def _enum(values: list[Any], desc: str, default: Any = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"enum": values, "description": desc}
-    if default is not None:
-        out["default"] = default
-    out.update(extra)
-    return out
+    return _annotate({"enum": values, "description": desc}, default, extra)
+
+
+def _auto_bool(desc: str, **extra: Any) -> dict[str, Any]:
+    """A switch whose default, ``auto``, the runtime resolves on the machine (Axolotl's too)."""
+    return _annotate({"anyOf": [{"enum": ["auto"]}, {"type": "boolean"}], "description": desc},
+                     "auto", {"axolotl": True, **extra})
 
 
 _STR_LIST = {"type": "array", "items": {"type": "string"}}
@@ -166,7 +176,8 @@ def _settings() -> dict[str, dict[str, Any]]:
                                group="model"),
         "model_family": _enum(FAMILIES, "Model family; detected from base_model when unset. "
                               "Decides the default target modules.", group="model"),
-        "trust_remote_code": _bool("Run code from the model repository.", group="model"),
+        "trust_remote_code": _bool("Run code from the model repository.",
+                                   axolotl=True, group="model"),
         "attn_implementation": _enum(ATTENTION, "Attention kernel.", "sdpa", group="model"),
         "flash_attention": _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
                                  group="model"),
@@ -175,10 +186,10 @@ def _settings() -> dict[str, dict[str, Any]]:
         "lora_r": _int("LoRA rank.", 16, minimum=1, group="adapter"),
         "lora_alpha": _num("LoRA scaling numerator (scale = alpha / r).", 32, exclusiveMinimum=0,
                            group="adapter"),
-        "lora_dropout": _num("Dropout on the LoRA path.", 0.05, minimum=0, maximum=1,
-                             group="adapter"),
+        "lora_dropout": _num("Dropout on the LoRA path.", 0.0, minimum=0, maximum=1,
+                             group="adapter", axolotl=True),
         "lora_bias": _enum(["none", "all", "lora_only"], "Which biases train.", "none",
-                           group="adapter"),
+                           axolotl=True, group="adapter"),
         "lora_target_modules": {"type": ["array", "string"], "items": {"type": "string"},
                                 "description": "Modules to adapt; defaults to the family's "
                                 "attention and MLP projections.", "group": "adapter"},
@@ -237,11 +248,14 @@ def _settings() -> dict[str, dict[str, Any]]:
         "sft_adapter_fallback": _bool("Accept the plain base model when sft_adapter is missing.",
                                       group="adapter"),
         # -- quantization ------------------------------------------------------------------
-        "load_in_4bit": _bool("Load the base model in 4 bits (bitsandbytes).", group="quant"),
-        "load_in_8bit": _bool("Load the base model in 8 bits (bitsandbytes).", group="quant"),
-        "bnb_4bit_quant_type": _enum(["nf4", "fp4"], "4-bit data type.", "nf4", group="quant"),
+        "load_in_4bit": _bool("Load the base model in 4 bits (bitsandbytes).",
+                              axolotl=True, group="quant"),
+        "load_in_8bit": _bool("Load the base model in 8 bits (bitsandbytes).",
+                              axolotl=True, group="quant"),
+        "bnb_4bit_quant_type": _enum(["nf4", "fp4"], "4-bit data type.", "nf4",
+                                     axolotl=True, group="quant"),
         "bnb_4bit_use_double_quant": _bool("Quantize the quantization constants too.", True,
-                                           group="quant"),
+                                           axolotl=True, group="quant"),
         # -- data --------------------------------------------------------------------------
         "task": _t("string", "Built-in task plugin (metamath, magicoder, alpaca, csqa) or a "
                    "label for datasets given directly; picks the train profile under "
@@ -252,13 +266,13 @@ def _settings() -> dict[str, dict[str, Any]]:
         "chat_template": _t("string", "Chat template: tokenizer_default, chatml, or a Jinja "
                             "template string.", "tokenizer_default", group="data"),
         "train_on_inputs": _bool("Compute the loss on prompts too, not only completions.",
-                                 group="data"),
+                                 axolotl=True, group="data"),
         "val_set_size": _num("Held-out share (< 1) or row count (>= 1) for evaluation.", 0.0,
-                             minimum=0, group="data"),
-        "sequence_len": _int("Maximum tokens per example (or per packed sequence).", 2048,
-                             minimum=8, group="data"),
+                             minimum=0, axolotl=True, group="data"),
+        "sequence_len": _int("Maximum tokens per example (or per packed sequence).", 512,
+                             minimum=8, group="data", axolotl=True),
         "sample_packing": _bool("Pack several examples into each sequence (TRL packing).",
-                                group="data"),
+                                axolotl=True, group="data"),
         "packing_strategy": _enum(["bfd", "bfd_split", "wrapped"],
                                   "How TRL packs: best-fit decreasing or wrapped.", "bfd",
                                   group="data"),
@@ -273,10 +287,11 @@ def _settings() -> dict[str, dict[str, Any]]:
         "sample_max_new_tokens": _int("Tokens generated per sample prompt.", 64, minimum=1,
                                       group="data"),
         # -- batch -------------------------------------------------------------------------
-        "micro_batch_size": _int("Examples per device per step.", 1, minimum=1, group="batch"),
+        "micro_batch_size": _int("Examples per device per step.", 1, minimum=1,
+                                 axolotl=True, group="batch"),
         "gradient_accumulation_steps": _int("Micro-batches per optimizer step; derived from "
                                             "global_batch_size when that is set.", 1, minimum=1,
-                                            group="batch"),
+                                            axolotl=True, group="batch"),
         "global_batch_size": _int("Target examples per optimizer step across all devices.",
                                   minimum=1, group="batch"),
         "num_gpus": _int("World size (total processes) the batch derivation assumes.", 1,
@@ -290,41 +305,52 @@ def _settings() -> dict[str, dict[str, Any]]:
             DPO_LOSSES, "")}], "description": "DPO loss (TRL loss_type), one or a list.",
             "default": "sigmoid", "group": "training"},
         "num_epochs": _num("Epochs; max_steps wins when both are set.", 1, exclusiveMinimum=0,
-                           group="training"),
+                           axolotl=True, group="training"),
         "max_steps": _int("Optimizer steps; overrides num_epochs.", minimum=1, group="training"),
         "learning_rate": _num("Peak learning rate.", 2e-4, exclusiveMinimum=0, maximum=1,
                               group="training"),
-        "optimizer": _enum(OPTIMIZERS, "Optimizer (transformers optim name).", "adamw_torch",
-                           group="training"),
-        "lr_scheduler": _enum(SCHEDULERS, "Learning-rate schedule.", "cosine_with_min_lr",
-                              group="training"),
+        "optimizer": _enum(OPTIMIZERS, "Optimizer (transformers optim name).",
+                           "adamw_torch_fused", group="training", axolotl=True),
+        "lr_scheduler": _enum(SCHEDULERS, "Learning-rate schedule.", "cosine",
+                              group="training", axolotl=True),
         "lr_scheduler_kwargs": {"type": "object", "description": "Extra scheduler arguments.",
                                 "group": "training"},
         "cosine_min_lr_ratio": _num("Floor of cosine_with_min_lr as a share of the peak rate "
                                     "(scheduler min_lr_rate).", 0.0, minimum=0, maximum=1,
                                     group="training"),
-        "warmup_ratio": _num("Share of steps spent warming up.", 0.0, minimum=0, maximum=1,
-                             group="training"),
+        "warmup_ratio": _num("Share of steps spent warming up. With neither warmup key set, "
+                             "warmup is min(3% of the steps, 100), as in Axolotl.", minimum=0,
+                             maximum=1, group="training"),
         "warmup_steps": _int("Warmup steps; overrides warmup_ratio.", group="training"),
-        "weight_decay": _num("AdamW weight decay.", 0.0, minimum=0, group="training"),
-        "adam_beta1": _num("AdamW beta1.", 0.9, minimum=0, exclusiveMaximum=1, group="training"),
-        "adam_beta2": _num("AdamW beta2.", 0.999, minimum=0, exclusiveMaximum=1,
+        "weight_decay": _num("AdamW weight decay.", 0.0, minimum=0, axolotl=True,
+                             group="training"),
+        "adam_beta1": _num("AdamW beta1.", 0.9, minimum=0, exclusiveMaximum=1, axolotl=True,
                            group="training"),
-        "adam_epsilon": _num("AdamW epsilon.", 1e-8, exclusiveMinimum=0, group="training"),
+        "adam_beta2": _num("AdamW beta2.", 0.999, minimum=0, exclusiveMaximum=1,
+                           axolotl=True, group="training"),
+        "adam_epsilon": _num("AdamW epsilon.", 1e-8, exclusiveMinimum=0, axolotl=True,
+                             group="training"),
         "max_grad_norm": _num("Gradient clipping norm (0 disables).", 1.0, minimum=0,
-                              group="training"),
-        "bf16": _bool("bfloat16 mixed precision (and bfloat16 weights).", group="training"),
-        "fp16": _bool("float16 mixed precision.", group="training"),
-        "tf32": _bool("Allow TF32 matmuls on Ampere GPUs.", group="training"),
+                              axolotl=True, group="training"),
+        "bf16": _auto_bool("bfloat16 mixed precision (and bfloat16 weights). auto: resolved "
+                           "by the runtime on the device the run gets: bf16 where the GPU "
+                           "supports it, else fp16 on a GPU (unless fp16 is false), else fp32 "
+                           "(CPU).", group="training"),
+        "fp16": _t("boolean", "float16 mixed precision; unset lets bf16: auto choose it.",
+                   group="training"),
+        "tf32": _auto_bool("Allow TF32 matmuls. auto: on where the GPU has them (Ampere or "
+                           "newer), resolved by the runtime.", group="training"),
         "gradient_checkpointing": _bool("Recompute activations to save memory "
-                                        "(use_reentrant: false).", group="training"),
-        "seed": _int("Random seed (training and data splits).", 42, group="training"),
+                                        "(use_reentrant: false).", axolotl=True, group="training"),
+        "seed": _int("Random seed (training and data splits).", 42, axolotl=True, group="training"),
         # -- outputs and logging -----------------------------------------------------------
         "output_dir": _t("string", "Where the adapter and logs go; default: the run folder's "
                          "output/.", group="output"),
         "logging_steps": _int("Log every N steps.", 10, minimum=1, group="output"),
-        "save_steps": _int("Checkpoint every N steps.", 500, minimum=1, group="output"),
-        "save_total_limit": _int("Checkpoints kept.", 2, minimum=1, group="output"),
+        "save_steps": _int("Checkpoint every N steps; unset: at the end of each epoch, as in "
+                           "Axolotl.", minimum=1, group="output"),
+        "save_total_limit": _int("Checkpoints kept.", 4, minimum=1, group="output",
+                                 axolotl=True),
         "eval_steps": _int("Evaluate every N steps (needs val_set_size).", minimum=1,
                            group="output"),
         "resume_from_checkpoint": _t("string", "Resume from this checkpoint folder.",

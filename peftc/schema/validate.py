@@ -21,6 +21,8 @@ _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a strin
                "boolean": "true or false", "array": "a list", "object": "a mapping",
                "null": "null"}
 
+AUTO_HINT = ("peftc takes 'auto' only where the machine decides (bf16, tf32); write the value "
+             "you want")
 
 @functools.lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
@@ -87,7 +89,7 @@ class _Wording:
             wanted = " or ".join(_TYPE_NAMES.get(w, w) for w in want)
             hint = None
             if err.instance == "auto":
-                hint = "peftc resolves every value explicitly; write the value you want"
+                hint = AUTO_HINT
             raw = self.srcmap.yaml11_bools.get((*self.prefix, *path))
             if raw is not None:
                 hint = (f"YAML 1.1 reads the bare word '{raw}' as a boolean; "
@@ -102,7 +104,7 @@ class _Wording:
             shown = ", ".join(_show(a) for a in allowed)
             hint = None
             if got == "auto":
-                hint = "peftc resolves every value explicitly; pick one"
+                hint = AUTO_HINT
             raw = self.srcmap.yaml11_bools.get((*self.prefix, *path))
             if raw is not None:
                 hint = f"YAML 1.1 reads the bare word '{raw}' as a boolean; quote it"

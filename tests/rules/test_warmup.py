@@ -28,12 +28,14 @@ def test_w140_clean(spec):
 def test_w141_no_warmup_high_lr(spec):
     check(spec, "W141", "learning_rate: 5.0e-4\nwarmup_ratio: 0.0\n", "warmup_ratio",
           "learning_rate 5e-4", ">= 3e-4")
-    # warmup left at peftc's default (0): reported at the rate
+    # warmup left unset: Axolotl's default, 3% of 60 steps = 1 step, too short, at max_steps
     base = {"base_model": "peftc:tiny-llama", "profile": "none", "max_steps": 60,
             "datasets": [{"path": "data/alpaca.jsonl"}]}
     spec.write("learning_rate: 8.0e-4\n", base=base)
-    d = spec.only("W141")
-    assert (d.line, d.col) == spec.value_pos("learning_rate")
+    assert not [d for d in spec.lint() if d.code == "W141"]
+    d = spec.only("W140")
+    assert "default warmup (Axolotl's: 3% of max_steps 60) = 1 steps" in d.message
+    assert (d.line, d.col) == spec.value_pos("max_steps")
 
 
 def test_w141_clean(spec):

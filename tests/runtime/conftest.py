@@ -58,11 +58,12 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
         "model": {
             "name_or_path": "peftc:tiny-llama",
             "family": "llama",
-            "from_pretrained": {"revision": None, "trust_remote_code": False, "dtype": "float32",
+            "from_pretrained": {"revision": None, "trust_remote_code": False,
                                 "attn_implementation": "sdpa"},
             "gradient_checkpointing": False,
             "gradient_checkpointing_kwargs": {"use_reentrant": False},
         },
+        "precision": {"bf16": "auto", "fp16": "auto", "tf32": "auto"},  # fp32 on a CPU
         "tokenizer": {"name_or_path": "peftc:tiny-llama", "padding_side": "right",
                       "pad_token": None, "chat_template": None},
         "quantization": None,
@@ -97,7 +98,6 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
                 "num_train_epochs": 1.0,
                 "max_length": 64,
                 "packing": False,
-                "bf16": False,
                 "logging_steps": 1,
                 "save_steps": 100,
                 "seed": 42,

@@ -24,10 +24,12 @@ def logits(model: Any, inputs: dict) -> Any:
 def load_base(run: dict[str, Any]) -> Any:
     from transformers import AutoModelForCausalLM
 
+    from peftc.runtime import precision
     from peftc.runtime.model import quantization_config, to_torch_dtypes
     from peftc.runtime.tiny_model import resolve_model_path
 
-    kwargs = to_torch_dtypes(run["model"]["from_pretrained"])
+    dtype = precision.resolve(run.get("precision") or {}).dtype  # as the run loaded it
+    kwargs = to_torch_dtypes({"dtype": dtype, **run["model"]["from_pretrained"]})
     if run.get("quantization"):
         kwargs["quantization_config"] = quantization_config(run["quantization"])
         kwargs["device_map"] = {"": "cpu"}

@@ -48,6 +48,7 @@ def test_every_emitted_key_is_accepted(tmp_path, adapter, rl):
     """A library rename (TRL's max_seq_length -> max_length was one) fails here first."""
     from transformers import BitsAndBytesConfig
 
+    from peftc.runtime import precision
     from peftc.runtime.adapter import peft_config
     from peftc.runtime.trainer import training_args
 
@@ -55,7 +56,7 @@ def test_every_emitted_key_is_accepted(tmp_path, adapter, rl):
                        if adapter == "lora" else "", rl)
     cfg = peft_config(run["adapter"])  # the class named by peft_class, all keys as kwargs
     assert type(cfg).__name__ == run["adapter"]["peft_class"]
-    args = training_args(run["trainer"], run["model"])
+    args = training_args(run["trainer"], run["model"], precision.resolve(run["precision"]))
     assert type(args).__name__ == run["trainer"]["config_class"]
     for key, value in run["trainer"]["config"].items():
         assert hasattr(args, key), key

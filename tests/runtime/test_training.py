@@ -162,11 +162,34 @@ def test_merge_gives_a_plain_model_with_the_same_logits(tmp_path):
 def test_bf16_on_cpu_runs_with_use_cpu_and_fp16_fails_clearly(tmp_path):
     from peftc.runtime.errors import RuntimeConfigError
 
-    outcome = execute(make_run(tmp_path, run_id="bf16",
-                               trainer={"config": {"bf16": True, "max_steps": 2}}))
+    run_dir = make_run(tmp_path, run_id="bf16", precision={"bf16": True, "fp16": False},
+                       trainer={"config": {"max_steps": 2}})
+    outcome = execute(run_dir)
     assert outcome.exit_code == 0
     if not torch.cuda.is_available():
         assert outcome.trainer.args.use_cpu and outcome.trainer.args.bf16
+        assert metrics(read_run(run_dir))["precision"]["dtype"] == "bfloat16"
         with pytest.raises(RuntimeConfigError, match="fp16"):
-            run(make_run(tmp_path, run_id="fp16",
-                         trainer={"config": {"fp16": True, "bf16": False}}))
+            run(make_run(tmp_path, run_id="fp16", precision={"bf16": False, "fp16": True}))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto is fp32 on a CPU only")
+def test_auto_precision_is_fp32_on_a_cpu_and_recorded(tmp_path):
+    run_dir = make_run(tmp_path, run_id="auto", trainer={"config": {"max_steps": 1}})
+    outcome = execute(run_dir)
+    assert outcome.exit_code == 0
+    args = outcome.trainer.args
+    assert not args.bf16 and not args.fp16 and not args.use_cpu
+    assert next(outcome.trainer.model.parameters()).dtype == torch.float32
+    recorded = metrics(read_run(run_dir))["precision"]
+    assert recorded == {"bf16": False, "fp16": False, "tf32": False, "dtype": "float32"}
+
+
+def test_default_warmup_is_three_percent_capped(tmp_path):
+    """Axolotl's warmup, min(int(0.03 * steps), cap): 0.5 of 8 steps would be 4; capped at 2."""
+    run_dir = make_run(tmp_path, run_id="warmup", trainer={
+        "max_warmup_steps": 2, "config": {"max_steps": 8, "warmup_steps": 0.5,
+                                          "lr_scheduler_type": "constant_with_warmup"}})
+    assert execute(run_dir).exit_code == 0
+    rates = [p["learning_rate"] for p in metrics(read_run(run_dir))["learning_rate"]]
+    assert rates[:3] == [0.0, 0.001, 0.002] and rates[-1] == 0.002  # 2 warmup steps, not 4
