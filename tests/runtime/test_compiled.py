@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from peftc.compiler import compile_spec
-from peftc.schema.spec import ADAPTERS
+from peftc.vocab.keys import ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -1,0 +1,555 @@
+"""Every key a spec can hold, one record each: the spec's vocabulary.
+
+A :class:`Key` gives a key's spelling, its way (honoured, or an Axolotl key peftc refuses, or a
+second spelling), the JSON Schema of its value with its default, and the run.yaml field it
+reaches. The schema (`peftc.schema.spec`), the compiler and the docs read these records; no
+key's facts are spelled anywhere else. Torch-free: lint imports it.
+
+A default marked ``axolotl=True`` is Axolotl 0.18's own (shared/notes/axolotl-keys.md) and is
+reported as ``default:axolotl``; any other default is peftc's (``default:peftc``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+# Names used by other modules ------------------------------------------------------------
+ADAPTERS = [
+    "lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus", "adalora",
+    "ia3", "prompt_tuning", "prefix_tuning", "p_tuning",
+]
+DATASET_TYPES = [
+    "alpaca", "completion", "input_output", "chat_template",
+    "metamath", "magicoder", "csqa", "preference",
+]
+FAMILIES = ["llama", "mistral", "qwen2", "gemma", "phi", "gpt_neox", "falcon"]
+SCHEDULERS = [
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+    "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr", "warmup_stable_decay",
+]
+OPTIMIZERS = [
+    "adamw_torch", "adamw_torch_fused", "adafactor", "adamw_torch_8bit", "adamw_bnb_8bit",
+    "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit", "lion_32bit",
+    "paged_lion_8bit", "paged_lion_32bit", "sgd", "adagrad", "rmsprop", "ademamix",
+    "schedule_free_adamw",
+]
+DPO_LOSSES = [
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+    "aot", "aot_pair", "apo_zero", "apo_down", "discopop", "sft",
+]
+ATTENTION = ["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
+DEEPSPEED_PRESETS = ["zero1", "zero2", "zero3", "zero3_offload", "zero2_offload"]
+
+class Way(Enum):
+    """How peftc handles a key."""
+
+    HONOURED = "honoured"  # taken, with Axolotl's meaning where Axolotl has the key
+    REFUSED = "refused"  # an Axolotl key peftc does not take; ``note`` says what to do
+    ALIAS = "alias"  # a second spelling of ``to``
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    schema: dict[str, Any] | None = None  # the value's JSON Schema (honoured keys)
+    run: str | None = None  # the run.yaml field it reaches, dotted; None: it reaches none
+    way: Way = Way.HONOURED
+    note: str = ""  # refused: what to do instead
+    to: str | None = None  # alias: the key it spells
+
+
+# Schema fragments ------------------------------------------------------------------------
+def _t(kind: str | list[str], desc: str, default: Any = None, **extra: Any) -> dict[str, Any]:
+    return _annotate({"type": kind, "description": desc}, default, extra)
+
+
+def _annotate(out: dict[str, Any], default: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """Add the default and the extra keywords. ``axolotl=True`` marks a default that is
+    Axolotl's own (``defaultFrom: axolotl``), which provenance reports as ``default:axolotl``;
+    any other default is peftc's (``default:peftc``)."""
+    if default is not None:
+        out["default"] = default
+        if extra.pop("axolotl", False):
+            out["defaultFrom"] = "axolotl"
+    out.update(extra)
+    return out
+
+
+def _bool(desc: str, default: bool = False, **extra: Any) -> dict[str, Any]:
+    return _t("boolean", desc, default, **extra)
+
+
+def _int(desc: str, default: int | None = None, minimum: int = 0, **extra: Any) -> dict[str, Any]:
+    return _t("integer", desc, default, minimum=minimum, **extra)
+
+
+def _num(desc: str, default: float | None = None, **extra: Any) -> dict[str, Any]:
+    return _t("number", desc, default, **extra)
+
+
+def _enum(values: list[Any], desc: str, default: Any = None, **extra: Any) -> dict[str, Any]:
+    return _annotate({"enum": values, "description": desc}, default, extra)
+
+
+def _auto_bool(desc: str, **extra: Any) -> dict[str, Any]:
+    """A switch whose default, ``auto``, the runtime resolves on the machine (Axolotl's too)."""
+    return _annotate({"anyOf": [{"enum": ["auto"]}, {"type": "boolean"}], "description": desc},
+                     "auto", {"axolotl": True, **extra})
+
+
+STR_LIST = {"type": "array", "items": {"type": "string"}}
+
+_DATASET = {
+    "type": "object",
+    "description": "One training dataset (Axolotl-style).",
+    "additionalProperties": False,
+    "required": ["path"],
+    "properties": {
+        "path": _t("string", "Hub dataset id, or a local file or folder (relative to the spec)."),
+        "type": _enum(DATASET_TYPES, "How rows are turned into training text.", "alpaca"),
+        "split": _t("string", "Split to load.", "train"),
+        "name": _t("string", "Dataset configuration name (hub datasets)."),
+        "revision": _t("string", "Dataset revision (hub datasets)."),
+        "data_files": {"type": ["string", "array"], "items": {"type": "string"},
+                       "description": "Files to load from the dataset path."},
+        "ds_type": _enum(["json", "parquet", "csv", "arrow", "text"],
+                         "Loader for local files; guessed from the file suffix when unset."),
+        "field_instruction": _t("string", "Column holding the instruction (alpaca, input_output)."),
+        "field_input": _t("string", "Column holding the optional input (alpaca)."),
+        "field_output": _t("string", "Column holding the response (alpaca, input_output)."),
+        "field_text": _t("string", "Column holding raw text (completion).", "text"),
+        "field_messages": _t("string", "Column holding the message list (chat_template).",
+                             "messages"),
+        "field_prompt": _t("string", "Column holding the prompt (preference).", "prompt"),
+        "field_chosen": _t("string", "Column holding the chosen answer (preference).", "chosen"),
+        "field_rejected": _t("string", "Column holding the rejected answer (preference).",
+                             "rejected"),
+    },
+}
+
+_LOFTQ = {
+    "type": "object",
+    "description": "LoftQ initialisation settings (PEFT LoftQConfig). Used with adapter: loftq "
+                   "or peft_init_lora_weights: loftq.",
+    "additionalProperties": False,
+    "properties": {
+        "loftq_bits": _enum([4, 8], "Quantization bits LoftQ models.", 4),
+        "loftq_iter": _int("Alternating optimisation steps.", 1, minimum=1),
+    },
+}
+
+_FSDP = {
+    "type": "object",
+    "description": "Fully Sharded Data Parallel through accelerate.",
+    "additionalProperties": False,
+    "properties": {
+        "sharding_strategy": _enum(["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD"],
+                                   "How parameters, gradients and optimizer state are sharded.",
+                                   "FULL_SHARD"),
+        "offload_params": _bool("Offload parameters to CPU."),
+        "state_dict_type": _enum(["FULL_STATE_DICT", "SHARDED_STATE_DICT"],
+                                 "How checkpoints are written.", "SHARDED_STATE_DICT"),
+        "auto_wrap": _bool("Wrap each decoder layer (class taken from the model family).", True),
+    },
+}
+
+
+# Structural sections (peftc's own): shape the spec, not a run.
+CLUSTER = {
+    "type": "object",
+    "description": "SLURM settings for `peftc compile --slurm`.",
+    "additionalProperties": False,
+    "properties": {
+        "partition": _t("string", "SLURM partition."),
+        "account": _t("string", "SLURM account."),
+        "nodes": _int("Nodes per run.", 1, minimum=1),
+        "gpus_per_node": _int("GPUs per node.", 8, minimum=1),
+        "cpus_per_task": _int("CPUs per task.", minimum=1),
+        "time": _t("string", "Time limit (HH:MM:SS or D-HH:MM:SS).", "24:00:00"),
+        "qos": _t("string", "Quality of service."),
+        "setup": _t("string", "Shell lines run before launching (module load, venv activation)."),
+        "main_process_port": _int("Rendezvous port.", 29500, minimum=1, maximum=65535),
+    },
+}
+
+LINT = {
+    "type": "object",
+    "description": "Lint configuration for this spec.",
+    "additionalProperties": False,
+    "properties": {
+        "ignore": {**STR_LIST, "description": "Rule codes not reported for this spec."},
+        "severity": {"type": "object", "description": "Per-code severity override.",
+                     "additionalProperties": _enum(["error", "warning", "info", "off"], "")},
+    },
+}
+
+# Per-run settings: what profiles, stages and sweeps may set.
+SETTINGS: tuple[Key, ...] = (
+    Key("base_model", _t("string", "Base model: a hub id, a local folder, or `peftc:tiny-llama` "
+                         "(the embedded tiny model). Required.", group="model"),
+        run="model.name_or_path"),
+    Key("revision_of_model", _t("string", "Model revision (branch, tag or commit).", group="model"),
+        run="model.from_pretrained.revision"),
+    Key("tokenizer_config", _t("string", "Tokenizer to load; defaults to base_model.",
+                               group="model"),
+        run="tokenizer.name_or_path"),
+    Key("model_family", _enum(FAMILIES, "Model family; detected from base_model when unset. "
+                              "Decides the default target modules.", group="model"),
+        run="model.family"),
+    Key("trust_remote_code", _bool("Run code from the model repository.",
+                                   axolotl=True, group="model"),
+        run="model.from_pretrained.trust_remote_code"),
+    Key("attn_implementation", _enum(ATTENTION, "Attention kernel.", "sdpa", group="model"),
+        run="model.from_pretrained.attn_implementation"),
+    Key("flash_attention", _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
+                                 group="model"),
+        run="model.from_pretrained.attn_implementation"),
+    # -- adapter -----------------------------------------------------------------------
+    Key("adapter", _enum(ADAPTERS, "PEFT method (a sweepable axis).", "lora", group="adapter"),
+        run="adapter.method"),
+    Key("lora_r", _int("LoRA rank.", 16, minimum=1, group="adapter"),
+        run="adapter.config.r"),
+    Key("lora_alpha", _num("LoRA scaling numerator (scale = alpha / r).", 32, exclusiveMinimum=0,
+                           group="adapter"),
+        run="adapter.config.lora_alpha"),
+    Key("lora_dropout", _num("Dropout on the LoRA path.", 0.0, minimum=0, maximum=1,
+                             group="adapter", axolotl=True),
+        run="adapter.config.lora_dropout"),
+    Key("lora_bias", _enum(["none", "all", "lora_only"], "Which biases train.", "none",
+                           axolotl=True, group="adapter"),
+        run="adapter.config.bias"),
+    Key("lora_target_modules", {"type": ["array", "string"], "items": {"type": "string"},
+                                "description": "Modules to adapt; defaults to the family's "
+                                "attention and MLP projections.", "group": "adapter"},
+        run="adapter.config.target_modules"),
+    Key("lora_target_linear", _bool("Adapt every linear layer (PEFT's all-linear).",
+                                    group="adapter"),
+        run="adapter.config.target_modules"),
+    Key("lora_modules_to_save", {**STR_LIST, "description": "Modules trained in full and saved "
+                                 "with the adapter (e.g. embed_tokens, lm_head).",
+                                 "group": "adapter"},
+        run="adapter.config.modules_to_save"),
+    Key("peft_use_dora", _bool("Weight-decomposed LoRA (DoRA).", group="adapter"),
+        run="adapter.config.use_dora"),
+    Key("peft_use_rslora", _bool("Rank-stabilised scaling alpha / sqrt(r).", group="adapter"),
+        run="adapter.config.use_rslora"),
+    Key("peft_init_lora_weights", {
+            "anyOf": [{"type": "boolean"}, {"enum": [
+                "gaussian", "pissa", "olora", "loftq", "orthogonal", "corda", "eva"]},
+                {"type": "string", "pattern": "^pissa_niter_[0-9]+$"}],
+            "description": "LoRA initialisation (PEFT init_lora_weights); unset means PEFT's "
+                           "default.", "group": "adapter"},
+        run="adapter.config.init_lora_weights"),
+    Key("pissa_init_mode", _t("string", "PiSSA init for adapter: pissa (`pissa` or "
+                              "`pissa_niter_N`).", "pissa", pattern="^pissa(_niter_[0-9]+)?$",
+                              group="adapter"),
+        run="adapter.config.init_lora_weights"),
+    Key("loftq_config", {**_LOFTQ, "group": "adapter"},
+        run="adapter.config.loftq_config"),
+    Key("loraplus_lr_ratio", _num("LoRA+: lora_B learning rate = lr * ratio.",
+                                  exclusiveMinimum=0, group="adapter"),
+        run="adapter.loraplus.lr_ratio"),
+    Key("loraplus_lr_embedding", _num("LoRA+: learning rate of embedding adapters; unset means "
+                                      "PEFT's 1e-6.", exclusiveMinimum=0, group="adapter"),
+        run="adapter.loraplus.lr_embedding"),
+    Key("adalora_init_r", _int("AdaLoRA initial rank.", 12, minimum=1, group="adapter"),
+        run="adapter.config.init_r"),
+    Key("adalora_target_r", _int("AdaLoRA average target rank.", 8, minimum=1, group="adapter"),
+        run="adapter.config.target_r"),
+    Key("adalora_total_step", _int("AdaLoRA total steps; defaults to max_steps.", minimum=1,
+                                   group="adapter"),
+        run="adapter.config.total_step"),
+    Key("adalora_tinit", _int("AdaLoRA warmup steps before budgeting; default 10% of total.",
+                              group="adapter"),
+        run="adapter.config.tinit"),
+    Key("adalora_tfinal", _int("AdaLoRA final fine-tuning steps; default 80% of total.",
+                               group="adapter"),
+        run="adapter.config.tfinal"),
+    Key("adalora_deltaT", _int("AdaLoRA steps between budget updates; default 1% of total.",
+                               minimum=1, group="adapter"),
+        run="adapter.config.deltaT"),
+    Key("ia3_target_modules", {**STR_LIST, "description": "IA3 modules; defaults to the "
+                               "family's key, value and down projections.", "group": "adapter"},
+        run="adapter.config.target_modules"),
+    Key("ia3_feedforward_modules", {**STR_LIST, "description": "IA3 modules treated as "
+                                    "feed-forward; defaults to the family's down projection.",
+                                    "group": "adapter"},
+        run="adapter.config.feedforward_modules"),
+    Key("num_virtual_tokens", _int("Virtual tokens (prompt, prefix, p-tuning).", 20, minimum=1,
+                                   group="adapter"),
+        run="adapter.config.num_virtual_tokens"),
+    Key("prompt_tuning_init_text", _t("string", "Initialise prompt tuning from this text.",
+                                      group="adapter"),
+        run="adapter.config.prompt_tuning_init_text"),
+    Key("encoder_hidden_size", _int("P-tuning prompt encoder width.", 128, minimum=1,
+                                    group="adapter"),
+        run="adapter.config.encoder_hidden_size"),
+    Key("prefix_projection", _bool("Prefix tuning: reparameterise prefixes through an MLP.",
+                                   group="adapter"),
+        run="adapter.config.prefix_projection"),
+    Key("relora_steps", _int("ReLoRA: merge and restart the adapter every N steps.", minimum=1,
+                             group="adapter"),
+        run="adapter.relora.steps"),
+    Key("relora_warmup_steps", _int("ReLoRA: re-warmup steps after each restart.", 10,
+                                    group="adapter"),
+        run="adapter.relora.warmup_steps"),
+    Key("neftune_noise_alpha", _num("NEFTune embedding noise scale.", exclusiveMinimum=0,
+                                    group="adapter"),
+        run="trainer.config.neftune_noise_alpha"),
+    Key("sft_adapter", _t("string", "Start from this SFT adapter: loaded, merged into the base, "
+                          "then the fresh adapter is applied.", group="adapter"),
+        run="adapter.sft_adapter.path"),
+    Key("sft_adapter_fallback", _bool("Accept the plain base model when sft_adapter is missing.",
+                                      group="adapter"),
+        run="adapter.sft_adapter.fallback_to_base"),
+    # -- quantization ------------------------------------------------------------------
+    Key("load_in_4bit", _bool("Load the base model in 4 bits (bitsandbytes).",
+                              axolotl=True, group="quant"),
+        run="quantization.load_in_4bit"),
+    Key("load_in_8bit", _bool("Load the base model in 8 bits (bitsandbytes).",
+                              axolotl=True, group="quant"),
+        run="quantization.load_in_8bit"),
+    Key("bnb_4bit_quant_type", _enum(["nf4", "fp4"], "4-bit data type.", "nf4",
+                                     axolotl=True, group="quant"),
+        run="quantization.bnb_4bit_quant_type"),
+    Key("bnb_4bit_use_double_quant", _bool("Quantize the quantization constants too.", True,
+                                           axolotl=True, group="quant"),
+        run="quantization.bnb_4bit_use_double_quant"),
+    # -- data --------------------------------------------------------------------------
+    Key("task", _t("string", "Built-in task plugin (metamath, magicoder, alpaca, csqa) or a "
+                   "label for datasets given directly; picks the train profile under "
+                   "profile: auto.", group="data"),
+        run="data.datasets"),
+    Key("datasets", {"type": "array", "items": _DATASET, "minItems": 1,
+                     "description": "Training datasets; a task plugin supplies them when unset.",
+                     "group": "data"},
+        run="data.datasets"),
+    Key("chat_template", _t("string", "Chat template: tokenizer_default, chatml, or a Jinja "
+                            "template string.", "tokenizer_default", group="data"),
+        run="tokenizer.chat_template"),
+    Key("train_on_inputs", _bool("Compute the loss on prompts too, not only completions.",
+                                 axolotl=True, group="data"),
+        run="data.train_on_inputs"),
+    Key("val_set_size", _num("Held-out share (< 1) or row count (>= 1) for evaluation.", 0.0,
+                             minimum=0, axolotl=True, group="data"),
+        run="data.val_set_size"),
+    Key("sequence_len", _int("Maximum tokens per example (or per packed sequence).", 512,
+                             minimum=8, group="data", axolotl=True),
+        run="trainer.config.max_length"),
+    Key("sample_packing", _bool("Pack several examples into each sequence (TRL packing).",
+                                axolotl=True, group="data"),
+        run="trainer.config.packing"),
+    Key("packing_strategy", _enum(["bfd", "bfd_split", "wrapped"],
+                                  "How TRL packs: best-fit decreasing or wrapped.", "bfd",
+                                  group="data"),
+        run="trainer.config.packing_strategy"),
+    Key("padding_free", _bool("Concatenate a batch without padding (TRL padding_free).",
+                              group="data"),
+        run="trainer.config.padding_free"),
+    Key("eval_sample_packing", _bool("Pack evaluation data too.", group="data"),
+        run="trainer.config.eval_packing"),
+    Key("pad_to_sequence_len", _bool("Pad every batch to sequence_len.", group="data"),
+        run="trainer.config.pad_to_multiple_of"),
+    Key("max_prompt_len", _int("DPO: prompts are truncated to this many tokens.", minimum=1,
+                               group="data"),
+        run="data.max_prompt_length"),
+    Key("sample_prompts", {**STR_LIST, "description": "Prompts generated from at each "
+                           "evaluation, appended to samples.jsonl.", "group": "data"},
+        run="samples.prompts"),
+    Key("sample_max_new_tokens", _int("Tokens generated per sample prompt.", 64, minimum=1,
+                                      group="data"),
+        run="samples.max_new_tokens"),
+    # -- batch -------------------------------------------------------------------------
+    Key("micro_batch_size", _int("Examples per device per step.", 1, minimum=1,
+                                 axolotl=True, group="batch"),
+        run="trainer.config.per_device_train_batch_size"),
+    Key("gradient_accumulation_steps", _int("Micro-batches per optimizer step; derived from "
+                                            "global_batch_size when that is set.", 1, minimum=1,
+                                            axolotl=True, group="batch"),
+        run="trainer.config.gradient_accumulation_steps"),
+    Key("global_batch_size", _int("Target examples per optimizer step across all devices.",
+                                  minimum=1, group="batch"),
+        run="batch.global_batch_size"),
+    Key("num_gpus", _int("World size (total processes) the batch derivation assumes.", 1,
+                         minimum=1, group="batch"),
+        run="launch.num_processes"),
+    Key("num_machines", _int("Machines the run spans.", 1, minimum=1, group="batch"),
+        run="launch.num_machines"),
+    # -- training ----------------------------------------------------------------------
+    Key("rl", _enum(["dpo"], "Preference training with TRL's DPOTrainer; unset means SFT.",
+                    group="training"),
+        run="trainer.kind"),
+    Key("rl_beta", _num("DPO beta (KL penalty).", 0.1, exclusiveMinimum=0, group="training"),
+        run="trainer.config.beta"),
+    Key("dpo_loss_type", {"anyOf": [_enum(DPO_LOSSES, ""), {"type": "array", "items": _enum(
+            DPO_LOSSES, "")}], "description": "DPO loss (TRL loss_type), one or a list.",
+            "default": "sigmoid", "group": "training"},
+        run="trainer.config.loss_type"),
+    Key("num_epochs", _num("Epochs; max_steps wins when both are set.", 1, exclusiveMinimum=0,
+                           axolotl=True, group="training"),
+        run="trainer.config.num_train_epochs"),
+    Key("max_steps", _int("Optimizer steps; overrides num_epochs.", minimum=1, group="training"),
+        run="trainer.config.max_steps"),
+    Key("learning_rate", _num("Peak learning rate.", 2e-4, exclusiveMinimum=0, maximum=1,
+                              group="training"),
+        run="trainer.config.learning_rate"),
+    Key("optimizer", _enum(OPTIMIZERS, "Optimizer (transformers optim name).",
+                           "adamw_torch_fused", group="training", axolotl=True),
+        run="trainer.config.optim"),
+    Key("lr_scheduler", _enum(SCHEDULERS, "Learning-rate schedule.", "cosine",
+                              group="training", axolotl=True),
+        run="trainer.config.lr_scheduler_type"),
+    Key("lr_scheduler_kwargs", {"type": "object", "description": "Extra scheduler arguments.",
+                                "group": "training"},
+        run="trainer.config.lr_scheduler_kwargs"),
+    Key("cosine_min_lr_ratio", _num("Floor of cosine_with_min_lr as a share of the peak rate "
+                                    "(scheduler min_lr_rate).", 0.0, minimum=0, maximum=1,
+                                    group="training"),
+        run="trainer.config.lr_scheduler_kwargs"),
+    Key("warmup_ratio", _num("Share of steps spent warming up. With neither warmup key set, "
+                             "warmup is min(3% of the steps, 100), as in Axolotl.", minimum=0,
+                             maximum=1, group="training"),
+        run="trainer.config.warmup_steps"),
+    Key("warmup_steps", _int("Warmup steps; overrides warmup_ratio.", group="training"),
+        run="trainer.config.warmup_steps"),
+    Key("weight_decay", _num("AdamW weight decay.", 0.0, minimum=0, axolotl=True,
+                             group="training"),
+        run="trainer.config.weight_decay"),
+    Key("adam_beta1", _num("AdamW beta1.", 0.9, minimum=0, exclusiveMaximum=1, axolotl=True,
+                           group="training"),
+        run="trainer.config.adam_beta1"),
+    Key("adam_beta2", _num("AdamW beta2.", 0.999, minimum=0, exclusiveMaximum=1,
+                           axolotl=True, group="training"),
+        run="trainer.config.adam_beta2"),
+    Key("adam_epsilon", _num("AdamW epsilon.", 1e-8, exclusiveMinimum=0, axolotl=True,
+                             group="training"),
+        run="trainer.config.adam_epsilon"),
+    Key("max_grad_norm", _num("Gradient clipping norm (0 disables).", 1.0, minimum=0,
+                              axolotl=True, group="training"),
+        run="trainer.config.max_grad_norm"),
+    Key("bf16", _auto_bool("bfloat16 mixed precision (and bfloat16 weights). auto: resolved "
+                           "by the runtime on the device the run gets: bf16 where the GPU "
+                           "supports it, else fp16 on a GPU (unless fp16 is false), else fp32 "
+                           "(CPU).", group="training"),
+        run="precision.bf16"),
+    Key("fp16", _t("boolean", "float16 mixed precision; unset lets bf16: auto choose it.",
+                   group="training"),
+        run="precision.fp16"),
+    Key("tf32", _auto_bool("Allow TF32 matmuls. auto: on where the GPU has them (Ampere or "
+                           "newer), resolved by the runtime.", group="training"),
+        run="precision.tf32"),
+    Key("gradient_checkpointing", _bool("Recompute activations to save memory "
+                                        "(use_reentrant: false).", axolotl=True, group="training"),
+        run="model.gradient_checkpointing"),
+    Key("seed", _int("Random seed (training and data splits).", 42, axolotl=True, group="training"),
+        run="trainer.config.seed"),
+    # -- outputs and logging -----------------------------------------------------------
+    Key("output_dir", _t("string", "Where the adapter and logs go; default: the run folder's "
+                         "output/.", group="output"),
+        run="output_dir"),
+    Key("logging_steps", _int("Log every N steps.", 10, minimum=1, group="output"),
+        run="trainer.config.logging_steps"),
+    Key("save_steps", _int("Checkpoint every N steps; unset: at the end of each epoch, as in "
+                           "Axolotl.", minimum=1, group="output"),
+        run="trainer.config.save_steps"),
+    Key("save_total_limit", _int("Checkpoints kept.", 4, minimum=1, group="output",
+                                 axolotl=True),
+        run="trainer.config.save_total_limit"),
+    Key("eval_steps", _int("Evaluate every N steps (needs val_set_size).", minimum=1,
+                           group="output"),
+        run="trainer.config.eval_steps"),
+    Key("resume_from_checkpoint", _t("string", "Resume from this checkpoint folder.",
+                                     group="output"),
+        run=None),
+    Key("wandb_project", _t("string", "Weights & Biases project (enables reporting).",
+                            group="output"),
+        run="trainer.config.report_to"),
+    Key("wandb_entity", _t("string", "Weights & Biases entity.", group="output"),
+        run=None),
+    Key("wandb_name", _t("string", "Weights & Biases run name; defaults to the run id.",
+                         group="output"),
+        run="trainer.config.run_name"),
+    Key("wandb_mode", _enum(["online", "offline", "disabled"], "Weights & Biases mode.",
+                            group="output"),
+        run="trainer.config.report_to"),
+    # -- distribution ------------------------------------------------------------------
+    Key("deepspeed", {"anyOf": [{"type": "string"}, {"type": "object"}],
+                      "description": "DeepSpeed: a preset (zero1, zero2, zero3, zero2_offload, "
+                      "zero3_offload), a JSON file, or an inline mapping.",
+                      "group": "distributed"},
+        run="launch.deepspeed"),
+    Key("fsdp", {**_FSDP, "group": "distributed"},
+        run="launch.fsdp"),
+)
+
+# Axolotl keys peftc does not take, and second spellings.
+OTHERS: tuple[Key, ...] = (
+    Key("dataset_prepared_path", way=Way.REFUSED, note="peftc tokenizes on the fly; remove it"),
+    Key("lora_model_dir", way=Way.REFUSED,
+        note="use sft_adapter to start from an existing adapter"),
+    Key("peft", way=Way.REFUSED, note="use loftq_config at the top level"),
+    Key("fsdp_config", way=Way.REFUSED, note="use the fsdp mapping"),
+    Key("special_tokens", way=Way.REFUSED,
+        note="the tokenizer's own special tokens are used; pad falls back to eos"),
+    Key("tokens", way=Way.REFUSED, note="adding tokens is not supported"),
+    Key("hub_model_id", way=Way.REFUSED, note="push the adapter from output_dir yourself"),
+    Key("hub_strategy", way=Way.REFUSED, note="push the adapter from output_dir yourself"),
+    Key("gptq", way=Way.REFUSED, note="GPTQ models are not supported; use load_in_4bit"),
+    Key("xformers_attention", way=Way.REFUSED, note="use attn_implementation"),
+    Key("sdp_attention", way=Way.REFUSED, note="use attn_implementation: sdpa"),
+    Key("s2_attention", way=Way.REFUSED, note="use attn_implementation"),
+    Key("flash_attn_cross_entropy", way=Way.REFUSED, note="not supported"),
+    Key("flash_attn_rms_norm", way=Way.REFUSED, note="not supported"),
+    Key("unsloth_lora_mlp", way=Way.REFUSED, note="not supported"),
+    Key("unsloth_lora_qkv", way=Way.REFUSED, note="not supported"),
+    Key("unsloth_lora_o", way=Way.REFUSED, note="not supported"),
+    Key("plugins", way=Way.REFUSED, note="not supported"),
+    Key("torch_compile", way=Way.REFUSED, note="not supported"),
+    Key("local_rank", way=Way.REFUSED, note="set by the launcher"),
+    Key("strict", way=Way.REFUSED, note="peftc is always strict"),
+    Key("debug", way=Way.REFUSED, note="not supported"),
+    Key("early_stopping_patience", way=Way.REFUSED, note="not supported"),
+    Key("group_by_length", way=Way.REFUSED, note="not supported"),
+    Key("evals_per_epoch", way=Way.REFUSED, note="use eval_steps"),
+    Key("saves_per_epoch", way=Way.REFUSED, note="use save_steps"),
+    Key("eval_table_size", way=Way.REFUSED, note="use sample_prompts"),
+    Key("is_llama_derived_model", way=Way.REFUSED, note="use model_family"),
+    Key("is_mistral_derived_model", way=Way.REFUSED, note="use model_family"),
+    Key("is_qwen_derived_model", way=Way.REFUSED, note="use model_family"),
+    Key("model_type", way=Way.REFUSED, note="peftc always loads AutoModelForCausalLM"),
+    Key("tokenizer_type", way=Way.REFUSED, note="peftc always loads AutoTokenizer"),
+    Key("lora_fan_in_fan_out", way=Way.REFUSED, note="not supported"),
+    Key("relora_cpu_offload", way=Way.REFUSED, note="not supported"),
+    Key("max_memory", way=Way.REFUSED, note="not supported"),
+    Key("gpu_memory_limit", way=Way.REFUSED, note="not supported"),
+    Key("test_datasets", way=Way.REFUSED, note="use val_set_size"),
+    Key("shuffle_merged_datasets", way=Way.REFUSED,
+        note="datasets are concatenated and split with the seed"),
+    Key("chat_template_jinja", way=Way.REFUSED, note="put the Jinja template in chat_template"),
+    Key("lr_quadratic_warmup", way=Way.REFUSED, note="not supported"),
+    Key("load_best_model_at_end", way=Way.REFUSED, note="not supported"),
+    Key("auto_resume_from_checkpoints", way=Way.REFUSED,
+        note="peftc resumes interrupted runs by itself"),
+    Key("dpo_beta", way=Way.ALIAS, to="rl_beta"),
+    Key("lora_rank", way=Way.ALIAS, to="lora_r"),
+)
+
+KEYS: dict[str, Key] = {k.name: k for k in (*SETTINGS, *OTHERS)}
+
+
+def settings_schema() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every per-run setting, by key."""
+    return {k.name: k.schema for k in SETTINGS if k.schema is not None}
+
+
+def refused() -> dict[str, str]:
+    """Axolotl keys peftc refuses -> what to do instead."""
+    return {k.name: k.note for k in OTHERS if k.way is Way.REFUSED}
+
+
+def aliases() -> dict[str, str]:
+    """Second spellings -> the key they spell."""
+    return {k.name: k.to for k in OTHERS if k.way is Way.ALIAS and k.to}

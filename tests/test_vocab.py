@@ -1,0 +1,46 @@
+"""The key table: one record per key, and each honoured key reaches the run.yaml field it names."""
+
+import yaml
+
+from peftc.compiler import compile_spec
+from peftc.vocab.keys import ADAPTERS, KEYS, OTHERS, SETTINGS
+from tests.conftest import EXAMPLES
+
+
+def test_each_key_has_one_record():
+    names = [k.name for k in (*SETTINGS, *OTHERS)]
+    assert len(names) == len(set(names)) == len(KEYS)
+
+
+def _has(run: dict, dotted: str) -> bool:
+    node = run
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+DATA = EXAMPLES / "data" / "alpaca.jsonl"
+VARIANTS = [f"adapter: {a}\n" for a in ADAPTERS] + [
+    "loraplus_lr_ratio: 16\nrelora_steps: 5\npeft_init_lora_weights: loftq\n"
+    "sft_adapter: missing\nsft_adapter_fallback: true\n",
+    "adapter: prompt_tuning\nprompt_tuning_init_text: Answer\n",
+    "load_in_8bit: true\n",
+    f"rl: dpo\ndatasets: [{{path: {DATA}, type: preference}}]\n",
+]
+
+
+def test_each_settings_run_field_is_in_run_yaml(write_spec, tmp_path):
+    """Every method's run.yaml, with the optional sections switched on somewhere."""
+    runs = []
+    for i, extra in enumerate(VARIANTS):
+        if "datasets" not in extra:
+            extra += f"datasets: [{{path: {DATA}}}]\n"
+        spec = write_spec("base_model: peftc:tiny-llama\nmax_steps: 10\n" + extra, f"v{i}.yaml")
+        result = compile_spec(spec, tmp_path / str(i))
+        runs += [yaml.safe_load((tmp_path / str(i) / "runs" / r.run_id / "run.yaml")
+                                .read_text()) for r in result.runs]
+    for key in SETTINGS:
+        if key.run is not None:
+            assert any(_has(run, key.run) for run in runs), f"{key.name} -> {key.run}"
