@@ -90,10 +90,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.markdown:
-        from peftc.schema.markdown import reference
+    if args.markdown or args.axolotl:
+        from peftc.schema.markdown import axolotl_reference, reference
 
-        _out(reference())
+        _out(axolotl_reference() if args.axolotl else reference())
     else:
         from peftc.schema.validate import schema
 
@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("schema", help="print the spec's JSON Schema")
     s.add_argument("--markdown", action="store_true", help="the key reference as Markdown")
+    s.add_argument("--axolotl", action="store_true",
+                   help="how peftc takes each Axolotl key, as Markdown (docs/axolotl.md)")
     s.set_defaults(func=cmd_schema)
 
     s = sub.add_parser("rules", help="list the advisor's lint rules")

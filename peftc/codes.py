@@ -19,8 +19,9 @@ CODES: dict[str, str] = {
     "E102": "value not among the allowed ones (with a suggestion)",
     "E103": "value out of range",
     "E104": "required key missing",
-    "E105": "Axolotl key that peftc does not support",
+    "E105": "Axolotl key that peftc does not take (the hint says what to do instead)",
     "E106": "a key and its alias both given",
+    "E107": "Axolotl key that peftc does not support yet (its runtime work is to come)",
     "E201": "base_model missing",
     "E202": "bf16 and fp16 both on",
     "E203": "quantization settings contradict each other or the adapter",
@@ -58,6 +59,8 @@ CODES: dict[str, str] = {
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",
     "W203": "warmup_steps and warmup_ratio both set",
+    "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
+    "W205": "Axolotl's deprecated name of a key: taken under its current name",
 }
 
 

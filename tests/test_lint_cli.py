@@ -62,14 +62,28 @@ def test_duplicate_key_and_syntax_error_messages(write_spec, cli):
 
 
 def test_yaml11_trap_is_explained(write_spec, cli):
-    spec = write_spec(GOOD + "wandb_project: no\n")
+    spec = write_spec(GOOD + "tokenizer_config: no\n")
     code, out, _ = cli("lint", spec)
     assert code == 1 and "E101" in out and "'no'" in out and "quotes" in out
 
 
-def test_axolotl_unsupported_key(write_spec, cli):
-    code, out, _ = cli("lint", write_spec(GOOD + "dataset_prepared_path: last_run\n"))
-    assert code == 1 and "E105" in out and "not supported by peftc" in out
+def test_axolotl_keys_by_way(write_spec, cli):
+    """Refused and not-yet-supported keys are located errors that say what to do; speed hints
+    and renamed keys are warnings, and the run is as if the hint were absent."""
+    code, out, _ = cli("lint", write_spec(GOOD + "gptq: true\ndataset_prepared_path: last\n"))
+    assert code == 1
+    assert ":6:1: E105 error: 'gptq' is an Axolotl key peftc does not take" in out
+    assert "hint: GPTQ models are not supported; use load_in_4bit" in out
+    assert ":7:1: E107 error: 'dataset_prepared_path' is an Axolotl key peftc does not " \
+           "support yet" in out
+    code, out, _ = cli("lint", write_spec(GOOD + "plugins: [x.LigerPlugin]\nliger_rope: true\n"
+                                          "dpo_beta: 0.2\n", "hints.yaml"))
+    assert code == 0
+    assert ":6:1: W204 warning: 'plugins' only changes speed" in out
+    assert ":7:1: W204 warning: 'liger_rope'" in out
+    assert ":8:1: W205 warning: 'dpo_beta' is Axolotl's old name of 'rl_beta'" in out
+    code, out, _ = cli("lint", write_spec(GOOD + "wandb_project:\nplugins:\n", "nulls.yaml"))
+    assert code == 0 and "W204" not in out  # empty means unset, for every way
 
 
 def test_missing_file_is_exit_2(cli, tmp_path):

@@ -37,6 +37,13 @@ def test_reference_md_is_current():
         "run: peftc schema --markdown > docs/reference.md"
 
 
+def test_axolotl_md_is_current():
+    from peftc.schema.markdown import axolotl_reference
+
+    assert (ROOT / "docs" / "axolotl.md").read_text() == axolotl_reference(), \
+        "run: peftc schema --axolotl > docs/axolotl.md"
+
+
 def test_diagnostics_md_is_current():
     from peftc.codes import render_markdown
 

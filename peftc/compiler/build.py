@@ -63,9 +63,12 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
     spec = load_spec(path)
     resolver = Resolver(spec, sets, out_root)
     resolver.track_history = history
-    runs = resolver.runs()
-    return Compiled(spec, runs, resolver.warnings, axes=[list(a.keys) for a in resolver.axes],
-                    out_root=out_root or Path("OUT"))
+    try:
+        runs = resolver.runs()
+    except PeftcError as exc:  # one pass: the loading warnings are reported with the errors
+        raise PeftcError([*spec.warnings, *exc.diagnostics], exc.exit_code) from None
+    return Compiled(spec, runs, [*spec.warnings, *resolver.warnings],
+                    axes=[list(a.keys) for a in resolver.axes], out_root=out_root or Path("OUT"))
 
 
 def provenance(run: ResolvedRun) -> dict[str, Any]:

@@ -202,15 +202,11 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     }
 
 
-def _report_to(v: dict[str, Any]) -> list[str]:
-    return ["wandb"] if v.get("wandb_project") and v.get("wandb_mode") != "disabled" else []
-
-
 def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict[str, Any]:
     warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
     cfg: dict[str, Any] = {
         "output_dir": output_dir,
-        "run_name": v.get("wandb_name") or run_id,
+        "run_name": run_id,
         "per_device_train_batch_size": v["micro_batch_size"],
         "per_device_eval_batch_size": v["micro_batch_size"],
         "gradient_accumulation_steps": v["gradient_accumulation_steps"],
@@ -236,7 +232,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "save_total_limit": v["save_total_limit"],
         "eval_strategy": v["eval_strategy"],
         "eval_steps": v.get("eval_steps"),
-        "report_to": _report_to(v),
+        "report_to": [],  # wandb_* arrive with the runtime's reporting
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],
         "remove_unused_columns": False,

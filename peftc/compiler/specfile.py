@@ -16,6 +16,7 @@ from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.spec import ALIASES, STRUCTURAL
 from peftc.schema.validate import unset_nulls, validate_data
+from peftc.vocab.keys import Way, way
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Spec:
     layers: list[Layer]  # lowest first; the spec itself is last
     structure: dict[str, Any] = field(default_factory=dict)
     structure_layer: dict[str, Layer] = field(default_factory=dict)  # section -> defining layer
+    warnings: list[Diagnostic] = field(default_factory=list)  # found while loading (W204, W205)
 
     @property
     def main(self) -> Layer:
@@ -61,8 +63,8 @@ def canonical(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     out: dict[str, Any] = {}
     names: dict[str, str] = {}
     for key, value in data.items():
-        if key in STRUCTURAL or key in ("stages", "depends_on"):
-            continue
+        if key in STRUCTURAL or key in ("stages", "depends_on") or way(key) is Way.HINT:
+            continue  # a hint (W204) reaches no run
         canon = ALIASES.get(key, key)
         out[canon] = value
         names[canon] = key
@@ -81,14 +83,14 @@ def load_spec(path: str | Path) -> Spec:
     problems: list[Diagnostic] = []
     docs: list[Document] = []
     _collect(Path(path), docs, problems, chain=())
-    if problems:
+    if any(d.is_error for d in problems):
         raise PeftcError(problems, exit_code=max(
             (2 if d.code == "E005" and len(problems) == 1 else 1) for d in problems))
     layers = []
     for doc in docs:
         settings, names = canonical(doc.data)
         layers.append(Layer(doc, settings, names))
-    spec = Spec(Path(path), layers)
+    spec = Spec(Path(path), layers, warnings=problems)
     for layer in layers:  # base first, so the child overrides
         data = layer.doc.data
         for section in ("profiles", "stages"):
@@ -129,9 +131,9 @@ def _collect(path: Path, docs: list[Document], problems: list[Diagnostic],
         problems.extend(exc.diagnostics)
         return
     doc.data = unset_nulls(doc.data)
-    errors = validate_data(doc.data, doc.srcmap)
-    problems.extend(errors)
-    if errors:
+    found = validate_data(doc.data, doc.srcmap)
+    problems.extend(found)  # warnings too (W204, W205): load_spec keeps them on the Spec
+    if any(d.is_error for d in found):
         docs.append(doc)
         return
     bases = doc.data.get("extends", [])

@@ -13,9 +13,18 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from peftc.diagnostics import ERROR, Diagnostic, did_you_mean
+from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
 from peftc.schema.loader import SourceMap
-from peftc.schema.spec import ALIASES, UNSUPPORTED, build_schema
+from peftc.schema.spec import ALIASES, build_schema
+from peftc.vocab.keys import KEYS, Way
+
+# How a key that is not a setting is reported: code, severity, what is said of it.
+_WORDS = {
+    Way.REFUSED: ("E105", ERROR, "is an Axolotl key peftc does not take"),
+    Way.PENDING: ("E107", ERROR, "is an Axolotl key peftc does not support yet"),
+    Way.HINT: ("W204", WARNING, "only changes speed, not what is trained; peftc does not "
+               "apply it"),
+}
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
@@ -72,9 +81,9 @@ class _Wording:
         self.prefix = prefix
 
     def diag(self, path: tuple[Any, ...], code: str, message: str, hint: str | None = None,
-             *, key: bool = False) -> Diagnostic:
+             *, key: bool = False, severity: str = ERROR) -> Diagnostic:
         line, col = self.srcmap.locate((*self.prefix, *path), key=key)
-        return Diagnostic(code, ERROR, message, file=self.srcmap.file, line=line, col=col,
+        return Diagnostic(code, severity, message, file=self.srcmap.file, line=line, col=col,
                           hint=hint)
 
     def words(self, err: ValidationError) -> list[Diagnostic]:
@@ -153,9 +162,11 @@ class _Wording:
             if key in known:
                 continue
             kpath = (*path, key)
-            if not path and key in UNSUPPORTED:
-                out.append(self.diag(kpath, "E105", f"'{key}' is an Axolotl key not supported "
-                                     f"by peftc", UNSUPPORTED[key], key=True))
+            record = KEYS.get(key) if not path else None
+            if record is not None and record.way in _WORDS:
+                code, severity, words = _WORDS[record.way]
+                out.append(self.diag(kpath, code, f"'{key}' {words}", record.note, key=True,
+                                     severity=severity))
                 continue
             out.append(self.diag(kpath, "E100", f"unknown key '{_name(kpath)}'"
                                  f"{did_you_mean(str(key), known)}", key=True))
@@ -174,7 +185,7 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
     for key, value in data.items():
         kpath = (*path, key)
         named = path in (("stages",), ("profiles",))  # `stages: {sft: }` is a stage
-        known = subschema(kpath) is not None or (not path and key in UNSUPPORTED)
+        known = subschema(kpath) is not None or (not path and key in KEYS)
         if value is None and known and not named:
             continue
         out[key] = unset_nulls(value, kpath)
@@ -198,6 +209,10 @@ def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
         if alias in data and canonical in data:
             out.append(wording.diag((alias,), "E106", f"'{alias}' and '{canonical}' are the "
                                     "same setting; keep one", key=True))
+        elif alias in data and KEYS[alias].way is Way.RENAMED:
+            out.append(wording.diag((alias,), "W205", f"'{alias}' is Axolotl's old name of "
+                                    f"'{canonical}'; taken as '{canonical}'",
+                                    f"rename it to {canonical}", key=True, severity=WARNING))
     return out
 
 

@@ -47,8 +47,11 @@ class Way(Enum):
     """How peftc handles a key."""
 
     HONOURED = "honoured"  # taken, with Axolotl's meaning where Axolotl has the key
+    HINT = "hint"  # speed or infrastructure only: cannot change what is trained; a warning
+    PENDING = "pending"  # Axolotl's meaning needs runtime work not done yet: an error for now
     REFUSED = "refused"  # an Axolotl key peftc does not take; ``note`` says what to do
-    ALIAS = "alias"  # a second spelling of ``to``
+    RENAMED = "renamed"  # a deprecated spelling of ``to``: taken as it, with a warning
+    ALIAS = "alias"  # a second spelling of ``to``, taken silently
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,10 @@ class Key:
     schema: dict[str, Any] | None = None  # the value's JSON Schema (honoured keys)
     run: str | None = None  # the run.yaml field it reaches, dotted; None: it reaches none
     way: Way = Way.HONOURED
-    note: str = ""  # refused: what to do instead
+    note: str = ""  # refused or pending: what to do instead; hint: what peftc does instead
     to: str | None = None  # alias: the key it spells
+    own: bool = False  # peftc's own key (Axolotl has none of this name)
+    differs: str = ""  # where peftc's meaning differs from Axolotl's, said out loud
 
 
 # Schema fragments ------------------------------------------------------------------------
@@ -198,7 +203,7 @@ SETTINGS: tuple[Key, ...] = (
         run="tokenizer.name_or_path"),
     Key("model_family", _enum(FAMILIES, "Model family; detected from base_model when unset. "
                               "Decides the default target modules.", group="model"),
-        run="model.family"),
+        run="model.family", own=True),
     Key("trust_remote_code", _bool("Run code from the model repository.",
                                    axolotl=True, group="model"),
         run="model.from_pretrained.trust_remote_code"),
@@ -206,7 +211,9 @@ SETTINGS: tuple[Key, ...] = (
         run="model.from_pretrained.attn_implementation"),
     Key("flash_attention", _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
                                  group="model"),
-        run="model.from_pretrained.attn_implementation"),
+        run="model.from_pretrained.attn_implementation",
+        differs=("Taken as attn_implementation: flash_attention_2, as Axolotl does, without its "
+                 "deprecation warning.")),
     # -- adapter -----------------------------------------------------------------------
     Key("adapter", _enum(ADAPTERS, "PEFT method (a sweepable axis).", "lora", group="adapter"),
         run="adapter.method"),
@@ -246,9 +253,9 @@ SETTINGS: tuple[Key, ...] = (
     Key("pissa_init_mode", _t("string", "PiSSA init for adapter: pissa (`pissa` or "
                               "`pissa_niter_N`).", "pissa", pattern="^pissa(_niter_[0-9]+)?$",
                               group="adapter"),
-        run="adapter.config.init_lora_weights"),
+        run="adapter.config.init_lora_weights", own=True),
     Key("loftq_config", {**_LOFTQ, "group": "adapter"},
-        run="adapter.config.loftq_config"),
+        run="adapter.config.loftq_config", own=True),
     Key("loraplus_lr_ratio", _num("LoRA+: lora_B learning rate = lr * ratio.",
                                   exclusiveMinimum=0, group="adapter"),
         run="adapter.loraplus.lr_ratio"),
@@ -256,40 +263,40 @@ SETTINGS: tuple[Key, ...] = (
                                       "PEFT's 1e-6.", exclusiveMinimum=0, group="adapter"),
         run="adapter.loraplus.lr_embedding"),
     Key("adalora_init_r", _int("AdaLoRA initial rank.", 12, minimum=1, group="adapter"),
-        run="adapter.config.init_r"),
+        run="adapter.config.init_r", own=True),
     Key("adalora_target_r", _int("AdaLoRA average target rank.", 8, minimum=1, group="adapter"),
-        run="adapter.config.target_r"),
+        run="adapter.config.target_r", own=True),
     Key("adalora_total_step", _int("AdaLoRA total steps; defaults to max_steps.", minimum=1,
                                    group="adapter"),
-        run="adapter.config.total_step"),
+        run="adapter.config.total_step", own=True),
     Key("adalora_tinit", _int("AdaLoRA warmup steps before budgeting; default 10% of total.",
                               group="adapter"),
-        run="adapter.config.tinit"),
+        run="adapter.config.tinit", own=True),
     Key("adalora_tfinal", _int("AdaLoRA final fine-tuning steps; default 80% of total.",
                                group="adapter"),
-        run="adapter.config.tfinal"),
+        run="adapter.config.tfinal", own=True),
     Key("adalora_deltaT", _int("AdaLoRA steps between budget updates; default 1% of total.",
                                minimum=1, group="adapter"),
-        run="adapter.config.deltaT"),
+        run="adapter.config.deltaT", own=True),
     Key("ia3_target_modules", {**STR_LIST, "description": "IA3 modules; defaults to the "
                                "family's key, value and down projections.", "group": "adapter"},
-        run="adapter.config.target_modules"),
+        run="adapter.config.target_modules", own=True),
     Key("ia3_feedforward_modules", {**STR_LIST, "description": "IA3 modules treated as "
                                     "feed-forward; defaults to the family's down projection.",
                                     "group": "adapter"},
-        run="adapter.config.feedforward_modules"),
+        run="adapter.config.feedforward_modules", own=True),
     Key("num_virtual_tokens", _int("Virtual tokens (prompt, prefix, p-tuning).", 20, minimum=1,
                                    group="adapter"),
-        run="adapter.config.num_virtual_tokens"),
+        run="adapter.config.num_virtual_tokens", own=True),
     Key("prompt_tuning_init_text", _t("string", "Initialise prompt tuning from this text.",
                                       group="adapter"),
-        run="adapter.config.prompt_tuning_init_text"),
+        run="adapter.config.prompt_tuning_init_text", own=True),
     Key("encoder_hidden_size", _int("P-tuning prompt encoder width.", 128, minimum=1,
                                     group="adapter"),
-        run="adapter.config.encoder_hidden_size"),
+        run="adapter.config.encoder_hidden_size", own=True),
     Key("prefix_projection", _bool("Prefix tuning: reparameterise prefixes through an MLP.",
                                    group="adapter"),
-        run="adapter.config.prefix_projection"),
+        run="adapter.config.prefix_projection", own=True),
     Key("relora_steps", _int("ReLoRA: merge and restart the adapter every N steps.", minimum=1,
                              group="adapter"),
         run="adapter.relora.steps"),
@@ -301,10 +308,10 @@ SETTINGS: tuple[Key, ...] = (
         run="trainer.config.neftune_noise_alpha"),
     Key("sft_adapter", _t("string", "Start from this SFT adapter: loaded, merged into the base, "
                           "then the fresh adapter is applied.", group="adapter"),
-        run="adapter.sft_adapter.path"),
+        run="adapter.sft_adapter.path", own=True),
     Key("sft_adapter_fallback", _bool("Accept the plain base model when sft_adapter is missing.",
                                       group="adapter"),
-        run="adapter.sft_adapter.fallback_to_base"),
+        run="adapter.sft_adapter.fallback_to_base", own=True),
     # -- quantization ------------------------------------------------------------------
     Key("load_in_4bit", _bool("Load the base model in 4 bits (bitsandbytes).",
                               axolotl=True, group="quant"),
@@ -322,11 +329,13 @@ SETTINGS: tuple[Key, ...] = (
     Key("task", _t("string", "Built-in task plugin (metamath, magicoder, alpaca, csqa) or a "
                    "label for datasets given directly; picks the train profile under "
                    "profile: auto.", group="data"),
-        run="data.datasets"),
+        run="data.datasets", own=True),
     Key("datasets", {"type": "array", "items": _DATASET, "minItems": 1,
                      "description": "Training datasets; a task plugin supplies them when unset.",
                      "group": "data"},
-        run="data.datasets"),
+        run="data.datasets",
+        differs=("A relative local path is resolved against the spec's folder (Axolotl: the "
+                 "working directory).")),
     Key("chat_template", _t("string", "Chat template: tokenizer_default, chatml, or a Jinja "
                             "template string.", "tokenizer_default", group="data"),
         run="tokenizer.chat_template"),
@@ -345,10 +354,10 @@ SETTINGS: tuple[Key, ...] = (
     Key("packing_strategy", _enum(["bfd", "bfd_split", "wrapped"],
                                   "How TRL packs: best-fit decreasing or wrapped.", "bfd",
                                   group="data"),
-        run="trainer.config.packing_strategy"),
+        run="trainer.config.packing_strategy", own=True),
     Key("padding_free", _bool("Concatenate a batch without padding (TRL padding_free).",
                               group="data"),
-        run="trainer.config.padding_free"),
+        run="trainer.config.padding_free", own=True),
     Key("eval_sample_packing", _bool("Pack evaluation data too.", group="data"),
         run="trainer.config.eval_packing"),
     Key("pad_to_sequence_len", _bool("Pad every batch to sequence_len.", group="data"),
@@ -358,10 +367,10 @@ SETTINGS: tuple[Key, ...] = (
         run="data.max_prompt_length"),
     Key("sample_prompts", {**STR_LIST, "description": "Prompts generated from at each "
                            "evaluation, appended to samples.jsonl.", "group": "data"},
-        run="samples.prompts"),
+        run="samples.prompts", own=True),
     Key("sample_max_new_tokens", _int("Tokens generated per sample prompt.", 64, minimum=1,
                                       group="data"),
-        run="samples.max_new_tokens"),
+        run="samples.max_new_tokens", own=True),
     # -- batch -------------------------------------------------------------------------
     Key("micro_batch_size", _int("Examples per device per step.", 1, minimum=1,
                                  axolotl=True, group="batch"),
@@ -372,12 +381,12 @@ SETTINGS: tuple[Key, ...] = (
         run="trainer.config.gradient_accumulation_steps"),
     Key("global_batch_size", _int("Target examples per optimizer step across all devices.",
                                   minimum=1, group="batch"),
-        run="batch.global_batch_size"),
+        run="batch.global_batch_size", own=True),
     Key("num_gpus", _int("World size (total processes) the batch derivation assumes.", 1,
                          minimum=1, group="batch"),
-        run="launch.num_processes"),
+        run="launch.num_processes", own=True),
     Key("num_machines", _int("Machines the run spans.", 1, minimum=1, group="batch"),
-        run="launch.num_machines"),
+        run="launch.num_machines", own=True),
     # -- training ----------------------------------------------------------------------
     Key("rl", _enum(["dpo"], "Preference training with TRL's DPOTrainer; unset means SFT.",
                     group="training"),
@@ -434,7 +443,10 @@ SETTINGS: tuple[Key, ...] = (
                            "by the runtime on the device the run gets: bf16 where the GPU "
                            "supports it, else fp16 on a GPU (unless fp16 is false), else fp32 "
                            "(CPU).", group="training"),
-        run="precision.bf16"),
+        run="precision.bf16",
+        differs=("On a machine without a GPU, `auto` is fp32; Axolotl picks fp16, which a CPU "
+                 "cannot run. Compile never probes the local GPU: `auto` is resolved where the run"
+                 " trains.")),
     Key("fp16", _t("boolean", "float16 mixed precision; unset lets bf16: auto choose it.",
                    group="training"),
         run="precision.fp16"),
@@ -461,79 +473,139 @@ SETTINGS: tuple[Key, ...] = (
     Key("eval_steps", _int("Evaluate every N steps (needs val_set_size).", minimum=1,
                            group="output"),
         run="trainer.config.eval_steps"),
-    Key("resume_from_checkpoint", _t("string", "Resume from this checkpoint folder.",
-                                     group="output"),
-        run=None),
-    Key("wandb_project", _t("string", "Weights & Biases project (enables reporting).",
-                            group="output"),
-        run="trainer.config.report_to"),
-    Key("wandb_entity", _t("string", "Weights & Biases entity.", group="output"),
-        run=None),
-    Key("wandb_name", _t("string", "Weights & Biases run name; defaults to the run id.",
-                         group="output"),
-        run="trainer.config.run_name"),
-    Key("wandb_mode", _enum(["online", "offline", "disabled"], "Weights & Biases mode.",
-                            group="output"),
-        run="trainer.config.report_to"),
     # -- distribution ------------------------------------------------------------------
     Key("deepspeed", {"anyOf": [{"type": "string"}, {"type": "object"}],
                       "description": "DeepSpeed: a preset (zero1, zero2, zero3, zero2_offload, "
                       "zero3_offload), a JSON file, or an inline mapping.",
                       "group": "distributed"},
-        run="launch.deepspeed"),
+        run="launch.deepspeed",
+        differs=("Also takes peftc's presets (zero1, zero2, zero3, zero2_offload, zero3_offload); "
+                 "a path is relative to the spec's folder (Axolotl: the working directory).")),
     Key("fsdp", {**_FSDP, "group": "distributed"},
-        run="launch.fsdp"),
+        run="launch.fsdp",
+        differs=("A mapping of peftc's (sharding_strategy, offload_params, state_dict_type, "
+                 "auto_wrap); Axolotl's `fsdp` is a deprecated list and its `fsdp_config` a "
+                 "mapping of accelerate's FSDP keys, not supported yet.")),
 )
 
 # Axolotl keys peftc does not take, and second spellings.
 OTHERS: tuple[Key, ...] = (
-    Key("dataset_prepared_path", way=Way.REFUSED, note="peftc tokenizes on the fly; remove it"),
-    Key("lora_model_dir", way=Way.REFUSED,
-        note="use sft_adapter to start from an existing adapter"),
-    Key("peft", way=Way.REFUSED, note="use loftq_config at the top level"),
-    Key("fsdp_config", way=Way.REFUSED, note="use the fsdp mapping"),
-    Key("special_tokens", way=Way.REFUSED,
-        note="the tokenizer's own special tokens are used; pad falls back to eos"),
-    Key("tokens", way=Way.REFUSED, note="adding tokens is not supported"),
-    Key("hub_model_id", way=Way.REFUSED, note="push the adapter from output_dir yourself"),
-    Key("hub_strategy", way=Way.REFUSED, note="push the adapter from output_dir yourself"),
-    Key("gptq", way=Way.REFUSED, note="GPTQ models are not supported; use load_in_4bit"),
-    Key("xformers_attention", way=Way.REFUSED, note="use attn_implementation"),
-    Key("sdp_attention", way=Way.REFUSED, note="use attn_implementation: sdpa"),
-    Key("s2_attention", way=Way.REFUSED, note="use attn_implementation"),
-    Key("flash_attn_cross_entropy", way=Way.REFUSED, note="not supported"),
-    Key("flash_attn_rms_norm", way=Way.REFUSED, note="not supported"),
-    Key("unsloth_lora_mlp", way=Way.REFUSED, note="not supported"),
-    Key("unsloth_lora_qkv", way=Way.REFUSED, note="not supported"),
-    Key("unsloth_lora_o", way=Way.REFUSED, note="not supported"),
-    Key("plugins", way=Way.REFUSED, note="not supported"),
-    Key("torch_compile", way=Way.REFUSED, note="not supported"),
-    Key("local_rank", way=Way.REFUSED, note="set by the launcher"),
-    Key("strict", way=Way.REFUSED, note="peftc is always strict"),
-    Key("debug", way=Way.REFUSED, note="not supported"),
-    Key("early_stopping_patience", way=Way.REFUSED, note="not supported"),
-    Key("group_by_length", way=Way.REFUSED, note="not supported"),
-    Key("evals_per_epoch", way=Way.REFUSED, note="use eval_steps"),
-    Key("saves_per_epoch", way=Way.REFUSED, note="use save_steps"),
-    Key("eval_table_size", way=Way.REFUSED, note="use sample_prompts"),
-    Key("is_llama_derived_model", way=Way.REFUSED, note="use model_family"),
-    Key("is_mistral_derived_model", way=Way.REFUSED, note="use model_family"),
-    Key("is_qwen_derived_model", way=Way.REFUSED, note="use model_family"),
-    Key("model_type", way=Way.REFUSED, note="peftc always loads AutoModelForCausalLM"),
-    Key("tokenizer_type", way=Way.REFUSED, note="peftc always loads AutoTokenizer"),
-    Key("lora_fan_in_fan_out", way=Way.REFUSED, note="not supported"),
-    Key("relora_cpu_offload", way=Way.REFUSED, note="not supported"),
-    Key("max_memory", way=Way.REFUSED, note="not supported"),
-    Key("gpu_memory_limit", way=Way.REFUSED, note="not supported"),
-    Key("test_datasets", way=Way.REFUSED, note="use val_set_size"),
-    Key("shuffle_merged_datasets", way=Way.REFUSED,
-        note="datasets are concatenated and split with the seed"),
-    Key("chat_template_jinja", way=Way.REFUSED, note="put the Jinja template in chat_template"),
-    Key("lr_quadratic_warmup", way=Way.REFUSED, note="not supported"),
-    Key("load_best_model_at_end", way=Way.REFUSED, note="not supported"),
-    Key("auto_resume_from_checkpoints", way=Way.REFUSED,
-        note="peftc resumes interrupted runs by itself"),
-    Key("dpo_beta", way=Way.ALIAS, to="rl_beta"),
+    # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
+    *(Key(name, way=Way.PENDING, note=note) for name, note in (
+        ("special_tokens", "remove it to train with the tokenizer's own special tokens (pad "
+         "falls back to eos)"),
+        ("tokens", "remove it; adding tokens (with their embeddings trained) is coming"),
+        ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
+        ("lora_model_dir", "to start from a trained adapter, use sft_adapter (merged into the "
+         "base, then a fresh adapter is trained)"),
+        ("unfrozen_parameters", "remove it; only the adapter trains"),
+        ("dataset_prepared_path", "remove it; peftc tokenizes at the start of each run"),
+        ("early_stopping_patience", "remove it, or set max_steps"),
+        ("loss_watchdog_threshold", "remove it; a NaN or infinite loss stops the run anyway"),
+        ("loss_watchdog_patience", "remove it; a NaN or infinite loss stops the run anyway"),
+        ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
+        ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
+        ("wandb_log_model", "remove it"), ("wandb_mode", "remove it"),
+        ("wandb_run_id", "remove it"), ("use_wandb", "remove it"),
+        ("use_tensorboard", "remove it; metrics.json holds the curves"),
+        ("fsdp_config", "use peftc's fsdp mapping (sharding_strategy, offload_params, "
+         "state_dict_type, auto_wrap)"),
+        ("fsdp_version", "use peftc's fsdp mapping"),
+        ("eot_tokens", "remove it; the chat template's own end-of-turn token is used"),
+        ("evals_per_epoch", "use eval_steps"),
+        ("saves_per_epoch", "use save_steps"),
+        ("eval_strategy", "use eval_steps, or val_set_size for one evaluation per epoch"),
+        ("save_strategy", "use save_steps, or leave it unset for one save per epoch"),
+        ("model_type", "remove it; peftc loads AutoModelForCausalLM"),
+        ("tokenizer_type", "remove it; peftc loads AutoTokenizer"),
+        ("strict", "remove it; peftc checks every key and every --set"),
+        ("gradient_checkpointing_kwargs", "remove it; peftc checkpoints with "
+         "use_reentrant: false"),
+        ("ddp_find_unused_parameters", "remove it"),
+        ("remove_unused_columns", "remove it; peftc keeps the columns its collators need"),
+        ("resume_from_checkpoint", "remove it; an interrupted run resumes from its last "
+         "checkpoint when run again"),
+        ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
+         "checkpoint when run again"),
+        ("dataset_num_proc", "remove it"),
+        ("eval_batch_size", "remove it; evaluation uses micro_batch_size"),
+        ("batch_size", "use gradient_accumulation_steps, or global_batch_size"),
+        ("group_by_length", "remove it"),
+        ("chat_template_jinja", "put the Jinja template in chat_template"),
+        ("model_config", "remove it"),
+        ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
+    )),
+    # -- hints: speed or infrastructure only, they cannot change what is trained -----------
+    *(Key(name, way=Way.HINT, note=note) for name, note in (
+        ("plugins", "Axolotl plugins (Liger, Cut Cross Entropy, kernels) speed training up; "
+         "peftc trains the same model without them"),
+        *((k, "a Liger kernel (LigerPlugin); peftc trains with the model's own modules")
+          for k in ("liger_rms_norm", "liger_glu_activation", "liger_layer_norm", "liger_rope",
+                    "liger_rms_norm_gated", "liger_fused_linear_cross_entropy",
+                    "liger_swiglu", "liger_cross_entropy")),
+        ("cut_cross_entropy", "a fused loss (CutCrossEntropyPlugin); peftc computes the same "
+         "loss unfused"),
+        *((k, "Axolotl's fused LoRA kernels; peftc runs PEFT's LoRA layers")
+          for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel",
+                    "lora_embedding_kernel")),
+        ("torch_compile", "peftc runs the model uncompiled"),
+        ("torch_compile_backend", "peftc runs the model uncompiled"),
+        ("torch_compile_mode", "peftc runs the model uncompiled"),
+        ("use_kernels", "hub kernels are not loaded; the model's own modules run"),
+        ("use_scattermoe", "a MoE kernel (KernelsPlugin); peftc runs the model's experts"),
+        ("use_sonicmoe", "a MoE kernel (KernelsPlugin); peftc runs the model's experts"),
+        ("experts_implementation", "peftc runs the model's default experts implementation"),
+        ("fused_attn_kernel", "peftc runs the model's own attention"),
+        ("flex_attn_compile_kwargs", "peftc does not compile flex attention"),
+        ("gemma4_hybrid_attn_impl", "set attn_implementation for the attention backend"),
+        ("low_cpu_mem_usage", "transformers loads with low memory use by default"),
+        ("experimental_skip_move_to_device", "accelerate places the model"),
+        ("dataloader_num_workers", "peftc loads batches in the training process"),
+        ("dataloader_pin_memory", "peftc pins memory when a GPU is there"),
+        ("dataloader_prefetch_factor", "peftc loads batches in the training process"),
+    )),
+    # -- refused: peftc does not take these -----------------------------------------------
+    *(Key(name, way=Way.REFUSED, note=note) for name, note in (
+        ("peft", "use loftq_config at the top level (peft_init_lora_weights: loftq)"),
+        ("hub_model_id", "push the adapter from output_dir yourself"),
+        ("hub_strategy", "push the adapter from output_dir yourself"),
+        ("gptq", "GPTQ models are not supported; use load_in_4bit"),
+        ("gptq_groupsize", "GPTQ models are not supported; use load_in_4bit"),
+        ("gptq_model_v1", "GPTQ models are not supported; use load_in_4bit"),
+        ("processor_type", "multimodal models are not supported: peftc trains causal "
+         "language models"),
+        ("xformers_attention", "use attn_implementation (eager, sdpa, flash_attention_2, ...)"),
+        ("sdp_attention", "use attn_implementation: sdpa"),
+        ("s2_attention", "use attn_implementation"),
+        ("flash_attn_cross_entropy", "remove it"),
+        ("flash_attn_rms_norm", "remove it"),
+        ("unsloth_lora_mlp", "remove it"), ("unsloth_lora_qkv", "remove it"),
+        ("unsloth_lora_o", "remove it"),
+        ("local_rank", "remove it; the launcher sets the rank"),
+        ("debug", "remove it (Axolotl ignores it too)"),
+        ("eval_table_size", "use sample_prompts"),
+        ("eval_max_new_tokens", "use sample_max_new_tokens"),
+        ("is_llama_derived_model", "use model_family"),
+        ("is_mistral_derived_model", "use model_family"),
+        ("is_qwen_derived_model", "use model_family"),
+        ("lora_fan_in_fan_out", "remove it; PEFT detects Conv1D layers itself"),
+        ("relora_cpu_offload", "remove it"),
+        ("relora_prune_ratio", "remove it; ReLoRA restarts reset the optimizer state fully"),
+        ("max_memory", "remove it"), ("gpu_memory_limit", "remove it"),
+        ("test_datasets", "use val_set_size"),
+        ("shuffle_merged_datasets", "remove it; datasets are concatenated and split with the "
+         "seed"),
+        ("lr_quadratic_warmup", "remove it"),
+        ("load_best_model_at_end", "remove it"),
+        ("max_packed_sequence_len", "use sequence_len with sample_packing"),
+        ("torchdistx_path", "remove it"),
+        ("push_dataset_to_hub", "remove it"),
+        ("rl_adapter_ref_model", "remove it"),
+    )),
+    # -- second spellings ----------------------------------------------------------------
+    Key("dpo_beta", way=Way.RENAMED, to="rl_beta"),
+    Key("noisy_embedding_alpha", way=Way.RENAMED, to="neftune_noise_alpha"),
+    Key("model_revision", way=Way.ALIAS, to="revision_of_model"),
     Key("lora_rank", way=Way.ALIAS, to="lora_r"),
 )
 
@@ -551,5 +623,11 @@ def refused() -> dict[str, str]:
 
 
 def aliases() -> dict[str, str]:
-    """Second spellings -> the key they spell."""
-    return {k.name: k.to for k in OTHERS if k.way is Way.ALIAS and k.to}
+    """Second spellings (aliases and renamed keys) -> the key they spell."""
+    return {k.name: k.to for k in OTHERS if k.way in (Way.ALIAS, Way.RENAMED) and k.to}
+
+
+def way(name: str) -> Way | None:
+    """How peftc handles the top-level key ``name``; None when peftc does not know it."""
+    key = KEYS.get(name)
+    return key.way if key else None
