@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E213": "local dataset file not found",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
     "E215": "ReLoRA with a quantized base or a non-LoRA adapter",
+    "E216": "evals_per_epoch with eval_steps, or saves_per_epoch with save_steps",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -61,6 +62,7 @@ CODES: dict[str, str] = {
     "W203": "warmup_steps and warmup_ratio both set",
     "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
+    "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
 }
 
 

@@ -70,6 +70,11 @@ def _model(d: _Deriver) -> None:
     if not d.given("model_family"):
         fam = catalog.detect_family(v["base_model"])
         d.set("model_family", fam, "family of base_model", "base_model")
+    if v.get("trust_remote_code") and v["model_type"] != "AutoModelForCausalLM":
+        d.problem("W206", f"model_type {v['model_type']} is ignored with trust_remote_code, as "
+                  "in Axolotl: the repository's code picks the class", "model_type",
+                  "remove model_type, or trust_remote_code", severity=WARNING)
+        d.set("model_type", "AutoModelForCausalLM", "trust_remote_code: true", "model_type")
     if v.get("flash_attention") and d.run.source("attn_implementation").rank < \
             d.run.source("flash_attention").rank:
         d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
@@ -209,9 +214,35 @@ def _schedule(d: _Deriver) -> None:
                   "both set; max_steps wins", "num_epochs", severity=WARNING)
     if not d.given("warmup_steps") and not d.given("warmup_ratio"):
         _default_warmup(d)
+    _evaluation_and_saves(d)
+
+
+def _per_epoch(d: _Deriver, key: str, target: str) -> None:
+    """Axolotl's evals_per_epoch / saves_per_epoch: ``target`` = 1 / (N * num_epochs) of the
+    steps (transformers reads a float below 1 as a share of the steps) when that is below 1."""
+    v = d.v
+    if d.given(target):
+        d.problem("E216", f"{key} and {target} both say when; keep one (Axolotl refuses both "
+                  "too)", key)
+        return
+    n = v[key] * v["num_epochs"]
+    if n > 1:
+        d.set(target, 1 / n, f"1 / ({key} {v[key]} * num_epochs {num(v['num_epochs'])})", key)
+
+
+def _evaluation_and_saves(d: _Deriver) -> None:
+    v = d.v
+    if d.given("saves_per_epoch"):
+        _per_epoch(d, "saves_per_epoch", "save_steps")  # else one save per epoch, as unset
+    if v.get("val_set_size") and d.given("evals_per_epoch"):
+        _per_epoch(d, "evals_per_epoch", "eval_steps")  # else once per epoch, at its end
     strategy = "steps" if v.get("eval_steps") else (
         "epoch" if v.get("val_set_size") else "no")
     d.set("eval_strategy", strategy, "eval_steps / val_set_size", "val_set_size")
+
+
+def num(x: float) -> str:
+    return f"{x:g}"
 
 
 def _default_warmup(d: _Deriver) -> None:

@@ -34,6 +34,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "precision": {"bf16": v["bf16"], "fp16": v["fp16"], "tf32": v["tf32"]},
         "tokenizer": {
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
+            "class": v["tokenizer_type"],
             "padding_side": v["padding_side"],
             "pad_token": None,
             "chat_template": None if v["chat_template"] == "tokenizer_default" else v[
@@ -82,6 +83,7 @@ def _abs(path: str, spec_dir: Path) -> str:
 def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
     return {
         "name_or_path": _maybe_local(v["base_model"], spec_dir),
+        "class": v["model_type"],
         "family": v.get("model_family"),
         "from_pretrained": {
             "revision": v.get("revision_of_model"),
@@ -89,8 +91,12 @@ def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
             "attn_implementation": v["attn_implementation"],
         },
         "gradient_checkpointing": v["gradient_checkpointing"],
-        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "gradient_checkpointing_kwargs": _checkpointing_kwargs(v),
     }
+
+
+def _checkpointing_kwargs(v: dict[str, Any]) -> dict[str, Any]:
+    return dict(v.get("gradient_checkpointing_kwargs") or {"use_reentrant": False})
 
 
 def _quantization(v: dict[str, Any]) -> dict[str, Any] | None:
@@ -110,6 +116,7 @@ def _lora_config(v: dict[str, Any]) -> dict[str, Any]:
         "lora_alpha": v["lora_alpha"],
         "lora_dropout": v["lora_dropout"],
         "bias": v["lora_bias"],
+        "fan_in_fan_out": v["lora_fan_in_fan_out"],
         "target_modules": v.get("lora_target_modules"),
         "modules_to_save": v.get("lora_modules_to_save"),
         "use_dora": v["peft_use_dora"],
@@ -208,7 +215,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "output_dir": output_dir,
         "run_name": run_id,
         "per_device_train_batch_size": v["micro_batch_size"],
-        "per_device_eval_batch_size": v["micro_batch_size"],
+        "per_device_eval_batch_size": v.get("eval_batch_size") or v["micro_batch_size"],
         "gradient_accumulation_steps": v["gradient_accumulation_steps"],
         "learning_rate": v["learning_rate"],
         "lr_scheduler_type": v["lr_scheduler"],
@@ -223,7 +230,10 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "adam_epsilon": v["adam_epsilon"],
         "max_grad_norm": v["max_grad_norm"],
         "activation_checkpointing": v["gradient_checkpointing"],  # transformers 5.23's name
-        "activation_checkpointing_kwargs": {"use_reentrant": False},
+        "activation_checkpointing_kwargs": _checkpointing_kwargs(v),
+        # as Axolotl: the setting under DDP, transformers' choice on one process
+        "ddp_find_unused_parameters": v["ddp_find_unused_parameters"] if v["num_gpus"] > 1
+        else None,
         "seed": v["seed"],
         "data_seed": v["seed"],
         "logging_steps": v["logging_steps"],
@@ -232,6 +242,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "save_total_limit": v["save_total_limit"],
         "eval_strategy": v["eval_strategy"],
         "eval_steps": v.get("eval_steps"),
+        "eval_on_start": v["eval_strategy"] == "steps",  # Axolotl: a baseline before step 1
         "report_to": [],  # wandb_* arrive with the runtime's reporting
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],

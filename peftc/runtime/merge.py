@@ -12,10 +12,9 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     """Merge the adapter of the run in ``run_dir`` into its unquantized base, save to
     ``out_dir`` (with the tokenizer) and return ``out_dir``."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
     from peftc.runtime import precision
-    from peftc.runtime.model import load_tokenizer, to_torch_dtypes
+    from peftc.runtime.model import load_tokenizer, to_torch_dtypes, transformers_class
     from peftc.runtime.relora import load_base_weights
     from peftc.runtime.run import read_run
     from peftc.runtime.tiny_model import resolve_model_path
@@ -26,8 +25,8 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
         raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
     dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
     kwargs = to_torch_dtypes({"dtype": dtype, **(spec["model"].get("from_pretrained") or {})})
-    base = AutoModelForCausalLM.from_pretrained(resolve_model_path(spec["model"]["name_or_path"]),
-                                                **kwargs)
+    model_class = transformers_class(spec["model"], "AutoModelForCausalLM")
+    base = model_class.from_pretrained(resolve_model_path(spec["model"]["name_or_path"]), **kwargs)
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:

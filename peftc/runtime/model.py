@@ -46,13 +46,26 @@ def loading(what: str, name: str) -> Iterator[None]:
             "give a local folder, or peftc:tiny-llama)") from exc
 
 
-def load_tokenizer(section: dict[str, Any]) -> Any:
-    """``AutoTokenizer.from_pretrained`` with the padding side, pad token and chat template."""
-    from transformers import AutoTokenizer
+def transformers_class(section: dict[str, Any], default: str) -> Any:
+    """The transformers class ``section["class"]`` names (Axolotl's model_type and
+    tokenizer_type), ``default`` when unset."""
+    import transformers
 
+    name = section.get("class") or default
+    cls = getattr(transformers, name, None)
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise RuntimeConfigError(f"class: transformers has no class {name!r} that loads with "
+                                 "from_pretrained")
+    return cls
+
+
+def load_tokenizer(section: dict[str, Any]) -> Any:
+    """``tokenizer.class.from_pretrained`` (AutoTokenizer by default) with the padding side, pad
+    token and chat template."""
     name = section["name_or_path"]
+    cls = transformers_class(section, "AutoTokenizer")
     with loading("tokenizer", name):
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name))
+        tokenizer = cls.from_pretrained(resolve_model_path(name))
     tokenizer.padding_side = section.get("padding_side") or tokenizer.padding_side
     if section.get("pad_token"):
         tokenizer.pad_token = section["pad_token"]
@@ -77,11 +90,10 @@ def load_model(
     section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any],
     dtype: str,
 ) -> Any:
-    """``AutoModelForCausalLM.from_pretrained`` with the section's kwargs in ``dtype`` (the
-    resolved precision's), then k-bit preparation (``adapter.prepare_kbit``) and gradient
-    checkpointing."""
+    """``model.class.from_pretrained`` (AutoModelForCausalLM by default) with the section's
+    kwargs in ``dtype`` (the resolved precision's), then k-bit preparation
+    (``adapter.prepare_kbit``) and gradient checkpointing."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     kwargs = to_torch_dtypes({"dtype": dtype, **(section.get("from_pretrained") or {})})
     if quantization and quantization.get("load_in_4bit"):
@@ -94,7 +106,7 @@ def load_model(
             kwargs["device_map"] = {"": "cpu"}
     with loading("model", section["name_or_path"]):
         path = resolve_model_path(section["name_or_path"])
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = transformers_class(section, "AutoModelForCausalLM").from_pretrained(path, **kwargs)
 
     checkpointing = bool(section.get("gradient_checkpointing"))
     gc_kwargs = section.get("gradient_checkpointing_kwargs") or None

@@ -164,6 +164,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         if adapter.get("relora"):
             load_base_weights(trainer.model, Path(checkpoint))
     trainer.train(resume_from_checkpoint=checkpoint)
+    if eval_dataset is not None and not interrupt.requested:
+        evaluate_final_step(trainer)
 
     outputs.last_step = trainer.state.global_step
     result = metrics.summary(trainer, trainable, total)
@@ -183,6 +185,15 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if trainer.is_world_process_zero():
         print_summary(result, str(outputs.dir), "completed")
     outcome.exit_code = EXIT_OK
+
+
+def evaluate_final_step(trainer: Any) -> None:
+    """Evaluate the trained adapter unless the last evaluation was at the final step: a run's
+    last eval_loss is of what it saved (transformers evaluates only at multiples of eval_steps
+    and at epoch ends; Axolotl #1225)."""
+    step = trainer.state.global_step
+    if not any("eval_loss" in e and e.get("step") == step for e in trainer.state.log_history):
+        trainer.evaluate()
 
 
 def save_adapter(trainer: Any, output_dir: Path, initial_dir: Path | None = None) -> None:

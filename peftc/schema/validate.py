@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
-from peftc.vocab.keys import KEYS, Way
+from peftc.vocab.keys import KEYS, Way, way
 
 # How a key that is not a setting is reported: code, severity, what is said of it.
 _WORDS = {
@@ -175,8 +175,9 @@ class _Wording:
 
 def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
     """``data`` without the null values of keys peftc knows: in Axolotl, as here, a key left
-    empty (``wandb_project:``) means unset. A null under an unknown key stays, so a typo is
-    still reported."""
+    empty (``wandb_project:``) means unset. ``false`` on an Axolotl switch peftc does not take
+    (``gptq: false``, ``torch_compile: false``) asks for nothing either, so it is unset too. A
+    null under an unknown key stays, so a typo is still reported."""
     if isinstance(data, list):
         return [unset_nulls(item, (*path, i)) for i, item in enumerate(data)]
     if not isinstance(data, dict):
@@ -187,6 +188,8 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
         named = path in (("stages",), ("profiles",))  # `stages: {sft: }` is a stage
         known = subschema(kpath) is not None or (not path and key in KEYS)
         if value is None and known and not named:
+            continue
+        if value is False and not path and way(key) in _WORDS:
             continue
         out[key] = unset_nulls(value, kpath)
     return out

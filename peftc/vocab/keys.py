@@ -105,6 +105,13 @@ def _auto_bool(desc: str, **extra: Any) -> dict[str, Any]:
                      "auto", {"axolotl": True, **extra})
 
 
+def _steps(desc: str, **extra: Any) -> dict[str, Any]:
+    """A step count, or a share of the run's steps below 1 (as transformers takes both)."""
+    return _annotate({"anyOf": [{"type": "integer", "minimum": 1},
+                                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}],
+                      "description": desc}, None, extra)
+
+
 STR_LIST = {"type": "array", "items": {"type": "string"}}
 
 _DATASET = {
@@ -207,6 +214,15 @@ SETTINGS: tuple[Key, ...] = (
     Key("trust_remote_code", _bool("Run code from the model repository.",
                                    axolotl=True, group="model"),
         run="model.from_pretrained.trust_remote_code"),
+    Key("model_type", _t("string", "transformers class that loads the model (e.g. "
+                         "LlamaForCausalLM); ignored with trust_remote_code, as in Axolotl.",
+                         "AutoModelForCausalLM", pattern="^[A-Za-z][A-Za-z0-9_]*$", axolotl=True,
+                         group="model"),
+        run="model.class"),
+    Key("tokenizer_type", _t("string", "transformers class that loads the tokenizer (e.g. "
+                             "LlamaTokenizer).", "AutoTokenizer",
+                             pattern="^[A-Za-z][A-Za-z0-9_]*$", axolotl=True, group="model"),
+        run="tokenizer.class"),
     Key("attn_implementation", _enum(ATTENTION, "Attention kernel.", "sdpa", group="model"),
         run="model.from_pretrained.attn_implementation"),
     Key("flash_attention", _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
@@ -228,6 +244,10 @@ SETTINGS: tuple[Key, ...] = (
     Key("lora_bias", _enum(["none", "all", "lora_only"], "Which biases train.", "none",
                            axolotl=True, group="adapter"),
         run="adapter.config.bias"),
+    Key("lora_fan_in_fan_out", _bool("The adapted layers store weights as (fan_in, fan_out), "
+                                     "like GPT-2's Conv1D (PEFT fan_in_fan_out).", axolotl=True,
+                                     group="adapter"),
+        run="adapter.config.fan_in_fan_out"),
     Key("lora_target_modules", {"type": ["array", "string"], "items": {"type": "string"},
                                 "description": "Modules to adapt; defaults to the family's "
                                 "attention and MLP projections.", "group": "adapter"},
@@ -375,6 +395,9 @@ SETTINGS: tuple[Key, ...] = (
     Key("micro_batch_size", _int("Examples per device per step.", 1, minimum=1,
                                  axolotl=True, group="batch"),
         run="trainer.config.per_device_train_batch_size"),
+    Key("eval_batch_size", _int("Examples per device per evaluation step; defaults to "
+                                "micro_batch_size.", minimum=1, group="batch"),
+        run="trainer.config.per_device_eval_batch_size"),
     Key("gradient_accumulation_steps", _int("Micro-batches per optimizer step; derived from "
                                             "global_batch_size when that is set.", 1, minimum=1,
                                             axolotl=True, group="batch"),
@@ -456,24 +479,44 @@ SETTINGS: tuple[Key, ...] = (
     Key("gradient_checkpointing", _bool("Recompute activations to save memory "
                                         "(use_reentrant: false).", axolotl=True, group="training"),
         run="model.gradient_checkpointing"),
+    Key("gradient_checkpointing_kwargs", {
+        "type": "object", "description": "Arguments of gradient checkpointing; unset: "
+        "{use_reentrant: false}.", "group": "training"},
+        run="model.gradient_checkpointing_kwargs",
+        differs=("Unset, peftc checkpoints with use_reentrant: false, Axolotl with true; both "
+                 "compute the same gradients.")),
     Key("seed", _int("Random seed (training and data splits).", 42, axolotl=True, group="training"),
         run="trainer.config.seed"),
     # -- outputs and logging -----------------------------------------------------------
+    Key("strict", _bool("Axolotl: only limits which CLI overrides apply. No effect in peftc, "
+                        "whose --set is always checked.", axolotl=True, group="training"),
+        run=None),
     Key("output_dir", _t("string", "Where the adapter and logs go; default: the run folder's "
                          "output/.", group="output"),
         run="output_dir"),
     Key("logging_steps", _int("Log every N steps.", 10, minimum=1, group="output"),
         run="trainer.config.logging_steps"),
-    Key("save_steps", _int("Checkpoint every N steps; unset: at the end of each epoch, as in "
-                           "Axolotl.", minimum=1, group="output"),
+    Key("save_steps", _steps("Checkpoint every N steps (a number below 1: that share of the "
+                             "steps); unset: at the end of each epoch, as in Axolotl.",
+                             group="output"),
         run="trainer.config.save_steps"),
     Key("save_total_limit", _int("Checkpoints kept.", 4, minimum=1, group="output",
                                  axolotl=True),
         run="trainer.config.save_total_limit"),
-    Key("eval_steps", _int("Evaluate every N steps (needs val_set_size).", minimum=1,
-                           group="output"),
+    Key("eval_steps", _steps("Evaluate every N steps (a number below 1: that share of the "
+                             "steps); needs val_set_size.", group="output"),
         run="trainer.config.eval_steps"),
     # -- distribution ------------------------------------------------------------------
+    Key("evals_per_epoch", _int("Evaluations per epoch (needs val_set_size): eval_steps = "
+                                "1 / (N * num_epochs) of the steps.", minimum=1, group="output"),
+        run="trainer.config.eval_steps",
+        differs=("When N * num_epochs is 1 or less, Axolotl never evaluates; peftc evaluates at "
+                 "the end. peftc also evaluates after the final step when it is not a "
+                 "multiple of eval_steps (Axolotl #1225).")),
+    Key("saves_per_epoch", _int("Checkpoints per epoch: save_steps = 1 / (N * num_epochs) of "
+                                "the steps; 1 is a save at each epoch's end.", minimum=1,
+                                group="output"),
+        run="trainer.config.save_steps"),
     Key("deepspeed", {"anyOf": [{"type": "string"}, {"type": "object"}],
                       "description": "DeepSpeed: a preset (zero1, zero2, zero3, zero2_offload, "
                       "zero3_offload), a JSON file, or an inline mapping.",
@@ -481,6 +524,10 @@ SETTINGS: tuple[Key, ...] = (
         run="launch.deepspeed",
         differs=("Also takes peftc's presets (zero1, zero2, zero3, zero2_offload, zero3_offload); "
                  "a path is relative to the spec's folder (Axolotl: the working directory).")),
+    Key("ddp_find_unused_parameters", _bool("DDP looks for parameters without gradients "
+                                            "each step (slower; needed by some models).",
+                                            axolotl=True, group="distributed"),
+        run="trainer.config.ddp_find_unused_parameters"),
     Key("fsdp", {**_FSDP, "group": "distributed"},
         run="launch.fsdp",
         differs=("A mapping of peftc's (sharding_strategy, offload_params, state_dict_type, "
@@ -512,23 +559,14 @@ OTHERS: tuple[Key, ...] = (
          "state_dict_type, auto_wrap)"),
         ("fsdp_version", "use peftc's fsdp mapping"),
         ("eot_tokens", "remove it; the chat template's own end-of-turn token is used"),
-        ("evals_per_epoch", "use eval_steps"),
-        ("saves_per_epoch", "use save_steps"),
         ("eval_strategy", "use eval_steps, or val_set_size for one evaluation per epoch"),
         ("save_strategy", "use save_steps, or leave it unset for one save per epoch"),
-        ("model_type", "remove it; peftc loads AutoModelForCausalLM"),
-        ("tokenizer_type", "remove it; peftc loads AutoTokenizer"),
-        ("strict", "remove it; peftc checks every key and every --set"),
-        ("gradient_checkpointing_kwargs", "remove it; peftc checkpoints with "
-         "use_reentrant: false"),
-        ("ddp_find_unused_parameters", "remove it"),
         ("remove_unused_columns", "remove it; peftc keeps the columns its collators need"),
         ("resume_from_checkpoint", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("dataset_num_proc", "remove it"),
-        ("eval_batch_size", "remove it; evaluation uses micro_batch_size"),
         ("batch_size", "use gradient_accumulation_steps, or global_batch_size"),
         ("group_by_length", "remove it"),
         ("chat_template_jinja", "put the Jinja template in chat_template"),
@@ -563,6 +601,11 @@ OTHERS: tuple[Key, ...] = (
         ("dataloader_num_workers", "peftc loads batches in the training process"),
         ("dataloader_pin_memory", "peftc pins memory when a GPU is there"),
         ("dataloader_prefetch_factor", "peftc loads batches in the training process"),
+        ("debug", "Axolotl ignores it too; the CLI's --debug is what logs more"),
+        ("eval_table_size", "Axolotl's W&B table of predictions; use sample_prompts for "
+         "generations during training"),
+        ("eval_max_new_tokens", "see eval_table_size; sample_max_new_tokens sets the length "
+         "of sample_prompts' generations"),
     )),
     # -- refused: peftc does not take these -----------------------------------------------
     *(Key(name, way=Way.REFUSED, note=note) for name, note in (
@@ -582,13 +625,9 @@ OTHERS: tuple[Key, ...] = (
         ("unsloth_lora_mlp", "remove it"), ("unsloth_lora_qkv", "remove it"),
         ("unsloth_lora_o", "remove it"),
         ("local_rank", "remove it; the launcher sets the rank"),
-        ("debug", "remove it (Axolotl ignores it too)"),
-        ("eval_table_size", "use sample_prompts"),
-        ("eval_max_new_tokens", "use sample_max_new_tokens"),
         ("is_llama_derived_model", "use model_family"),
         ("is_mistral_derived_model", "use model_family"),
         ("is_qwen_derived_model", "use model_family"),
-        ("lora_fan_in_fan_out", "remove it; PEFT detects Conv1D layers itself"),
         ("relora_cpu_offload", "remove it"),
         ("relora_prune_ratio", "remove it; ReLoRA restarts reset the optimizer state fully"),
         ("max_memory", "remove it"), ("gpu_memory_limit", "remove it"),

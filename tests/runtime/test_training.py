@@ -193,3 +193,24 @@ def test_default_warmup_is_three_percent_capped(tmp_path):
     assert execute(run_dir).exit_code == 0
     rates = [p["learning_rate"] for p in metrics(read_run(run_dir))["learning_rate"]]
     assert rates[:3] == [0.0, 0.001, 0.002] and rates[-1] == 0.002  # 2 warmup steps, not 4
+
+
+def test_evaluation_at_start_every_share_and_after_the_final_step(tmp_path):
+    """evals_per_epoch compiles to a share of the steps: 0.4 of 5 steps is every 2 steps, a
+    baseline before step 1 (Axolotl's eval_on_start), and step 5, which is no multiple of 2."""
+    run_dir = make_run(tmp_path, run_id="evals", data={"val_set_size": 0.2}, trainer={
+        "config": {"max_steps": 5, "eval_strategy": "steps", "eval_steps": 0.4,
+                   "eval_on_start": True}},
+        model={"class": "LlamaForCausalLM"}, tokenizer={"class": "AutoTokenizer"})
+    outcome = execute(run_dir)
+    assert outcome.exit_code == 0
+    assert type(outcome.trainer.model.get_base_model()).__name__ == "LlamaForCausalLM"
+    steps = [e["step"] for e in metrics(read_run(run_dir))["eval_loss"]]
+    assert steps == [0, 2, 4, 5]
+
+
+def test_an_unknown_model_class_is_a_clear_error(tmp_path):
+    from peftc.runtime.errors import RuntimeConfigError
+
+    with pytest.raises(RuntimeConfigError, match="no class 'LlamaForCausalLMM'"):
+        run(make_run(tmp_path, run_id="badclass", model={"class": "LlamaForCausalLMM"}))

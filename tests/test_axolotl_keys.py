@@ -1,0 +1,96 @@
+"""Axolotl keys, one group at a time: each key's meaning in run.yaml, not only that it compiles."""
+
+import pytest
+import yaml
+
+from peftc.compiler import compile_spec, resolve_spec
+from peftc.diagnostics import PeftcError
+from tests.test_axolotl_defaults import MINIMAL
+
+
+def run_yaml(write_spec, tmp_path, extra: str, name: str = "spec.yaml") -> dict:
+    out = tmp_path / ("out-" + name)
+    result = compile_spec(write_spec(MINIMAL + extra, name), out)
+    return yaml.safe_load((out / "runs" / result.runs[0].run_id / "run.yaml").read_text())
+
+
+@pytest.mark.parametrize("extra,eval_steps,strategy", [
+    ("val_set_size: 0.05\nevals_per_epoch: 4\n", 0.25, "steps"),
+    ("val_set_size: 0.05\nevals_per_epoch: 2\nnum_epochs: 2\n", 0.25, "steps"),
+    # N * epochs = 1: Axolotl never evaluates; peftc evaluates once, at the end
+    ("val_set_size: 0.05\nevals_per_epoch: 1\n", None, "epoch"),
+    ("evals_per_epoch: 4\n", None, "no"),  # no evaluation data: nothing to evaluate
+])
+def test_evals_per_epoch(write_spec, tmp_path, extra, eval_steps, strategy):
+    tr = run_yaml(write_spec, tmp_path, extra)["trainer"]["config"]
+    assert (tr["eval_steps"], tr["eval_strategy"]) == (eval_steps, strategy)
+    assert tr["eval_on_start"] is (strategy == "steps")  # Axolotl: a baseline before step 1
+
+
+@pytest.mark.parametrize("extra,save_steps,strategy", [
+    ("saves_per_epoch: 4\n", 0.25, "steps"),
+    ("saves_per_epoch: 1\n", None, "epoch"),
+    ("save_steps: 0.1\n", 0.1, "steps"),
+])
+def test_saves_per_epoch(write_spec, tmp_path, extra, save_steps, strategy):
+    tr = run_yaml(write_spec, tmp_path, extra)["trainer"]["config"]
+    assert (tr["save_steps"], tr["save_strategy"]) == (save_steps, strategy)
+
+
+def test_per_epoch_and_steps_are_exclusive(write_spec):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "saves_per_epoch: 2\nsave_steps: 100\n"))
+    assert [d.code for d in exc.value.diagnostics] == ["E216"]
+
+
+def test_model_and_tokenizer_classes(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "model_type: LlamaForCausalLM\n"
+                   "tokenizer_type: LlamaTokenizer\n")
+    assert (run["model"]["class"], run["tokenizer"]["class"]) == (
+        "LlamaForCausalLM", "LlamaTokenizer")
+    default = run_yaml(write_spec, tmp_path, "", "plain.yaml")
+    assert (default["model"]["class"], default["tokenizer"]["class"]) == (
+        "AutoModelForCausalLM", "AutoTokenizer")
+
+
+def test_model_type_is_ignored_with_remote_code_and_said(write_spec):
+    compiled = resolve_spec(write_spec(MINIMAL + "model_type: LlamaForCausalLM\n"
+                                       "trust_remote_code: true\n"))
+    assert compiled.runs[0].values["model_type"] == "AutoModelForCausalLM"
+    [w] = [d for d in compiled.warnings if d.code == "W206"]
+    assert (w.line, w.col) == (10, 13)  # at the model_type value
+
+
+def test_training_keys_reach_their_fields(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "gradient_checkpointing: true\n"
+                   "gradient_checkpointing_kwargs: {use_reentrant: true}\neval_batch_size: 8\n"
+                   "lora_fan_in_fan_out: true\nddp_find_unused_parameters: true\n"
+                   "num_gpus: 2\nstrict: false\n")
+    tr = run["trainer"]["config"]
+    assert run["model"]["gradient_checkpointing_kwargs"] == {"use_reentrant": True}
+    assert tr["activation_checkpointing_kwargs"] == {"use_reentrant": True}
+    assert tr["per_device_eval_batch_size"] == 8 and tr["ddp_find_unused_parameters"] is True
+    assert run["adapter"]["config"]["fan_in_fan_out"] is True
+    one = run_yaml(write_spec, tmp_path, "", "one.yaml")
+    assert one["trainer"]["config"]["ddp_find_unused_parameters"] is None  # one process
+    assert one["model"]["gradient_checkpointing_kwargs"] == {"use_reentrant": False}
+
+
+def test_false_switches_ask_for_nothing(write_spec, tmp_path):
+    """`gptq: false`, `torch_compile: false`: off is what peftc does; no finding, no effect."""
+    compiled = resolve_spec(write_spec(MINIMAL + "gptq: false\ntorch_compile: false\n"
+                                       "debug: false\nload_best_model_at_end: false\n"))
+    assert not compiled.warnings
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "gptq: true\n", "gptq.yaml"))
+    assert [d.code for d in exc.value.diagnostics] == ["E105"]
+
+
+def test_a_speed_hint_reaches_no_run(write_spec):
+    [plain] = resolve_spec(write_spec(MINIMAL, "plain.yaml")).runs
+    compiled = resolve_spec(write_spec(MINIMAL + "plugins: [axolotl.integrations.liger."
+                                       "LigerPlugin]\nliger_rms_norm: true\n"
+                                       "torch_compile: true\n", "hinted.yaml"))
+    # the run id ends in a hash of the resolved run: the same run
+    assert compiled.runs[0].run_id.rsplit("-", 1)[1] == plain.run_id.rsplit("-", 1)[1]
+    assert [d.code for d in compiled.warnings] == ["W204"] * 3
