@@ -94,3 +94,31 @@ def test_a_speed_hint_reaches_no_run(write_spec):
     # the run id ends in a hash of the resolved run: the same run
     assert compiled.runs[0].run_id.rsplit("-", 1)[1] == plain.run_id.rsplit("-", 1)[1]
     assert [d.code for d in compiled.warnings] == ["W204"] * 3
+
+
+def test_target_linear_with_a_module_list_is_every_linear_layer(write_spec, tmp_path):
+    """Axolotl unions lora_target_linear's layers with the listed ones (seed 003's templates
+    set both): every linear layer but the output head."""
+    run = run_yaml(write_spec, tmp_path, "lora_target_linear: true\n"
+                   "lora_target_modules: [q_proj, v_proj]\n")
+    assert run["adapter"]["config"]["target_modules"] == "all-linear"
+
+
+def test_axolotls_shipped_deepspeed_file_points_at_the_preset(write_spec, tmp_path):
+    with pytest.raises(PeftcError) as exc:
+        run_yaml(write_spec, tmp_path, "deepspeed: deepspeed_configs/zero2.json\n")
+    [d] = exc.value.diagnostics
+    assert d.code == "E401" and str(tmp_path / "deepspeed_configs" / "zero2.json") in d.message
+    assert "write deepspeed: zero2_offload" in d.hint
+    (tmp_path / "deepspeed_configs").mkdir()  # found beside the spec: taken as it is
+    (tmp_path / "deepspeed_configs" / "zero2.json").write_text(
+        '{"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto"}')
+    run = run_yaml(write_spec, tmp_path, "deepspeed: deepspeed_configs/zero2.json\n", "ds.yaml")
+    assert run["launch"]["deepspeed"] == "deepspeed.json"
+
+
+def test_axolotls_fsdp_list_is_not_supported_yet(write_spec):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "fsdp: [full_shard, auto_wrap]\n"))
+    [d] = exc.value.diagnostics
+    assert d.code == "E107" and "fsdp list" in d.message and "mapping" in d.hint

@@ -105,8 +105,11 @@ def _adapter(d: _Deriver) -> None:
     v = d.v
     method = v["adapter"]
     if method in catalog.LORA_FAMILY or method == "adalora":
-        if v.get("lora_target_linear") and not d.given("lora_target_modules"):
-            d.set("lora_target_modules", "all-linear", "lora_target_linear: true",
+        if v.get("lora_target_linear"):
+            # Axolotl targets every linear layer but the output head, plus the listed modules,
+            # which are linear layers too: PEFT's all-linear either way
+            listed = " (with the listed modules)" if d.given("lora_target_modules") else ""
+            d.set("lora_target_modules", "all-linear", f"lora_target_linear: true{listed}",
                   "lora_target_linear")
         else:
             _family_default(d, "lora_target_modules", "targets", "projections")
@@ -314,6 +317,10 @@ def _conflicts(d: _Deriver) -> None:
     if v.get("relora_steps") and v["adapter"] not in catalog.LORA_FAMILY:
         d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'",
                   "relora_steps")
+    if isinstance(v.get("fsdp"), list):
+        d.problem("E107", f"Axolotl's fsdp list {v['fsdp']} (with fsdp_config) is not "
+                  "supported yet", "fsdp", "use peftc's fsdp mapping: sharding_strategy "
+                  "(FULL_SHARD, ...), offload_params, state_dict_type, auto_wrap")
     if v.get("bf16") is True and v.get("fp16") is True:
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \

@@ -26,6 +26,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# Axolotl's shipped deepspeed_configs/*.json -> the preset with the same ZeRO stage and offload
+# (shared/notes/axolotl-keys.md, section 9); the files differ only in speed settings.
+AXOLOTL_FILES = {"zero1.json": "zero1", "zero1_torch_compile.json": "zero1",
+                 "zero2.json": "zero2_offload", "zero2_torch_compile.json": "zero2_offload",
+                 "zero3.json": "zero3", "zero3_bf16.json": "zero3",
+                 "zero3_bf16_cpuoffload_all.json": "zero3_offload"}
+
+
+def _axolotl_file_hint(path: str) -> str:
+    preset = AXOLOTL_FILES.get(Path(path).name)
+    if preset is None:
+        return "paths are tried relative to the spec's folder, then the working directory"
+    return (f"this is Axolotl's {Path(path).name}; peftc's preset '{preset}' has its ZeRO "
+            f"stage and offload: write deepspeed: {preset}, or copy the file here "
+            "(axolotl fetch deepspeed_configs)")
+
+
 @functools.lru_cache(maxsize=1)
 def _env():
     import jinja2
@@ -60,13 +77,16 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
         preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
         return json.loads(render("deepspeed.json.j2", **common, **preset)), []
     if isinstance(ds, str):
-        path = Path(ds) if Path(ds).is_absolute() else spec_dir / ds
+        tried = [Path(ds)] if Path(ds).is_absolute() else [spec_dir / ds, Path.cwd() / ds]
+        path = next((p for p in tried if p.is_file()), tried[0])
         try:
             user = json.loads(path.read_text(encoding="utf-8"))
         except OSError:
+            where = " nor ".join(str(p) for p in dict.fromkeys(tried))
             return None, [Diagnostic("E401", ERROR, f"deepspeed must be one of "
-                                     f"{', '.join(PRESETS)} or a JSON file; '{ds}' is neither",
-                                     file=f, line=ln, col=c)]
+                                     f"{', '.join(PRESETS)} or a JSON file; '{ds}' is neither "
+                                     f"(not found: {where})", file=f, line=ln, col=c,
+                                     hint=_axolotl_file_hint(ds))]
         except json.JSONDecodeError as exc:
             return None, [Diagnostic("E401", ERROR, f"deepspeed file {ds} is not valid JSON: "
                                      f"{exc.msg} at line {exc.lineno}", file=f, line=ln, col=c)]

@@ -364,7 +364,10 @@ SETTINGS: tuple[Key, ...] = (
         run="data.train_on_inputs"),
     Key("val_set_size", _num("Held-out share (< 1) or row count (>= 1) for evaluation.", 0.0,
                              minimum=0, axolotl=True, group="data"),
-        run="data.val_set_size"),
+        run="data.val_set_size",
+        differs=("Set alone (no eval_steps or evals_per_epoch), Axolotl holds the rows out but "
+                 "never evaluates; peftc evaluates at each epoch's end and after the last "
+                 "step.")),
     Key("sequence_len", _int("Maximum tokens per example (or per packed sequence).", 512,
                              minimum=8, group="data", axolotl=True),
         run="trainer.config.max_length"),
@@ -523,12 +526,16 @@ SETTINGS: tuple[Key, ...] = (
                       "group": "distributed"},
         run="launch.deepspeed",
         differs=("Also takes peftc's presets (zero1, zero2, zero3, zero2_offload, zero3_offload); "
-                 "a path is relative to the spec's folder (Axolotl: the working directory).")),
+                 "a path is tried beside the spec, then in the working directory (Axolotl: "
+                 "the working directory only), and a missing one is an error before training "
+                 "that names the preset matching Axolotl's shipped file.")),
     Key("ddp_find_unused_parameters", _bool("DDP looks for parameters without gradients "
                                             "each step (slower; needed by some models).",
                                             axolotl=True, group="distributed"),
         run="trainer.config.ddp_find_unused_parameters"),
-    Key("fsdp", {**_FSDP, "group": "distributed"},
+    Key("fsdp", {"anyOf": [_FSDP, {"type": "array", "items": {"type": "string"}}],
+                 "description": _FSDP["description"] + " (Axolotl's list form is not "
+                 "supported yet.)", "group": "distributed"},
         run="launch.fsdp",
         differs=("A mapping of peftc's (sharding_strategy, offload_params, state_dict_type, "
                  "auto_wrap); Axolotl's `fsdp` is a deprecated list and its `fsdp_config` a "
