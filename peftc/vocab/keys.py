@@ -579,6 +579,16 @@ OTHERS: tuple[Key, ...] = (
         ("chat_template_jinja", "put the Jinja template in chat_template"),
         ("model_config", "remove it"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
+        ("relora", "use peftc's ReLoRA: relora_steps (restart period) and relora_warmup_steps"),
+        ("jagged_restart_steps", "use relora_steps"),
+        ("jagged_restart_warmup_steps", "use relora_warmup_steps"),
+        ("jagged_restart_anneal_steps", "remove it; peftc's ReLoRA restarts do not anneal"),
+        ("relora_prune_ratio", "remove it; peftc's ReLoRA restarts reset the optimizer state "
+         "fully"),
+        ("resize_token_embeddings_to_32x", "remove it; the embeddings grow only with new "
+         "tokens, which are not supported yet either"),
+        ("bfloat16", "use bf16: true (bfloat16 weights with bf16 mixed precision)"),
+        ("float16", "use fp16: true on a GPU"),
     )),
     # -- hints: speed or infrastructure only, they cannot change what is trained -----------
     *(Key(name, way=Way.HINT, note=note) for name, note in (
@@ -609,6 +619,8 @@ OTHERS: tuple[Key, ...] = (
         ("dataloader_pin_memory", "peftc pins memory when a GPU is there"),
         ("dataloader_prefetch_factor", "peftc loads batches in the training process"),
         ("debug", "Axolotl ignores it too; the CLI's --debug is what logs more"),
+        ("do_causal_lm_eval", "Axolotl's extra evaluation metrics; peftc logs eval_loss"),
+        ("eval_causal_lm_metrics", "Axolotl's extra evaluation metrics; peftc logs eval_loss"),
         ("eval_table_size", "Axolotl's W&B table of predictions; use sample_prompts for "
          "generations during training"),
         ("eval_max_new_tokens", "see eval_table_size; sample_max_new_tokens sets the length "
@@ -636,7 +648,6 @@ OTHERS: tuple[Key, ...] = (
         ("is_mistral_derived_model", "use model_family"),
         ("is_qwen_derived_model", "use model_family"),
         ("relora_cpu_offload", "remove it"),
-        ("relora_prune_ratio", "remove it; ReLoRA restarts reset the optimizer state fully"),
         ("max_memory", "remove it"), ("gpu_memory_limit", "remove it"),
         ("test_datasets", "use val_set_size"),
         ("shuffle_merged_datasets", "remove it; datasets are concatenated and split with the "
