@@ -112,3 +112,15 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def num(x: float) -> str:
+    """A number as a person writes it: 2e-04 -> '2e-04', 0.05 -> '0.05', 16.0 -> '16'."""
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e6):
+        return str(int(x))
+    if x != 0 and abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.3e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{x:.4g}"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import catalog
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
-from peftc.diagnostics import ERROR, WARNING, Diagnostic
+from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -242,10 +242,6 @@ def _evaluation_and_saves(d: _Deriver) -> None:
     strategy = "steps" if v.get("eval_steps") else (
         "epoch" if v.get("val_set_size") else "no")
     d.set("eval_strategy", strategy, "eval_steps / val_set_size", "val_set_size")
-
-
-def num(x: float) -> str:
-    return f"{x:g}"
 
 
 def _default_warmup(d: _Deriver) -> None:

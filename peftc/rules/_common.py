@@ -67,18 +67,6 @@ def uses_lora_r(run: ResolvedRun) -> bool:
     return run.values.get("adapter") in catalog.LORA_FAMILY
 
 
-def num(x: float) -> str:
-    """A number as a person writes it: 2e-04 -> '2e-04', 0.05 -> '0.05', 16.0 -> '16'."""
-    if isinstance(x, bool):
-        return str(x).lower()
-    if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) < 1e6):
-        return str(int(x))
-    if x != 0 and abs(x) < 1e-3:
-        mantissa, exponent = f"{x:.3e}".split("e")
-        return f"{float(mantissa):g}e{int(exponent)}"
-    return f"{x:.4g}"
-
-
 def warmup_steps(run: ResolvedRun) -> int | None:
     """Warmup in optimizer steps, as transformers computes it; None when the step count is
     unknown (warmup given as a ratio without max_steps)."""

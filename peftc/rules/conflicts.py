@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from peftc.compiler import catalog
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
     GUIDE,
     METHODS_DOC,
     dataset_rows,
     is_dpo,
-    num,
     shared_top_level,
     written,
 )

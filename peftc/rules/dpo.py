@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
     METHODS_DOC,
@@ -13,7 +14,6 @@ from peftc.rules._common import (
     blame,
     is_dpo,
     model_size_b,
-    num,
     shared_top_level,
     uses_lora_r,
 )

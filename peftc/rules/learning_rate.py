@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
-from peftc.rules._common import GUIDE, QUICKREF, blame, is_dpo, is_lora, num
+from peftc.rules._common import GUIDE, QUICKREF, blame, is_dpo, is_lora
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from peftc.compiler import catalog
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
     GUIDE,
@@ -16,7 +17,6 @@ from peftc.rules._common import (
     is_dpo,
     is_lora,
     model_size_b,
-    num,
     train_rows,
     uses_lora_r,
     written,

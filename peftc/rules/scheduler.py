@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
-from peftc.rules._common import GUIDE, blame, num, written
+from peftc.rules._common import GUIDE, blame, written
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun

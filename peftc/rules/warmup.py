@@ -6,8 +6,9 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.diagnostics import num
 from peftc.rules import Finding, rule
-from peftc.rules._common import GUIDE, blame, num, warmup_steps
+from peftc.rules._common import GUIDE, blame, warmup_steps
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun

@@ -26,6 +26,10 @@ def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
     import torch
 
     kwargs = dict(section.get("config") or {})
+    stray = sorted(k for k in ("bf16", "fp16", "tf32") if k in kwargs)
+    if stray:  # the precision section is the one place: a second one would be overridden
+        raise RuntimeConfigError(f"trainer.config.{stray[0]}: precision is set in run.yaml's "
+                                 "precision section (bf16, fp16, tf32), not here")
     kwargs.update(bf16=precision.bf16, fp16=precision.fp16, tf32=precision.tf32 or None)
     override = os.environ.get("PEFTC_GRADIENT_ACCUMULATION_STEPS")
     if override:  # set by `peftc launch --allow-world-size-change`; metrics.json records it

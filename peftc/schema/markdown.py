@@ -7,7 +7,7 @@ from typing import Any
 
 from peftc.schema.spec import ALIASES
 from peftc.schema.validate import schema
-from peftc.vocab.keys import OTHERS, SETTINGS, Way
+from peftc.vocab.keys import OTHERS, RENAMED_CODE, REPORTS, SETTINGS, Way
 
 _GROUPS = [("model", "Model"), ("adapter", "Adapter"), ("quant", "Quantization"),
            ("data", "Data"), ("batch", "Batch"), ("training", "Training"),
@@ -58,14 +58,13 @@ def reference() -> str:
 
 
 _WAYS = [
-    (Way.PENDING, "Not supported yet (error E107)",
+    (Way.PENDING, "Not supported yet",
      "Axolotl's meaning needs runtime work that peftc does not do yet. The error's hint says "
      "what to do meanwhile; an empty value (`key:`) is simply unset."),
-    (Way.HINT, "Speed and infrastructure hints (warning W204)",
+    (Way.HINT, "Speed and infrastructure hints",
      "These change how fast a run trains, not what it trains. peftc does not apply them, says "
      "so, and trains the same model."),
-    (Way.REFUSED, "Refused (error E105)", "peftc will not take these; the hint says what to "
-     "do instead."),
+    (Way.REFUSED, "Refused", "peftc will not take these; the hint says what to do instead."),
 ]
 
 
@@ -94,11 +93,13 @@ def axolotl_reference() -> str:
         lines.append(f"| {name} | `{key.run or '-'}` | {default} |")
     renamed = [k for k in OTHERS if k.way in (Way.RENAMED, Way.ALIAS)]
     lines += ["", "## Other spellings", "", "| key | taken as | |", "| --- | --- | --- |"]
-    lines += [f"| `{k.name}` | `{k.to}` | "
-              f"{'warning W205: Axolotl deprecated it' if k.way is Way.RENAMED else ''} |"
+    deprecated = f"warning {RENAMED_CODE}: Axolotl deprecated it"
+    lines += [f"| `{k.name}` | `{k.to}` | {deprecated if k.way is Way.RENAMED else ''} |"
               for k in renamed]
     for way, title, intro in _WAYS:
-        lines += ["", f"## {title}", "", intro, "", "| key | what to do / what peftc does |",
+        code, severity, _ = REPORTS[way]
+        lines += ["", f"## {title} ({severity} {code})", "", intro, "",
+                  "| key | what to do / what peftc does |",
                   "| --- | --- |"]
         lines += [f"| `{k.name}` | {k.note} |" for k in sorted(OTHERS, key=lambda k: k.name)
                   if k.way is way]

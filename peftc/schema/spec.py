@@ -14,22 +14,18 @@ from peftc.vocab.keys import CLUSTER, LINT, STR_LIST, aliases, refused, settings
 # Keys that are not run settings: they shape the spec itself.
 STRUCTURAL = ["extends", "profile", "profiles", "sweep", "stages", "lint", "cluster", "name"]
 
-def _settings() -> dict[str, dict[str, Any]]:
-    return settings_schema()
-
-
 # Axolotl keys peftc does not take, with what to do instead; accepted second spellings.
 UNSUPPORTED: dict[str, str] = refused()
 ALIASES: dict[str, str] = aliases()
 
 
 def settings_keys() -> list[str]:
-    return list(_settings())
+    return list(settings_schema())
 
 
 def build_schema() -> dict[str, Any]:
     """The JSON Schema of a spec file."""
-    settings = _settings()
+    settings = settings_schema()
     refs = {k: {"$ref": f"#/properties/{k}"} for k in settings}
     aliases = {a: {"$ref": f"#/properties/{c}", "description": f"Alias of {c}."}
                for a, c in ALIASES.items()}

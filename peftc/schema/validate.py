@@ -16,15 +16,7 @@ from jsonschema.exceptions import ValidationError
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
-from peftc.vocab.keys import KEYS, Way, way
-
-# How a key that is not a setting is reported: code, severity, what is said of it.
-_WORDS = {
-    Way.REFUSED: ("E105", ERROR, "is an Axolotl key peftc does not take"),
-    Way.PENDING: ("E107", ERROR, "is an Axolotl key peftc does not support yet"),
-    Way.HINT: ("W204", WARNING, "only changes speed, not what is trained; peftc does not "
-               "apply it"),
-}
+from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, way
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
@@ -163,8 +155,8 @@ class _Wording:
                 continue
             kpath = (*path, key)
             record = KEYS.get(key) if not path else None
-            if record is not None and record.way in _WORDS:
-                code, severity, words = _WORDS[record.way]
+            if record is not None and record.way in REPORTS:
+                code, severity, words = REPORTS[record.way]
                 out.append(self.diag(kpath, code, f"'{key}' {words}", record.note, key=True,
                                      severity=severity))
                 continue
@@ -189,7 +181,7 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
         known = subschema(kpath) is not None or (not path and key in KEYS)
         if value is None and known and not named:
             continue
-        if value is False and not path and way(key) in _WORDS:
+        if value is False and not path and way(key) in REPORTS:
             continue
         out[key] = unset_nulls(value, kpath)
     return out
@@ -213,7 +205,7 @@ def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
             out.append(wording.diag((alias,), "E106", f"'{alias}' and '{canonical}' are the "
                                     "same setting; keep one", key=True))
         elif alias in data and KEYS[alias].way is Way.RENAMED:
-            out.append(wording.diag((alias,), "W205", f"'{alias}' is Axolotl's old name of "
+            out.append(wording.diag((alias,), RENAMED_CODE, f"'{alias}' is Axolotl's old name of "
                                     f"'{canonical}'; taken as '{canonical}'",
                                     f"rename it to {canonical}", key=True, severity=WARNING))
     return out

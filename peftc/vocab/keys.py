@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from peftc.diagnostics import ERROR, WARNING
+
 # Names used by other modules ------------------------------------------------------------
 ADAPTERS = [
     "lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus", "adalora",
@@ -52,6 +54,17 @@ class Way(Enum):
     REFUSED = "refused"  # an Axolotl key peftc does not take; ``note`` says what to do
     RENAMED = "renamed"  # a deprecated spelling of ``to``: taken as it, with a warning
     ALIAS = "alias"  # a second spelling of ``to``, taken silently
+
+
+# How lint reports a key of each way that is not taken as a setting: code, severity, and what
+# it says of the key. A renamed key is taken, with warning RENAMED_CODE.
+REPORTS: dict[Way, tuple[str, str, str]] = {
+    Way.REFUSED: ("E105", ERROR, "is an Axolotl key peftc does not take"),
+    Way.PENDING: ("E107", ERROR, "is an Axolotl key peftc does not support yet"),
+    Way.HINT: ("W204", WARNING, "only changes speed, not what is trained; peftc does not "
+               "apply it"),
+}
+RENAMED_CODE = "W205"
 
 
 @dataclass(frozen=True)

@@ -214,3 +214,10 @@ def test_an_unknown_model_class_is_a_clear_error(tmp_path):
 
     with pytest.raises(RuntimeConfigError, match="no class 'LlamaForCausalLMM'"):
         run(make_run(tmp_path, run_id="badclass", model={"class": "LlamaForCausalLMM"}))
+
+
+def test_precision_in_trainer_config_is_refused_not_overridden(tmp_path):
+    from peftc.runtime.errors import RuntimeConfigError
+
+    with pytest.raises(RuntimeConfigError, match="precision section"):
+        run(make_run(tmp_path, run_id="stray", trainer={"config": {"bf16": True}}))
