@@ -54,7 +54,7 @@ TASKS: dict[str, dict[str, Any]] = {
     },
     "alpaca": {
         "_profile": "paper_default_ift",
-        "datasets": [{"path": "tatsu-lab/alpaca", "split": "train", "type": "alpaca"}],
+        "datasets": [{"path": "tatsu-lab/alpaca", "split": "train", "type": "alpaca_plain"}],
         "_formatting": "If text is present, uses text as-is; otherwise uses instruction + "
                        "optional input + output, formatted with '### Instruction' + "
                        "'### Response'.",

@@ -7,7 +7,7 @@ SFT rows become TRL *prompt-completion* rows (``{"prompt", "completion"}``) so t
 (``{"messages"}``) for TRL's ``assistant_only_loss``; ``preference`` rows become
 ``{"prompt", "chosen", "rejected"}``. No formatter masks tokens itself.
 
-The task plugins (metamath, magicoder, alpaca, csqa) follow the sweep's formatting: the first
+The task plugins (metamath, magicoder, alpaca_plain, csqa) follow the sweep's formatting: the first
 present field of a list of candidates, wrapped in ``### Instruction`` / ``### Response``.
 ``fields`` maps a formatter's field name to the dataset's column (``{instruction: question}``).
 """
@@ -15,6 +15,7 @@ present field of a list of candidates, wrapped in ``### Instruction`` / ``### Re
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -78,9 +79,9 @@ def format_magicoder(row: Row, fields: dict[str, str], train_on_inputs: bool) ->
     return sft_row(instruction_prompt(instruction), response, train_on_inputs)
 
 
-def format_alpaca(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
-    """A non-empty ``text`` is used as it is (all of it trained on, it has no prompt/response
-    split); otherwise instruction + optional input + output."""
+def format_alpaca_plain(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """The seed sweep's alpaca task: a non-empty ``text`` is used as it is (all of it trained
+    on, it has no prompt/response split); otherwise instruction + optional input + output."""
     text = column(row, fields, "text")
     if text:
         return {"prompt": "", "completion": text} if not train_on_inputs else {"text": text}
@@ -89,6 +90,52 @@ def format_alpaca(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Ro
     if instruction is None or output is None:
         raise RuntimeConfigError("data: alpaca rows need instruction and output columns (or text)")
     prompt = instruction_prompt(instruction, column(row, fields, "input", "") or "")
+    return sft_row(prompt, output, train_on_inputs)
+
+
+# Axolotl's alpaca prompt styles (``type: alpaca`` and ``alpaca:<style>``), copied from
+# axolotl/prompters.py ``AlpacaPrompter`` (0.18) with their quirks (phi puts the input right
+# after ``<|end|>``), so that a type means the text Axolotl trains on. style -> (system line,
+# turn with input, turn without input).
+_ALPACA_SYSTEM = ("Below is an instruction that describes a task, paired with an input that "
+                  "provides further context. Write a response that appropriately completes "
+                  "the request.")
+_ALPACA_SYSTEM_NO_INPUT = ("Below is an instruction that describes a task. Write a response "
+                           "that appropriately completes the request.")
+ALPACA_STYLES: dict[str, tuple[str, str, str]] = {
+    "instruct": ("{system}\n\n",
+                 "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+                 "### Instruction:\n{instruction}\n\n### Response:\n"),
+    "chat": ("SYSTEM: {system}\n",
+             "USER: {instruction}\n{input}\nASSISTANT:",
+             "USER: {instruction}\nASSISTANT:"),
+    "chatml": ("<|im_start|>system\n{system}<|im_end|>\n",
+               "<|im_start|>user\n{instruction}\n{input}<|im_end|>\n<|im_start|>assistant\n",
+               "<|im_start|>user\n{instruction}<|im_end|>\n<|im_start|>assistant\n"),
+    "phi": ("<|system|>\n{system}<|end|>\n",
+            "<|user|>\n{instruction}<|end|>{input}<|assistant|>",
+            "<|user|>\n{instruction}<|end|>\n<|assistant|>\n"),
+}
+
+
+def alpaca_prompt(style: str, instruction: str, input_text: str = "") -> str:
+    """The prompt Axolotl's ``alpaca:<style>`` builds: system sentence, then the turn."""
+    system, turn, turn_no_input = ALPACA_STYLES[style]
+    if input_text:
+        return (system.format(system=_ALPACA_SYSTEM)
+                + turn.format(instruction=instruction, input=input_text))
+    return (system.format(system=_ALPACA_SYSTEM_NO_INPUT)
+            + turn_no_input.format(instruction=instruction))
+
+
+def format_alpaca(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
+                  style: str = "instruct") -> Row:
+    """Axolotl's alpaca: instruction, optional input and output columns."""
+    instruction = column(row, fields, "instruction")
+    output = column(row, fields, "output")
+    if instruction is None or output is None:
+        raise RuntimeConfigError("data: alpaca rows need instruction and output columns")
+    prompt = alpaca_prompt(style, instruction, column(row, fields, "input", "") or "")
     return sft_row(prompt, output, train_on_inputs)
 
 
@@ -155,6 +202,9 @@ FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
     "metamath": format_metamath,
     "magicoder": format_magicoder,
     "alpaca": format_alpaca,
+    **{f"alpaca:{style}": partial(format_alpaca, style=style)
+       for style in ALPACA_STYLES if style != "instruct"},
+    "alpaca_plain": format_alpaca_plain,
     "csqa": format_csqa,
     "completion": format_completion,
     "chat_template": format_chat_template,

@@ -23,7 +23,8 @@ ADAPTERS = [
     "ia3", "prompt_tuning", "prefix_tuning", "p_tuning",
 ]
 DATASET_TYPES = [
-    "alpaca", "completion", "input_output", "chat_template",
+    "alpaca", "alpaca:chat", "alpaca:chatml", "alpaca:phi", "alpaca_plain", "completion",
+    "input_output", "chat_template",
     "metamath", "magicoder", "csqa", "preference",
 ]
 FAMILIES = ["llama", "mistral", "qwen2", "gemma", "phi", "gpt_neox", "falcon"]
@@ -134,7 +135,9 @@ _DATASET = {
     "required": ["path"],
     "properties": {
         "path": _t("string", "Hub dataset id, or a local file or folder (relative to the spec)."),
-        "type": _enum(DATASET_TYPES, "How rows are turned into training text.", "alpaca"),
+        "type": _enum(DATASET_TYPES, "How rows are turned into training text (alpaca and "
+                      "alpaca:STYLE: Axolotl's prompts; alpaca_plain: the seed sweep's).",
+                      "alpaca"),
         "split": _t("string", "Split to load.", "train"),
         "name": _t("string", "Dataset configuration name (hub datasets)."),
         "revision": _t("string", "Dataset revision (hub datasets)."),

@@ -78,7 +78,7 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
             "loraplus": None,
         },
         "data": {
-            "datasets": [dataset_entry("alpaca.jsonl", "alpaca")],
+            "datasets": [dataset_entry("alpaca.jsonl", "alpaca_plain")],
             "val_set_size": 0.0,
             "shuffle_seed": 42,
             "train_on_inputs": False,

@@ -40,7 +40,7 @@ def test_magicoder_exact():
 
 
 def test_alpaca_task_uses_text_when_present_else_fields():
-    out = rows(dataset_entry("alpaca_task_sample.jsonl", "alpaca"))
+    out = rows(dataset_entry("alpaca_task_sample.jsonl", "alpaca_plain"))
     assert out[0] == {
         "prompt": "### Instruction:\nAdd the two numbers.\n\n### Input:\n8 and 18\n\n"
                   "### Response:\n",
@@ -53,11 +53,48 @@ def test_alpaca_task_uses_text_when_present_else_fields():
     }
 
 
-def test_alpaca_without_input():
+def test_alpaca_is_axolotls_instruct_prompt_with_its_system_sentence():
+    out = rows(dataset_entry("alpaca_task_sample.jsonl", "alpaca"))
+    # Axolotl's alpaca ignores the text column; the input variant has its own sentence
+    assert out[1] == {
+        "prompt": "Below is an instruction that describes a task, paired with an input that "
+                  "provides further context. Write a response that appropriately completes the "
+                  "request.\n\n### Instruction:\nGive the opposite of the word.\n\n"
+                  "### Input:\nopen\n\n### Response:\n",
+        "completion": "closed",
+    }
     row = next(r for r in rows(dataset_entry("alpaca.jsonl", "alpaca"))
-               if r["prompt"].startswith("### Instruction:\nWhat is the capital"))
+               if "### Instruction:\nWhat is the capital" in r["prompt"])
+    assert row["prompt"].startswith("Below is an instruction that describes a task. Write a "
+                                    "response that appropriately completes the request.\n\n"
+                                    "### Instruction:\nWhat is the capital")
     assert "### Input" not in row["prompt"]
     assert row["prompt"].endswith("?\n\n### Response:\n")
+
+
+@pytest.mark.parametrize("style, with_input, without_input", [
+    ("alpaca:chat", "SYSTEM: {s}\nUSER: Give the opposite of the word.\nopen\nASSISTANT:",
+     "SYSTEM: {n}\nUSER: Add the two numbers.\nASSISTANT:"),
+    ("alpaca:chatml", "<|im_start|>system\n{s}<|im_end|>\n<|im_start|>user\nGive the opposite of "
+     "the word.\nopen<|im_end|>\n<|im_start|>assistant\n",
+     "<|im_start|>system\n{n}<|im_end|>\n<|im_start|>user\nAdd the two numbers.<|im_end|>\n"
+     "<|im_start|>assistant\n"),
+    # Axolotl's phi style puts the input straight after <|end|>; peftc keeps its text
+    ("alpaca:phi", "<|system|>\n{s}<|end|>\n<|user|>\nGive the opposite of the word.<|end|>open"
+     "<|assistant|>", "<|system|>\n{n}<|end|>\n<|user|>\nAdd the two numbers.<|end|>\n"
+     "<|assistant|>\n"),
+])
+def test_alpaca_styles_render_axolotls_text(tmp_path, style, with_input, without_input):
+    s = ("Below is an instruction that describes a task, paired with an input that provides "
+         "further context. Write a response that appropriately completes the request.")
+    n = ("Below is an instruction that describes a task. Write a response that appropriately "
+         "completes the request.")
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"instruction": "Give the opposite of the word.", "input": "open", '
+                    '"output": "closed"}\n{"instruction": "Add the two numbers.", "output": "5"}\n')
+    out = rows({"path": str(data), "type": style, "split": "train", "builder": "json"})
+    assert out == [{"prompt": with_input.format(s=s), "completion": "closed"},
+                   {"prompt": without_input.format(n=n), "completion": "5"}]
 
 
 def test_csqa_exact():

@@ -16,7 +16,7 @@ def packed_trainer(tmp_path, attn: str, strategy: str = "bfd"):
     run_dir = make_run(
         tmp_path, run_id=f"pack-{attn}-{strategy}",
         model={"from_pretrained": {"attn_implementation": attn}},
-        trainer={"config": {"packing": True, "packing_strategy": strategy, "max_length": 128,
+        trainer={"config": {"packing": True, "packing_strategy": strategy, "max_length": 256,
                             "max_steps": 2, "per_device_train_batch_size": 2}},
     )
     outcome = execute(run_dir)
