@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +155,11 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         max_prompt_length=spec["data"].get("max_prompt_length"),
     )
     outcome.trainer = trainer
+    dropped = getattr(trainer, "peftc_dropped", {})
+    for name, counts in dropped.items():
+        line = counts.report(name, args.max_length)
+        if line and trainer.is_world_process_zero():
+            print(f"peftc: data: {line}", flush=True)
     if adapter.get("loraplus"):
         trainer.optimizer = loraplus_optimizer(trainer.model, adapter["loraplus"], args)
 
@@ -170,6 +175,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     outputs.last_step = trainer.state.global_step
     result = metrics.summary(trainer, trainable, total)
     result["precision"] = precision.as_dict()
+    result["rows_dropped"] = {name: asdict(counts) for name, counts in dropped.items()}
     outputs.metrics(result)
     if interrupt.requested:
         outputs.status("interrupted")

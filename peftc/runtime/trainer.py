@@ -101,6 +101,78 @@ def guard_finite_loss(trainer: Any) -> None:
     trainer.training_step = checked_training_step
 
 
+@dataclass
+class RowsDropped:
+    """Rows a dataset lost before training, and why (recorded in metrics.json)."""
+
+    rows: int = 0
+    too_long: int = 0
+    nothing_trained: int = 0
+
+    def report(self, name: str, limit: int) -> str | None:
+        if not (self.too_long or self.nothing_trained):
+            return None
+        parts = []
+        if self.too_long:
+            parts.append(f"{self.too_long} longer than sequence_len ({limit} tokens)")
+        if self.nothing_trained:
+            parts.append(f"{self.nothing_trained} with no trained token")
+        return f"dropped {' and '.join(parts)} of {self.rows} {name} rows"
+
+
+_SFT_CLASS: Any = None
+
+
+def sft_trainer_class() -> Any:
+    """``trl.SFTTrainer`` that drops the rows longer than ``max_length`` and counts them.
+
+    Hand-written: Axolotl drops such rows (its default ``excess_length_strategy``), while
+    TRL 1.16 truncates them and silently drops rows the truncation left with no trained token,
+    so a long prompt would train on a cut answer, or an evaluation set could end up empty. This
+    tokenizes through TRL without truncation, filters and counts, then packs as TRL does."""
+    global _SFT_CLASS
+    if _SFT_CLASS is not None:
+        return _SFT_CLASS
+    import trl
+    from trl.data_utils import pack_dataset
+
+    class LengthCheckedSFTTrainer(trl.SFTTrainer):
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any,
+                             packing: bool, formatting_func: Any, dataset_name: str) -> Any:
+            limit, shuffle = args.max_length, args.shuffle_dataset
+            if packing and limit is None:
+                raise RuntimeConfigError("trainer.config: packing needs max_length")
+            args.max_length, args.shuffle_dataset = None, False
+            try:
+                dataset = super()._prepare_dataset(dataset, processing_class, args, False,
+                                                   formatting_func, dataset_name)
+            finally:
+                args.max_length, args.shuffle_dataset = limit, shuffle
+            dropped = RowsDropped(rows=len(dataset))
+            if limit is not None:
+                dataset = dataset.filter(lambda row: len(row["input_ids"]) <= limit)
+                dropped.too_long = dropped.rows - len(dataset)
+            kept = len(dataset)
+            dataset = dataset.filter(lambda row: any(x != -100 for x in row["labels"]))
+            dropped.nothing_trained = kept - len(dataset)
+            self.peftc_dropped = {**getattr(self, "peftc_dropped", {}), dataset_name: dropped}
+            if len(dataset) == 0:
+                raise RuntimeConfigError(
+                    f"data: no {dataset_name} rows left to train on: "
+                    f"{dropped.report(dataset_name, limit)}; raise sequence_len or shorten "
+                    "them")
+            if packing:  # as TRL packs: shuffled first, so neighbours are unrelated
+                dataset = dataset.select_columns(["input_ids", "labels"])
+                if shuffle:
+                    dataset = dataset.shuffle(seed=args.seed)
+                dataset = pack_dataset(dataset, limit, args.packing_strategy,
+                                       {"num_proc": args.dataset_num_proc})
+            return dataset.shuffle(seed=args.seed) if shuffle else dataset
+
+    _SFT_CLASS = LengthCheckedSFTTrainer
+    return _SFT_CLASS
+
+
 def build_trainer(
     kind: str,
     args: Any,
@@ -140,7 +212,7 @@ def build_trainer(
                 trainer.eval_dataset = truncate_prompt_ids(
                     trainer.eval_dataset, max_prompt_length, bos)
     else:
-        trainer = trl.SFTTrainer(**common)
+        trainer = sft_trainer_class()(**common)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     # peftc's ProgressCallback (a subclass of transformers' bar) prints readable lines instead
