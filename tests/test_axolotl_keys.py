@@ -122,3 +122,59 @@ def test_axolotls_fsdp_list_is_not_supported_yet(write_spec):
         resolve_spec(write_spec(MINIMAL + "fsdp: [full_shard, auto_wrap]\n"))
     [d] = exc.value.diagnostics
     assert d.code == "E107" and "fsdp list" in d.message and "mapping" in d.hint
+
+
+CHAT = """
+base_model: NousResearch/Llama-3.2-1B
+adapter: lora
+datasets:
+  - path: org/sharegpt
+    type: chat_template
+"""
+
+
+def test_chat_template_entries_carry_axolotls_mappings_and_roles(write_spec, tmp_path):
+    entry = run_yaml(write_spec, tmp_path, "", "plain.yaml")["data"]["datasets"][0]
+    assert "roles" not in entry and "message_property_mappings" not in entry  # alpaca
+    out = tmp_path / "chat"
+    result = compile_spec(write_spec(CHAT + "    field_messages: conversations\n"
+                                     "    message_property_mappings: {role: from, "
+                                     "content: value}\n", "chat.yaml"), out)
+    run = yaml.safe_load((out / "runs" / result.runs[0].run_id / "run.yaml").read_text())
+    [entry] = run["data"]["datasets"]
+    assert entry["fields"] == {"messages": "conversations"}
+    assert entry["message_property_mappings"] == {"role": "from", "content": "value"}
+    assert entry["roles"] == {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
+                              "system": ["system"], "tool": ["tool"]}
+
+
+@pytest.mark.parametrize("extra,code,where,words", [
+    ("    roles_to_train: [assistant]\n", "E107", "6:5",
+     "'datasets[0].roles_to_train' is an Axolotl key peftc does not support yet"),
+    ("    trust_remote_code: true\n", "E105", "6:5",
+     "'datasets[0].trust_remote_code' is an Axolotl key peftc does not take"),
+    ("gradient_checkpointing: offload\n", "E107", "6:25",
+     "'gradient_checkpointing: offload' is an Axolotl value peftc does not support yet"),
+])
+def test_entry_keys_and_values_have_their_way(write_spec, extra, code, where, words):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(CHAT + extra))
+    [d] = exc.value.diagnostics
+    assert (d.code, f"{d.line}:{d.col}", d.message) == (code, where, words)
+
+
+def test_false_entry_switch_and_dpo_type(write_spec):
+    compiled = resolve_spec(write_spec(CHAT + "    drop_system_message: false\n"))
+    assert not compiled.warnings
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(CHAT.replace("type: chat_template", "type: chatml.intel")
+                                + "rl: dpo\n", "dpo.yaml"))
+    [d] = exc.value.diagnostics
+    assert d.code == "E107" and "type: preference" in d.hint
+
+
+def test_a_speed_only_attention_value_is_said_and_unset(write_spec, tmp_path):
+    compiled = resolve_spec(write_spec(MINIMAL + "attn_implementation: xformers\n"))
+    assert [(d.code, d.line) for d in compiled.warnings] == [("W204", 10)]
+    assert "attn_implementation" not in compiled.runs[0].values or \
+        compiled.runs[0].values["attn_implementation"] != "xformers"

@@ -44,3 +44,12 @@ def test_each_settings_run_field_is_in_run_yaml(write_spec, tmp_path):
     for key in SETTINGS:
         if key.run is not None:
             assert any(_has(run, key.run) for run in runs), f"{key.name} -> {key.run}"
+
+
+def test_optimizers_are_transformers_names():
+    """Axolotl hands any optimizer it does not build itself to transformers' `optim`."""
+    from transformers.training_args import OptimizerNames
+
+    from peftc.vocab.keys import OPTIMIZERS
+
+    assert OPTIMIZERS == [o.value for o in OptimizerNames]

@@ -14,6 +14,7 @@ from peftc import __version__
 from peftc.compiler import catalog
 from peftc.compiler.derive import LOCAL_SUFFIXES
 from peftc.compiler.resolve import ResolvedRun
+from peftc.vocab.keys import AXOLOTL_ROLES
 
 PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
                 "prompt_tuning": "PromptTuningConfig", "prefix_tuning": "PrefixTuningConfig",
@@ -189,6 +190,11 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         if local and builder is None and local_path.is_file():
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
         fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
+        chat = {}
+        if ds["type"] == "chat_template":  # Axolotl fills both for every chat_template entry
+            chat = {"message_property_mappings": {"role": "role", "content": "content",
+                                                  **(ds.get("message_property_mappings") or {})},
+                    "roles": ds.get("roles") or AXOLOTL_ROLES}
         items.append({
             "path": str(local_path.resolve()) if local else path,
             "local": local,
@@ -199,6 +205,7 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
             "data_files": ds.get("data_files"),
             "type": ds["type"],
             "fields": fields,
+            **chat,
         })
     return {
         "datasets": items,

@@ -16,7 +16,7 @@ from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.spec import ALIASES, STRUCTURAL
 from peftc.schema.validate import unset_nulls, validate_data
-from peftc.vocab.keys import Way, way
+from peftc.vocab.keys import Way, value_way, way
 
 
 @dataclass
@@ -65,6 +65,8 @@ def canonical(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     for key, value in data.items():
         if key in STRUCTURAL or key in ("stages", "depends_on") or way(key) is Way.HINT:
             continue  # a hint (W204) reaches no run
+        if (value_way(key, value) or (None,))[0] is Way.HINT:
+            continue
         canon = ALIASES.get(key, key)
         out[canon] = value
         names[canon] = key

@@ -9,6 +9,7 @@ results are concatenated; ``val_set_size`` then splits off an evaluation set wit
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -76,6 +77,9 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
         return dataset.map(tokenize_segments, fn_kwargs={"fields": fields, "tokenizer": tokenizer},
                            remove_columns=dataset.column_names)
     formatter = FORMATTERS[dtype]
+    if dtype == "chat_template":
+        formatter = partial(formatter, roles=entry.get("roles"),
+                            message_property_mappings=entry.get("message_property_mappings"))
     if dtype == "preference":
         consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
         return dataset.map(lambda row: formatter(row, fields, train_on_inputs),

@@ -169,13 +169,33 @@ def format_completion(row: Row, fields: dict[str, str], train_on_inputs: bool) -
     return {"text": text}
 
 
-def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
+                         message_property_mappings: dict[str, str] | None = None,
+                         roles: dict[str, list[str]] | None = None) -> Row:
     """A conversational ``messages`` row (Axolotl ``chat_template``); the tokenizer's chat template
-    renders it and TRL's ``assistant_only_loss`` masks non-assistant turns."""
+    renders it and TRL's ``assistant_only_loss`` masks non-assistant turns.
+
+    As in Axolotl, each message key is read from the row's key that
+    ``message_property_mappings`` names (``{role: from, content: value}`` for ShareGPT rows),
+    and role values go through ``roles`` (``gpt`` -> ``assistant``); a role it does not list
+    passes through unchanged."""
     messages = column(row, fields, "messages")
     if not messages:
         raise RuntimeConfigError("data: chat_template rows need a messages list")
-    return {"messages": [{"role": m["role"], "content": m["content"]} for m in messages]}
+    mappings = message_property_mappings or {"role": "role", "content": "content"}
+    role_of = {raw: role for role, raws in (roles or {}).items() for raw in raws}
+    out = []
+    for message in messages:
+        turn = {key: message[source] for key, source in mappings.items()
+                if message.get(source) is not None}
+        if "role" not in turn or "content" not in turn:
+            raise RuntimeConfigError(
+                f"data: a chat_template message has no {mappings['role']!r} or "
+                f"{mappings['content']!r} key (its keys: {', '.join(sorted(message))}); set "
+                "message_property_mappings")
+        turn["role"] = role_of.get(turn["role"], turn["role"])
+        out.append(turn)
+    return {"messages": out}
 
 
 def input_output_segments(row: Row, fields: dict[str, str]) -> list[dict[str, Any]]:

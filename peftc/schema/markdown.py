@@ -7,7 +7,15 @@ from typing import Any
 
 from peftc.schema.spec import ALIASES
 from peftc.schema.validate import schema
-from peftc.vocab.keys import OTHERS, RENAMED_CODE, REPORTS, SETTINGS, Way
+from peftc.vocab.keys import (
+    DATASET_KEYS,
+    OTHERS,
+    RENAMED_CODE,
+    REPORTS,
+    SETTINGS,
+    VALUES,
+    Way,
+)
 
 _GROUPS = [("model", "Model"), ("adapter", "Adapter"), ("quant", "Quantization"),
            ("data", "Data"), ("batch", "Batch"), ("training", "Training"),
@@ -103,6 +111,17 @@ def axolotl_reference() -> str:
                   "| --- | --- |"]
         lines += [f"| `{k.name}` | {k.note} |" for k in sorted(OTHERS, key=lambda k: k.name)
                   if k.way is way]
+    lines += ["", "## Keys of a `datasets[]` entry", "",
+              "| key | way | reaches the run.yaml entry / what to do |", "| --- | --- | --- |"]
+    for k in DATASET_KEYS:
+        code = f" ({REPORTS[k.way][0]})" if k.way in REPORTS else ""
+        where = f"`{k.run}`" if k.run else k.note
+        own = " (peftc's own)" if k.own else ""
+        lines.append(f"| `{k.name}`{own} | {k.way.value}{code} | {where} |")
+    lines += ["", "## Axolotl values taken another way", "",
+              "| key: value | way | what to do / what peftc does |", "| --- | --- | --- |"]
+    lines += [f"| `{key}: {value}` | {w.value} ({REPORTS[w][0]}) | {note} |"
+              for (key, value), (w, note) in VALUES.items()]
     lines += ["", "## Where peftc differs from Axolotl", "",
               "- A key peftc does not know is an error with a suggestion (Axolotl drops it "
               "silently: `adam_eps`, a typo of `adam_epsilon`, does nothing there)."]

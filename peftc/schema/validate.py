@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
-from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, way
+from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
@@ -84,6 +84,12 @@ class _Wording:
         v = err.validator
         if v == "additionalProperties" and isinstance(err.instance, dict):
             return self._unknown_keys(err, path)
+        taken = value_way(path[-1], err.instance) if path else None
+        if taken is not None and v in ("enum", "type", "anyOf"):
+            code, severity, words = REPORTS[taken[0]]
+            return [self.diag(path, code, f"'{name}: {err.instance}' "
+                              f"{words.replace(' key ', ' value ')}", taken[1],
+                              severity=severity)]
         if v == "type":
             want = err.validator_value
             want = [want] if isinstance(want, str) else want
@@ -154,11 +160,11 @@ class _Wording:
             if key in known:
                 continue
             kpath = (*path, key)
-            record = KEYS.get(key) if not path else None
-            if record is not None and record.way in REPORTS:
-                code, severity, words = REPORTS[record.way]
-                out.append(self.diag(kpath, code, f"'{key}' {words}", record.note, key=True,
-                                     severity=severity))
+            rec = record(path, key)
+            if rec is not None and rec.way in REPORTS:
+                code, severity, words = REPORTS[rec.way]
+                out.append(self.diag(kpath, code, f"'{_name(kpath)}' {words}", rec.note,
+                                     key=True, severity=severity))
                 continue
             out.append(self.diag(kpath, "E100", f"unknown key '{_name(kpath)}'"
                                  f"{did_you_mean(str(key), known)}", key=True))
@@ -178,10 +184,11 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
     for key, value in data.items():
         kpath = (*path, key)
         named = path in (("stages",), ("profiles",))  # `stages: {sft: }` is a stage
-        known = subschema(kpath) is not None or (not path and key in KEYS)
+        rec = record(path, key)
+        known = subschema(kpath) is not None or rec is not None
         if value is None and known and not named:
             continue
-        if value is False and not path and way(key) in REPORTS:
+        if value is False and rec is not None and rec.way in REPORTS:
             continue
         out[key] = unset_nulls(value, kpath)
     return out

@@ -33,11 +33,18 @@ SCHEDULERS = [
     "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
     "cosine_warmup_with_min_lr", "warmup_stable_decay",
 ]
+# transformers' optimizer names (``OptimizerNames`` of 5.24; a test keeps them equal), which
+# Axolotl passes to ``optim`` as they are
 OPTIMIZERS = [
-    "adamw_torch", "adamw_torch_fused", "adafactor", "adamw_torch_8bit", "adamw_bnb_8bit",
-    "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit", "lion_32bit",
-    "paged_lion_8bit", "paged_lion_32bit", "sgd", "adagrad", "rmsprop", "ademamix",
-    "schedule_free_adamw",
+    "adamw_torch", "adamw_torch_fused", "adamw_torch_xla", "adamw_torch_npu_fused", "adafactor",
+    "adamw_anyprecision", "adamw_torch_4bit", "adamw_torch_8bit", "ademamix", "sgd", "adagrad",
+    "adamw_bnb_8bit", "adamw_8bit", "ademamix_8bit", "lion_8bit", "lion_32bit",
+    "paged_adamw_32bit", "paged_adamw_8bit", "paged_ademamix_32bit", "paged_ademamix_8bit",
+    "paged_lion_32bit", "paged_lion_8bit", "rmsprop", "rmsprop_bnb", "rmsprop_bnb_8bit",
+    "rmsprop_bnb_32bit", "galore_adamw", "galore_adamw_8bit", "galore_adafactor",
+    "galore_adamw_layerwise", "galore_adamw_8bit_layerwise", "galore_adafactor_layerwise", "lomo",
+    "adalomo", "grokadamw", "schedule_free_radam", "schedule_free_adamw", "schedule_free_sgd",
+    "apollo_adamw", "apollo_adamw_layerwise", "stable_adamw",
 ]
 DPO_LOSSES = [
     "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
@@ -128,34 +135,71 @@ def _steps(desc: str, **extra: Any) -> dict[str, Any]:
 
 STR_LIST = {"type": "array", "items": {"type": "string"}}
 
+# Axolotl's role map for chat_template rows (SFT): template role <- the values rows use.
+# A role it does not list passes through unchanged.
+AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
+                 "system": ["system"], "tool": ["tool"]}
+
+_CHAT_PENDING = "the chat-template options come with peftc's own masking (not yet)"
+
+# The keys of one ``datasets[]`` entry; ``run`` names the field of run.yaml's entry.
+DATASET_KEYS: tuple[Key, ...] = (
+    Key("path", _t("string", "Hub dataset id, or a local file or folder (relative to the spec)."),
+        run="path"),
+    Key("type", _enum(DATASET_TYPES, "How rows are turned into training text (alpaca and "
+                      "alpaca:STYLE: Axolotl's prompts; alpaca_plain: the seed sweep's).",
+                      "alpaca"), run="type"),
+    Key("split", _t("string", "Split to load.", "train"), run="split"),
+    Key("name", _t("string", "Dataset configuration name (hub datasets)."), run="name"),
+    Key("revision", _t("string", "Dataset revision (hub datasets)."), run="revision"),
+    Key("data_files", {"type": ["string", "array"], "items": {"type": "string"},
+                       "description": "Files to load from the dataset path."}, run="data_files"),
+    Key("ds_type", _enum(["json", "parquet", "csv", "arrow", "text"],
+                         "Loader for local files; guessed from the file suffix when unset."),
+        run="builder"),
+    *(Key(f"field_{name}", _t("string", desc, default), run=f"fields.{name}", own=own)
+      for name, desc, default, own in (
+          ("instruction", "Column holding the instruction (alpaca, input_output).", None, True),
+          ("input", "Column holding the optional input (alpaca).", None, True),
+          ("output", "Column holding the response (alpaca, input_output).", None, True),
+          ("text", "Column holding raw text (completion).", "text", True),
+          ("messages", "Column holding the message list (chat_template).", "messages", False),
+          ("prompt", "Column holding the prompt (preference).", "prompt", True),
+          ("chosen", "Column holding the chosen answer (preference).", "chosen", False),
+          ("rejected", "Column holding the rejected answer (preference).", "rejected", False))),
+    Key("message_property_mappings",
+        {"type": "object", "additionalProperties": {"type": "string"},
+         "description": "chat_template: message key -> the key rows use for it, e.g. "
+                        "{role: from, content: value} for ShareGPT rows; role and content map "
+                        "to themselves unless given."},
+        run="message_property_mappings"),
+    Key("roles", {"type": "object", "additionalProperties": STR_LIST,
+                  "description": "chat_template: template role -> the role values rows use. "
+                                 "Replaces Axolotl's default map (user: human, user; "
+                                 "assistant: gpt, assistant; system; tool); a role it does not "
+                                 "list passes through."},
+        run="roles"),
+    *(Key(name, way=Way.PENDING, note=_CHAT_PENDING) for name in (
+        "roles_to_train", "train_on_eos", "train_on_eot", "drop_system_message",
+        "field_tools", "field_thinking", "template_thinking_key", "split_thinking",
+        "message_field_training", "message_field_training_detail", "chat_template",
+        "chat_template_jinja")),
+    Key("message_field_role", way=Way.PENDING,
+        note="write message_property_mappings: {role: <column>} (Axolotl's current spelling)"),
+    Key("message_field_content", way=Way.PENDING,
+        note="write message_property_mappings: {content: <column>} (Axolotl's current "
+             "spelling)"),
+    Key("shards", way=Way.PENDING, note="remove it; the whole split is loaded"),
+    Key("trust_remote_code", way=Way.REFUSED,
+        note="datasets with loading scripts are not supported; convert it to files"),
+)
+
 _DATASET = {
     "type": "object",
     "description": "One training dataset (Axolotl-style).",
     "additionalProperties": False,
     "required": ["path"],
-    "properties": {
-        "path": _t("string", "Hub dataset id, or a local file or folder (relative to the spec)."),
-        "type": _enum(DATASET_TYPES, "How rows are turned into training text (alpaca and "
-                      "alpaca:STYLE: Axolotl's prompts; alpaca_plain: the seed sweep's).",
-                      "alpaca"),
-        "split": _t("string", "Split to load.", "train"),
-        "name": _t("string", "Dataset configuration name (hub datasets)."),
-        "revision": _t("string", "Dataset revision (hub datasets)."),
-        "data_files": {"type": ["string", "array"], "items": {"type": "string"},
-                       "description": "Files to load from the dataset path."},
-        "ds_type": _enum(["json", "parquet", "csv", "arrow", "text"],
-                         "Loader for local files; guessed from the file suffix when unset."),
-        "field_instruction": _t("string", "Column holding the instruction (alpaca, input_output)."),
-        "field_input": _t("string", "Column holding the optional input (alpaca)."),
-        "field_output": _t("string", "Column holding the response (alpaca, input_output)."),
-        "field_text": _t("string", "Column holding raw text (completion).", "text"),
-        "field_messages": _t("string", "Column holding the message list (chat_template).",
-                             "messages"),
-        "field_prompt": _t("string", "Column holding the prompt (preference).", "prompt"),
-        "field_chosen": _t("string", "Column holding the chosen answer (preference).", "chosen"),
-        "field_rejected": _t("string", "Column holding the rejected answer (preference).",
-                             "rejected"),
-    },
+    "properties": {k.name: k.schema for k in DATASET_KEYS if k.schema is not None},
 }
 
 _LOFTQ = {
@@ -698,6 +742,47 @@ def refused() -> dict[str, str]:
 def aliases() -> dict[str, str]:
     """Second spellings (aliases and renamed keys) -> the key they spell."""
     return {k.name: k.to for k in OTHERS if k.way in (Way.ALIAS, Way.RENAMED) and k.to}
+
+
+DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
+
+# Axolotl values of honoured keys that peftc takes another way: (key, value) -> (way, what to
+# do). A value ending in ``.*`` stands for every value with that prefix.
+_DPO_TYPES = ("DPO's chat-template types come with peftc's own chat-template masking; until "
+              "then give prompt/chosen/rejected columns and use type: preference")
+VALUES: dict[tuple[str, str], tuple[Way, str]] = {
+    ("gradient_checkpointing", "offload"): (Way.PENDING, "use gradient_checkpointing: true "
+                                            "(activations are recomputed, not offloaded)"),
+    ("gradient_checkpointing", "offload_disk"): (Way.PENDING, "use gradient_checkpointing: "
+                                                 "true (activations are recomputed, not "
+                                                 "offloaded)"),
+    **{("attn_implementation", name): (Way.HINT, "transformers' default attention is used")
+       for name in ("xformers", "sage", "fp8")},
+    **{("type", name): (Way.PENDING, _DPO_TYPES)
+       for name in ("chat_template.default", "chat_template.argilla_chat", "chatml.*",
+                    "llama3.*")},
+    ("type", "sharegpt"): (Way.REFUSED, "Axolotl removed it too: use type: chat_template with "
+                           "message_property_mappings: {role: from, content: value}"),
+}
+
+
+def value_way(name: Any, value: Any) -> tuple[Way, str] | None:
+    """How peftc takes the Axolotl value ``value`` of key ``name``, when not as given."""
+    if not isinstance(value, str):
+        return None
+    found = VALUES.get((name, value))
+    if found is None and "." in value:
+        found = VALUES.get((name, value.split(".", 1)[0] + ".*"))
+    return found
+
+
+def record(path: tuple[Any, ...], name: str) -> Key | None:
+    """The record of key ``name`` under ``path`` (top level, or a ``datasets[]`` entry)."""
+    if not path:
+        return KEYS.get(name)
+    if len(path) >= 2 and path[-2] == "datasets":
+        return DATASET_KEY.get(name)
+    return None
 
 
 def way(name: str) -> Way | None:

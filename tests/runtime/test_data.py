@@ -161,3 +161,23 @@ def test_val_split_is_seeded():
 def test_wrong_type_for_kind_is_a_config_error():
     with pytest.raises(RuntimeConfigError, match="dpo run cannot use"):
         rows(dataset_entry("alpaca.jsonl", "alpaca"), kind="dpo")
+
+
+def test_chat_template_reads_sharegpt_rows_through_mappings_and_roles(tmp_path):
+    data = tmp_path / "sharegpt.jsonl"
+    data.write_text('{"conversations": [{"from": "system", "value": "Be brief."}, {"from": '
+                    '"human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}, {"from": '
+                    '"narrator", "value": "(end)"}]}\n')
+    entry = {"path": str(data), "type": "chat_template", "split": "train", "builder": "json",
+             "fields": {"messages": "conversations"},
+             "message_property_mappings": {"role": "from", "content": "value"},
+             "roles": {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
+                       "system": ["system"], "tool": ["tool"]}}
+    assert rows(entry) == [{"messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "narrator", "content": "(end)"},  # a role the map does not list passes
+    ]}]
+    del entry["message_property_mappings"]
+    with pytest.raises(RuntimeConfigError, match=r"no 'role' or 'content' key .*from, value"):
+        rows(entry)
