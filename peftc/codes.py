@@ -30,7 +30,8 @@ CODES: dict[str, str] = {
     "E206": "LoRA+ ratio on a non-LoRA adapter",
     "E207": "unknown train profile",
     "E208": "sft_adapter path does not exist",
-    "E209": "gradient_accumulation_steps contradicts global_batch_size",
+    "E209": "batch keys contradict each other (gradient_accumulation_steps, batch_size, "
+            "global_batch_size)",
     "E210": "model family unknown where the compiler needs it",
     "E211": "no training data (no task plugin and no datasets)",
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",

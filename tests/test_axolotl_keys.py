@@ -178,3 +178,27 @@ def test_a_speed_only_attention_value_is_said_and_unset(write_spec, tmp_path):
     assert [(d.code, d.line) for d in compiled.warnings] == [("W204", 10)]
     assert "attn_implementation" not in compiled.runs[0].values or \
         compiled.runs[0].values["attn_implementation"] != "xformers"
+
+
+def test_batch_size_sets_accumulation_as_in_axolotl(write_spec, tmp_path):
+    compiled = resolve_spec(write_spec(MINIMAL + "batch_size: 9\n"))  # micro_batch_size 2
+    run = compiled.runs[0]
+    assert run.values["gradient_accumulation_steps"] == 4
+    assert run.source("gradient_accumulation_steps").label == "derived: 9 // 2"
+    for extra, words in (("gradient_accumulation_steps: 2\n", "set only one of gradient_acc"),
+                         ("global_batch_size: 8\n", "set only one of batch_size"),
+                         ("micro_batch_size: 4\n", "smaller than micro_batch_size 4")):
+        spec = MINIMAL.replace("micro_batch_size: 2\n", "") + "batch_size: 3\n" + extra
+        if "micro" not in extra:
+            spec += "micro_batch_size: 2\n"
+        with pytest.raises(PeftcError) as exc:
+            resolve_spec(write_spec(spec, "bad.yaml"))
+        [d] = exc.value.diagnostics
+        assert d.code == "E209" and words in d.message and d.line == MINIMAL.count("\n") - 1
+
+
+def test_axolotls_peft_block_is_loftq_init(write_spec, tmp_path):
+    """llama-2/loftq.yml: `peft: {loftq_config: {loftq_bits: 4}}` is PEFT's LoftQ init."""
+    cfg = run_yaml(write_spec, tmp_path, "peft:\n  loftq_config:\n    loftq_bits: 4\n")
+    assert cfg["adapter"]["config"]["init_lora_weights"] == "loftq"
+    assert cfg["adapter"]["config"]["loftq_config"] == {"loftq_bits": 4, "loftq_iter": 1}

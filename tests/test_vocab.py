@@ -26,6 +26,7 @@ VARIANTS = [f"adapter: {a}\n" for a in ADAPTERS] + [
     "loraplus_lr_ratio: 16\nrelora_steps: 5\npeft_init_lora_weights: loftq\n"
     "sft_adapter: missing\nsft_adapter_fallback: true\n",
     "adapter: prompt_tuning\nprompt_tuning_init_text: Answer\n",
+    "peft: {loftq_config: {loftq_bits: 4}}\n",
     "load_in_8bit: true\n",
     f"rl: dpo\ndatasets: [{{path: {DATA}, type: preference}}]\n",
 ]

@@ -178,6 +178,21 @@ def _batch(d: _Deriver) -> None:
     run = d.run
     mbs, ngpu = v["micro_batch_size"], v["num_gpus"]
     target = v.get("global_batch_size")
+    per_device = v.get("batch_size")
+    if per_device is not None:  # Axolotl's: GA = batch_size // micro_batch_size
+        if run.source("gradient_accumulation_steps").kind != "default":
+            d.problem("E209", "set only one of gradient_accumulation_steps and batch_size "
+                      "(Axolotl refuses both too)", "batch_size")
+        elif target is not None:
+            d.problem("E209", "set only one of batch_size (per device) and global_batch_size "
+                      "(all devices)", "batch_size")
+        elif per_device < mbs:
+            d.problem("E209", f"batch_size {per_device} is smaller than micro_batch_size {mbs}",
+                      "batch_size", "batch_size is micro_batch_size x "
+                      "gradient_accumulation_steps")
+        else:
+            d.set("gradient_accumulation_steps", per_device // mbs, f"{per_device} // {mbs}",
+                  "batch_size")
     if target is not None:
         ga_src = run.source("gradient_accumulation_steps")
         gbs_src = run.source("global_batch_size")

@@ -16,7 +16,7 @@ from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.spec import ALIASES, STRUCTURAL
 from peftc.schema.validate import unset_nulls, validate_data
-from peftc.vocab.keys import Way, value_way, way
+from peftc.vocab.keys import Way, spelled_as, value_way, way
 
 
 @dataclass
@@ -66,6 +66,12 @@ def canonical(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if key in STRUCTURAL or key in ("stages", "depends_on") or way(key) is Way.HINT:
             continue  # a hint (W204) reaches no run
         if (value_way(key, value) or (None,))[0] is Way.HINT:
+            continue
+        spelled = spelled_as(key, value)
+        if spelled is not None:  # a key the spec sets itself wins over the one spelled here
+            for canon, setting in spelled.items():
+                out.setdefault(canon, setting)
+                names.setdefault(canon, key)
             continue
         canon = ALIASES.get(key, key)
         out[canon] = value

@@ -336,6 +336,12 @@ SETTINGS: tuple[Key, ...] = (
         run="adapter.config.init_lora_weights", own=True),
     Key("loftq_config", {**_LOFTQ, "group": "adapter"},
         run="adapter.config.loftq_config", own=True),
+    Key("peft", {"type": "object", "additionalProperties": False,
+                 "properties": {"loftq_config": _LOFTQ},
+                 "description": "Axolotl's PEFT block: loftq_config initialises LoRA with "
+                                "LoftQ (taken as loftq_config with peft_init_lora_weights: "
+                                "loftq).", "group": "adapter"},
+        run="adapter.config.loftq_config"),
     Key("loraplus_lr_ratio", _num("LoRA+: lora_B learning rate = lr * ratio.",
                                   exclusiveMinimum=0, group="adapter"),
         run="adapter.loraplus.lr_ratio"),
@@ -464,6 +470,10 @@ SETTINGS: tuple[Key, ...] = (
     Key("gradient_accumulation_steps", _int("Micro-batches per optimizer step; derived from "
                                             "global_batch_size when that is set.", 1, minimum=1,
                                             axolotl=True, group="batch"),
+        run="trainer.config.gradient_accumulation_steps"),
+    Key("batch_size", _int("Examples per optimizer step on each device (Axolotl's): "
+                           "gradient_accumulation_steps = batch_size // micro_batch_size.",
+                           minimum=1, group="batch"),
         run="trainer.config.gradient_accumulation_steps"),
     Key("global_batch_size", _int("Target examples per optimizer step across all devices.",
                                   minimum=1, group="batch"),
@@ -634,7 +644,6 @@ OTHERS: tuple[Key, ...] = (
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("dataset_num_proc", "remove it"),
-        ("batch_size", "use gradient_accumulation_steps, or global_batch_size"),
         ("group_by_length", "remove it"),
         ("chat_template_jinja", "put the Jinja template in chat_template"),
         ("model_config", "remove it"),
@@ -688,7 +697,6 @@ OTHERS: tuple[Key, ...] = (
     )),
     # -- refused: peftc does not take these -----------------------------------------------
     *(Key(name, way=Way.REFUSED, note=note) for name, note in (
-        ("peft", "use loftq_config at the top level (peft_init_lora_weights: loftq)"),
         ("hub_model_id", "push the adapter from output_dir yourself"),
         ("hub_strategy", "push the adapter from output_dir yourself"),
         ("gptq", "GPTQ models are not supported; use load_in_4bit"),
@@ -774,6 +782,17 @@ def value_way(name: Any, value: Any) -> tuple[Way, str] | None:
     if found is None and "." in value:
         found = VALUES.get((name, value.split(".", 1)[0] + ".*"))
     return found
+
+
+def spelled_as(name: str, value: Any) -> dict[str, Any] | None:
+    """The settings an Axolotl key stands for when it is a second spelling of several (None
+    for any other key): ``peft: {loftq_config: X}`` is ``loftq_config: X`` with
+    ``peft_init_lora_weights: loftq``, as Axolotl builds PEFT's LoftQ init from it."""
+    if name != "peft" or not isinstance(value, dict):
+        return None
+    if "loftq_config" not in value:
+        return {}
+    return {"loftq_config": value["loftq_config"], "peft_init_lora_weights": "loftq"}
 
 
 def record(path: tuple[Any, ...], name: str) -> Key | None:
