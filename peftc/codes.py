@@ -64,6 +64,7 @@ CODES: dict[str, str] = {
     "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
     "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
+    "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
 }
 
 

@@ -202,3 +202,20 @@ def test_axolotls_peft_block_is_loftq_init(write_spec, tmp_path):
     cfg = run_yaml(write_spec, tmp_path, "peft:\n  loftq_config:\n    loftq_bits: 4\n")
     assert cfg["adapter"]["config"]["init_lora_weights"] == "loftq"
     assert cfg["adapter"]["config"]["loftq_config"] == {"loftq_bits": 4, "loftq_iter": 1}
+
+
+def test_lora_with_load_in_4bit_loads_unquantized_as_axolotl_does(write_spec, tmp_path):
+    compiled = resolve_spec(write_spec(MINIMAL + "load_in_4bit: true\n"))
+    [w] = compiled.warnings
+    assert (w.code, w.line) == ("W207", 10) and "unquantized" in w.message
+    assert compiled.runs[0].values["load_in_4bit"] is False
+    qlora = resolve_spec(write_spec(MINIMAL.replace("adapter: lora", "adapter: qlora")
+                                    + "load_in_4bit: true\n", "q.yaml"))
+    assert not qlora.warnings and qlora.runs[0].values["load_in_4bit"] is True
+
+
+def test_absent_targets_are_the_familys_and_provenance_says_so(write_spec):
+    run = resolve_spec(write_spec(MINIMAL)).runs[0]
+    assert run.values["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                 "gate_proj", "up_proj", "down_proj"]
+    assert run.source("lora_target_modules").label == "derived: llama family projections"

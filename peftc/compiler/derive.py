@@ -111,8 +111,15 @@ def _adapter(d: _Deriver) -> None:
             listed = " (with the listed modules)" if d.given("lora_target_modules") else ""
             d.set("lora_target_modules", "all-linear", f"lora_target_linear: true{listed}",
                   "lora_target_linear")
-        else:
+        else:  # Axolotl would target nothing, and PEFT would fail
             _family_default(d, "lora_target_modules", "targets", "projections")
+    if method == "lora" and v.get("load_in_4bit") and d.run.source("adapter").kind != "default":
+        # Axolotl builds a BitsAndBytesConfig for adapter: qlora only
+        d.problem("W207", "adapter: lora with load_in_4bit: true loads the model unquantized, "
+                  "as Axolotl does (only adapter: qlora quantizes to 4 bits)", "load_in_4bit",
+                  "for QLoRA write adapter: qlora; otherwise remove load_in_4bit",
+                  severity=WARNING)
+        d.set("load_in_4bit", False, "adapter: lora loads unquantized, as in Axolotl", "adapter")
     if method == "ia3":
         _family_default(d, "ia3_target_modules", "ia3", "k/v/down projections")
         _family_default(d, "ia3_feedforward_modules", "ff", "down projection")

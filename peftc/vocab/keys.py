@@ -311,7 +311,10 @@ SETTINGS: tuple[Key, ...] = (
     Key("lora_target_modules", {"type": ["array", "string"], "items": {"type": "string"},
                                 "description": "Modules to adapt; defaults to the family's "
                                 "attention and MLP projections.", "group": "adapter"},
-        run="adapter.config.target_modules"),
+        run="adapter.config.target_modules",
+        differs=("Absent, without lora_target_linear, Axolotl targets nothing and PEFT fails; "
+                 "peftc targets the model family's attention and MLP projections, and "
+                 "provenance.json says so (`derived: llama family projections`).")),
     Key("lora_target_linear", _bool("Adapt every linear layer (PEFT's all-linear).",
                                     group="adapter"),
         run="adapter.config.target_modules"),
@@ -401,7 +404,10 @@ SETTINGS: tuple[Key, ...] = (
     # -- quantization ------------------------------------------------------------------
     Key("load_in_4bit", _bool("Load the base model in 4 bits (bitsandbytes).",
                               axolotl=True, group="quant"),
-        run="quantization.load_in_4bit"),
+        run="quantization.load_in_4bit",
+        differs=("Same meaning, said out loud: with adapter: lora, Axolotl loads the model "
+                 "unquantized (only adapter: qlora quantizes); peftc does the same and warns "
+                 "(W207).")),
     Key("load_in_8bit", _bool("Load the base model in 8 bits (bitsandbytes).",
                               axolotl=True, group="quant"),
         run="quantization.load_in_8bit"),
