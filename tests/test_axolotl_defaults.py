@@ -89,7 +89,8 @@ def test_a_minimal_axolotl_config_compiles_to_axolotls_defaults(write_spec, tmp_
     assert run["adapter"]["config"]["lora_dropout"] == 0.0
     assert run["data"]["val_set_size"] == 0.0 and run["data"]["train_on_inputs"] is False
     # precision is the machine's: auto stays auto, whichever machine compiles
-    assert run["precision"] == {"bf16": "auto", "fp16": "auto", "tf32": "auto"}
+    assert run["precision"] == {"bf16": "auto", "fp16": "auto", "tf32": "auto",
+                                "bfloat16": False, "float16": False}
     assert "dtype" not in run["model"]["from_pretrained"]
     labels = {k: prov[k]["source"] for k in AXOLOTL_SOURCES}
     assert labels == AXOLOTL_SOURCES

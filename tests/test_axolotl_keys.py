@@ -219,3 +219,13 @@ def test_absent_targets_are_the_familys_and_provenance_says_so(write_spec):
     assert run.values["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"]
     assert run.source("lora_target_modules").label == "derived: llama family projections"
+
+
+def test_weight_dtype_keys_and_model_config(write_spec, tmp_path):
+    cfg = run_yaml(write_spec, tmp_path, "bfloat16: true\nmodel_config:\n  "
+                   "output_router_logits: true\n")
+    assert cfg["precision"] == {"bf16": "auto", "fp16": "auto", "tf32": "auto",
+                                "bfloat16": True, "float16": False}
+    assert cfg["model"]["config_overrides"] == {"output_router_logits": True}
+    eight = run_yaml(write_spec, tmp_path, "load_in_8bit: true\n", "eight.yaml")
+    assert eight["precision"]["float16"] is True  # Axolotl loads 8-bit models in float16

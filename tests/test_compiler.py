@@ -84,7 +84,8 @@ def test_manifest_and_run_folders(paper):
     assert cfg["trainer"]["config"]["gradient_accumulation_steps"] == 96
     assert cfg["adapter"]["config"]["target_modules"][0] == "q_proj"
     # explicit but for what only the machine can tell (tf32: auto, resolved by the runtime)
-    assert cfg.pop("precision") == {"bf16": True, "fp16": False, "tf32": "auto"}
+    assert cfg.pop("precision") == {"bf16": True, "fp16": False, "tf32": "auto",
+                                    "bfloat16": False, "float16": False}
     assert "auto" not in yaml.safe_dump(cfg)
 
 

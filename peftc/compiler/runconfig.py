@@ -32,7 +32,9 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "depends_on": list(run.depends_on),
         "output_dir": output_dir,
         "model": _model(v, spec_dir),
-        "precision": {"bf16": v["bf16"], "fp16": v["fp16"], "tf32": v["tf32"]},
+        "precision": {"bf16": v["bf16"], "fp16": v["fp16"], "tf32": v["tf32"],
+                      "bfloat16": v["bfloat16"],
+                      "float16": v["float16"] or bool(v.get("load_in_8bit"))},
         "tokenizer": {
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
             "class": v["tokenizer_type"],
@@ -86,6 +88,7 @@ def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         "name_or_path": _maybe_local(v["base_model"], spec_dir),
         "class": v["model_type"],
         "family": v.get("model_family"),
+        "config_overrides": v.get("model_config"),
         "from_pretrained": {
             "revision": v.get("revision_of_model"),
             "trust_remote_code": v["trust_remote_code"],

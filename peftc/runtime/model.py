@@ -86,6 +86,19 @@ def quantization_config(section: dict[str, Any] | None) -> Any:
     return BitsAndBytesConfig(**to_torch_dtypes(section))
 
 
+def model_config(path: str, section: dict[str, Any]) -> Any:
+    """The model's config with ``config_overrides`` set on it, as Axolotl sets model_config
+    (attribute by attribute, new attributes too)."""
+    from transformers import AutoConfig
+
+    fp = section.get("from_pretrained") or {}
+    config = AutoConfig.from_pretrained(path, revision=fp.get("revision"),
+                                        trust_remote_code=bool(fp.get("trust_remote_code")))
+    for key, value in section["config_overrides"].items():
+        setattr(config, key, value)
+    return config
+
+
 def load_model(
     section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any],
     dtype: str,
@@ -106,6 +119,8 @@ def load_model(
             kwargs["device_map"] = {"": "cpu"}
     with loading("model", section["name_or_path"]):
         path = resolve_model_path(section["name_or_path"])
+        if section.get("config_overrides"):  # Axolotl's model_config: set on the config
+            kwargs["config"] = model_config(path, section)
         model = transformers_class(section, "AutoModelForCausalLM").from_pretrained(path, **kwargs)
 
     checkpointing = bool(section.get("gradient_checkpointing"))

@@ -10,6 +10,10 @@ in metrics.json.
   a GPU without bf16, else off. So on a CPU auto is fp32 (Axolotl would pick fp16, which
   cannot run there).
 - ``tf32: auto``: on for a CUDA GPU of compute capability 8.0 or newer.
+
+The weights load in bfloat16 with bf16 or ``bfloat16``, else in float16 with fp16 or
+``float16`` (which the compiler also sets for load_in_8bit), else in float32: Axolotl's rule,
+so ``bfloat16: true`` alone trains bfloat16 weights without mixed precision.
 """
 
 from __future__ import annotations
@@ -49,5 +53,10 @@ def resolve(section: dict[str, Any]) -> Precision:
             "precision.fp16: fp16 mixed precision needs a GPU and this machine has none; "
             "use bf16 (CPU autocast), auto or full precision"
         )
-    dtype = "bfloat16" if bf16 else "float16" if fp16 else "float32"
+    if bf16 or section.get("bfloat16"):
+        dtype = "bfloat16"
+    elif fp16 or section.get("float16"):
+        dtype = "float16"
+    else:
+        dtype = "float32"
     return Precision(bf16, fp16, tf32, dtype)

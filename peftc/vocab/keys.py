@@ -279,6 +279,10 @@ SETTINGS: tuple[Key, ...] = (
                          "AutoModelForCausalLM", pattern="^[A-Za-z][A-Za-z0-9_]*$", axolotl=True,
                          group="model"),
         run="model.class"),
+    Key("model_config", {"type": "object", "group": "model",
+                         "description": "Attributes set on the model's config before the "
+                                        "weights load (e.g. output_router_logits: true)."},
+        run="model.config_overrides"),
     Key("tokenizer_type", _t("string", "transformers class that loads the tokenizer (e.g. "
                              "LlamaTokenizer).", "AutoTokenizer",
                              pattern="^[A-Za-z][A-Za-z0-9_]*$", axolotl=True, group="model"),
@@ -552,6 +556,13 @@ SETTINGS: tuple[Key, ...] = (
     Key("fp16", _t("boolean", "float16 mixed precision; unset lets bf16: auto choose it.",
                    group="training"),
         run="precision.fp16"),
+    Key("bfloat16", _bool("Load the weights in bfloat16, with or without bf16 mixed "
+                          "precision.", axolotl=True, group="training"),
+        run="precision.bfloat16"),
+    Key("float16", _bool("Load the weights in float16 (unless bf16 or bfloat16), with or "
+                         "without fp16 mixed precision; load_in_8bit does the same, as in "
+                         "Axolotl.", axolotl=True, group="training"),
+        run="precision.float16"),
     Key("tf32", _auto_bool("Allow TF32 matmuls. auto: on where the GPU has them (Ampere or "
                            "newer), resolved by the runtime.", group="training"),
         run="precision.tf32"),
@@ -652,7 +663,6 @@ OTHERS: tuple[Key, ...] = (
         ("dataset_num_proc", "remove it"),
         ("group_by_length", "remove it"),
         ("chat_template_jinja", "put the Jinja template in chat_template"),
-        ("model_config", "remove it"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
         ("relora", "use peftc's ReLoRA: relora_steps (restart period) and relora_warmup_steps"),
         ("jagged_restart_steps", "use relora_steps"),
@@ -662,8 +672,6 @@ OTHERS: tuple[Key, ...] = (
          "fully"),
         ("resize_token_embeddings_to_32x", "remove it; the embeddings grow only with new "
          "tokens, which are not supported yet either"),
-        ("bfloat16", "use bf16: true (bfloat16 weights with bf16 mixed precision)"),
-        ("float16", "use fp16: true on a GPU"),
     )),
     # -- hints: speed or infrastructure only, they cannot change what is trained -----------
     *(Key(name, way=Way.HINT, note=note) for name, note in (
@@ -737,6 +745,7 @@ OTHERS: tuple[Key, ...] = (
     Key("dpo_beta", way=Way.RENAMED, to="rl_beta"),
     Key("noisy_embedding_alpha", way=Way.RENAMED, to="neftune_noise_alpha"),
     Key("model_revision", way=Way.ALIAS, to="revision_of_model"),
+    Key("overrides_of_model_config", way=Way.ALIAS, to="model_config"),
     Key("lora_rank", way=Way.ALIAS, to="lora_r"),
 )
 
