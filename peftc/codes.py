@@ -37,7 +37,8 @@ CODES: dict[str, str] = {
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
     "E213": "local dataset file not found",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
-    "E215": "ReLoRA with a quantized base or a non-LoRA adapter",
+    "E215": "ReLoRA without a restart period, or with a quantized base, a non-LoRA adapter "
+            "or a non-Adam optimizer",
     "E216": "evals_per_epoch with eval_steps, or saves_per_epoch with save_steps",
     "E301": "extends cycle",
     "E302": "extended file not found",

@@ -229,3 +229,32 @@ def test_weight_dtype_keys_and_model_config(write_spec, tmp_path):
     assert cfg["model"]["config_overrides"] == {"output_router_logits": True}
     eight = run_yaml(write_spec, tmp_path, "load_in_8bit: true\n", "eight.yaml")
     assert eight["precision"]["float16"] is True  # Axolotl loads 8-bit models in float16
+
+
+def test_axolotls_relora_keys(write_spec, tmp_path):
+    cfg = run_yaml(write_spec, tmp_path, "relora: true\njagged_restart_steps: 150\n"
+                   "jagged_restart_warmup_steps: 10\njagged_restart_anneal_steps: false\n"
+                   "relora_prune_ratio: 0.8\n")
+    assert cfg["adapter"]["relora"] == {"steps": 150, "prune_method": "magnitude",
+                                        "prune_ratio": 0.8}
+    assert cfg["trainer"]["jagged_lr"] == {"steps": 150, "warmup_steps": 10,
+                                           "anneal_steps": 1, "min_lr_scale": 0.001}
+    # the old spelling: ReLoRA on, with Axolotl's defaults, and a renamed-key warning
+    old = resolve_spec(write_spec(MINIMAL + "relora_steps: 50\n", "old.yaml"))
+    assert [d.code for d in old.warnings] == ["W205"]
+    assert old.runs[0].values["relora"] is True
+    assert old.runs[0].values["jagged_restart_steps"] == 50
+    assert old.runs[0].values["relora_prune_method"] == "magnitude"
+
+
+@pytest.mark.parametrize("extra,words", [
+    ("relora: true\n", "needs jagged_restart_steps"),
+    ("relora: true\njagged_restart_steps: 9\nload_in_4bit: true\nadapter: qlora\n",
+     "quantized base"),
+    ("relora: true\njagged_restart_steps: 9\noptimizer: sgd\n", "has none"),
+])
+def test_relora_refusals(write_spec, extra, words):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL.replace("adapter: lora\n", "") + extra))
+    assert [d.code for d in exc.value.diagnostics] == ["E215"]
+    assert words in exc.value.diagnostics[0].message

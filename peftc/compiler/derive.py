@@ -101,6 +101,28 @@ def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
     d.set(key, list(catalog.FAMILIES[fam][fact]), f"{fam} family {what}", "base_model")
 
 
+def _jagged(d: _Deriver) -> None:
+    if d.v.get("jagged_restart_anneal_steps") is False:  # Axolotl: `or 1`
+        d.set("jagged_restart_anneal_steps", 1, "false: no anneal (1 step)",
+              "jagged_restart_anneal_steps")
+
+
+def _relora(d: _Deriver) -> None:
+    """What Axolotl's ReLoRA needs (checked where Axolotl fails, or where peftc cannot yet)."""
+    v = d.v
+    if v.get("jagged_restart_steps") is None:
+        d.problem("E215", "relora needs jagged_restart_steps, the restart period", "relora")
+    if v.get("load_in_4bit") or v.get("load_in_8bit"):
+        d.problem("E215", "ReLoRA on a quantized base (merging into 4/8-bit weights) is not "
+                  "supported yet", "relora",
+                  "drop load_in_4bit/load_in_8bit (adapter lora rather than qlora)")
+    if v["adapter"] not in catalog.LORA_FAMILY:
+        d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'", "relora")
+    if "adam" not in v["optimizer"]:
+        d.problem("E215", f"ReLoRA prunes Adam's moments at each restart; optimizer "
+                  f"'{v['optimizer']}' has none (Axolotl refuses it too)", "optimizer")
+
+
 def _adapter(d: _Deriver) -> None:
     v = d.v
     method = v["adapter"]
@@ -328,13 +350,9 @@ def _conflicts(d: _Deriver) -> None:
     if template not in names and "{{" not in template and "{%" not in template:
         d.problem("E214", f"chat_template {template!r} is neither a built-in name "
                   f"({', '.join(names)}) nor a Jinja template", "chat_template")
-    if v.get("relora_steps") and (v.get("load_in_4bit") or v.get("load_in_8bit")):
-        d.problem("E215", "ReLoRA merges the adapter into the base weights at each restart, "
-                  "which peftc does not do for a quantized base", "relora_steps",
-                  "drop load_in_4bit/load_in_8bit (adapter lora rather than qlora), or relora")
-    if v.get("relora_steps") and v["adapter"] not in catalog.LORA_FAMILY:
-        d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'",
-                  "relora_steps")
+    _jagged(d)
+    if v.get("relora"):
+        _relora(d)
     if isinstance(v.get("fsdp"), list):
         d.problem("E107", f"Axolotl's fsdp list {v['fsdp']} (with fsdp_config) is not "
                   "supported yet", "fsdp", "use peftc's fsdp mapping: sharding_strategy "

@@ -167,8 +167,12 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         loraplus = {"lr_ratio": float(v["loraplus_lr_ratio"]),
                     "lr_embedding": 1e-6 if emb is None else emb}
     relora = None
-    if v.get("relora_steps"):
-        relora = {"steps": v["relora_steps"], "warmup_steps": v["relora_warmup_steps"]}
+    if v.get("relora"):
+        ratio = v.get("relora_prune_ratio")
+        if ratio is None:  # Axolotl's defaults
+            ratio = 0.999 if v["relora_prune_method"] == "reset" else 0.9
+        relora = {"steps": v["jagged_restart_steps"], "prune_method": v["relora_prune_method"],
+                  "prune_ratio": ratio}
     return {
         "method": method,
         "peft_class": PEFT_CLASSES.get(method, "LoraConfig"),
@@ -275,5 +279,11 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         loss = v["dpo_loss_type"]
         cfg.update({"beta": v["rl_beta"], "loss_type": loss if isinstance(loss, list)
                     else [loss]})
+    jagged = None
+    if v.get("jagged_restart_steps"):  # Axolotl's floor: cosine_min_lr_ratio, else 0.001
+        jagged = {"steps": v["jagged_restart_steps"],
+                  "warmup_steps": v["jagged_restart_warmup_steps"],
+                  "anneal_steps": v["jagged_restart_anneal_steps"],
+                  "min_lr_scale": v["cosine_min_lr_ratio"] or 0.001}
     return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
-            "config": cfg, "max_warmup_steps": v.get("max_warmup_steps")}
+            "config": cfg, "max_warmup_steps": v.get("max_warmup_steps"), "jagged_lr": jagged}

@@ -201,5 +201,6 @@ def adapter_callbacks(section: dict[str, Any]) -> list[Any]:
         from peftc.runtime.relora import ReLoraCallback
 
         relora = section["relora"]
-        callbacks.append(ReLoraCallback(relora["steps"], relora.get("warmup_steps") or 0))
+        callbacks.append(ReLoraCallback(relora["steps"], relora["prune_method"],
+                                        relora["prune_ratio"]))
     return callbacks

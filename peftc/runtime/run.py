@@ -127,7 +127,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.model import load_model, load_tokenizer
     from peftc.runtime.outputs import InterruptCallback, MetricsCallback
     from peftc.runtime.progress import ProgressCallback, print_summary
-    from peftc.runtime.relora import load_base_weights, save_base_weights
+    from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
     from peftc.runtime.samples import SamplesCallback
     from peftc.runtime.trainer import build_trainer, training_args
 
@@ -155,6 +155,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         max_prompt_length=spec["data"].get("max_prompt_length"),
     )
     outcome.trainer = trainer
+    if trainer_section.get("jagged_lr"):
+        jagged_schedule(trainer, trainer_section["jagged_lr"])
     dropped = getattr(trainer, "peftc_dropped", {})
     for name, counts in dropped.items():
         line = counts.report(name, args.max_length)

@@ -390,12 +390,33 @@ SETTINGS: tuple[Key, ...] = (
     Key("prefix_projection", _bool("Prefix tuning: reparameterise prefixes through an MLP.",
                                    group="adapter"),
         run="adapter.config.prefix_projection", own=True),
-    Key("relora_steps", _int("ReLoRA: merge and restart the adapter every N steps.", minimum=1,
-                             group="adapter"),
-        run="adapter.relora.steps"),
-    Key("relora_warmup_steps", _int("ReLoRA: re-warmup steps after each restart.", 10,
-                                    group="adapter"),
-        run="adapter.relora.warmup_steps"),
+    Key("relora", _bool("ReLoRA: every jagged_restart_steps steps, merge the adapter into the "
+                        "base weights, re-initialise it and prune its optimizer state.",
+                        axolotl=True, group="adapter"),
+        run="adapter.relora"),
+    Key("jagged_restart_steps", _int("Restart period in steps: ReLoRA's restarts and the "
+                                     "jagged learning-rate schedule (which applies even "
+                                     "without relora, as in Axolotl).", minimum=1,
+                                     group="adapter"),
+        run="trainer.jagged_lr.steps"),
+    Key("jagged_restart_warmup_steps", _int("Steps the learning rate re-warms after each "
+                                            "restart.", 10, minimum=1, axolotl=True,
+                                            group="adapter"),
+        run="trainer.jagged_lr.warmup_steps"),
+    Key("jagged_restart_anneal_steps", _annotate(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"const": False}],
+         "description": "Steps the learning rate anneals before each restart (1 or false: "
+                        "none)."}, 1, {"axolotl": True, "group": "adapter"}),
+        run="trainer.jagged_lr.anneal_steps"),
+    Key("relora_prune_method", _enum(["magnitude", "random", "reset"], "How a restart prunes "
+                                     "the adapter's optimizer state: magnitude keeps the "
+                                     "largest values, random a random share, reset is random "
+                                     "at 0.999.", "magnitude", axolotl=True, group="adapter"),
+        run="adapter.relora.prune_method"),
+    Key("relora_prune_ratio", _num("Share of the optimizer state a restart zeroes; unset: 0.9 "
+                                   "(0.999 for reset).", minimum=0, maximum=1,
+                                   group="adapter"),
+        run="adapter.relora.prune_ratio"),
     Key("neftune_noise_alpha", _num("NEFTune embedding noise scale.", exclusiveMinimum=0,
                                     group="adapter"),
         run="trainer.config.neftune_noise_alpha"),
@@ -664,12 +685,6 @@ OTHERS: tuple[Key, ...] = (
         ("group_by_length", "remove it"),
         ("chat_template_jinja", "put the Jinja template in chat_template"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
-        ("relora", "use peftc's ReLoRA: relora_steps (restart period) and relora_warmup_steps"),
-        ("jagged_restart_steps", "use relora_steps"),
-        ("jagged_restart_warmup_steps", "use relora_warmup_steps"),
-        ("jagged_restart_anneal_steps", "remove it; peftc's ReLoRA restarts do not anneal"),
-        ("relora_prune_ratio", "remove it; peftc's ReLoRA restarts reset the optimizer state "
-         "fully"),
         ("resize_token_embeddings_to_32x", "remove it; the embeddings grow only with new "
          "tokens, which are not supported yet either"),
     )),
@@ -686,6 +701,7 @@ OTHERS: tuple[Key, ...] = (
         *((k, "Axolotl's fused LoRA kernels; peftc runs PEFT's LoRA layers")
           for k in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel",
                     "lora_embedding_kernel")),
+        ("relora_cpu_offload", "ReLoRA merges where the weights are"),
         ("torch_compile", "peftc runs the model uncompiled"),
         ("torch_compile_backend", "peftc runs the model uncompiled"),
         ("torch_compile_mode", "peftc runs the model uncompiled"),
@@ -729,7 +745,6 @@ OTHERS: tuple[Key, ...] = (
         ("is_llama_derived_model", "use model_family"),
         ("is_mistral_derived_model", "use model_family"),
         ("is_qwen_derived_model", "use model_family"),
-        ("relora_cpu_offload", "remove it"),
         ("max_memory", "remove it"), ("gpu_memory_limit", "remove it"),
         ("test_datasets", "use val_set_size"),
         ("shuffle_merged_datasets", "remove it; datasets are concatenated and split with the "
@@ -744,6 +759,8 @@ OTHERS: tuple[Key, ...] = (
     # -- second spellings ----------------------------------------------------------------
     Key("dpo_beta", way=Way.RENAMED, to="rl_beta"),
     Key("noisy_embedding_alpha", way=Way.RENAMED, to="neftune_noise_alpha"),
+    Key("relora_steps", way=Way.RENAMED, to="jagged_restart_steps"),  # with relora: true
+    Key("relora_warmup_steps", way=Way.RENAMED, to="jagged_restart_warmup_steps"),
     Key("model_revision", way=Way.ALIAS, to="revision_of_model"),
     Key("overrides_of_model_config", way=Way.ALIAS, to="model_config"),
     Key("lora_rank", way=Way.ALIAS, to="lora_r"),
@@ -802,7 +819,10 @@ def value_way(name: Any, value: Any) -> tuple[Way, str] | None:
 def spelled_as(name: str, value: Any) -> dict[str, Any] | None:
     """The settings an Axolotl key stands for when it is a second spelling of several (None
     for any other key): ``peft: {loftq_config: X}`` is ``loftq_config: X`` with
-    ``peft_init_lora_weights: loftq``, as Axolotl builds PEFT's LoftQ init from it."""
+    ``peft_init_lora_weights: loftq``, as Axolotl builds PEFT's LoftQ init from it; the old
+    ``relora_steps: N`` is ``jagged_restart_steps: N`` with ``relora: true``."""
+    if name == "relora_steps":  # Axolotl's old ReLoRA switch and period in one
+        return {"jagged_restart_steps": value, "relora": True}
     if name != "peft" or not isinstance(value, dict):
         return None
     if "loftq_config" not in value:

@@ -43,8 +43,10 @@ CASES = {
     "p_tuning": {"adapter": {"method": "p_tuning", "peft_class": "PromptEncoderConfig",
                              "config": {"task_type": "CAUSAL_LM", "num_virtual_tokens": 4,
                                         "encoder_hidden_size": 32}}},
-    "relora": {"adapter": {"method": "relora", "relora": {"steps": 2, "warmup_steps": 1}},
-               "trainer": {"config": {"max_steps": 5}}},
+    "relora": {"adapter": {"method": "relora", "relora": {
+                   "steps": 2, "prune_method": "magnitude", "prune_ratio": 0.9}},
+               "trainer": {"config": {"max_steps": 5}, "jagged_lr": {
+                   "steps": 2, "warmup_steps": 1, "anneal_steps": 1, "min_lr_scale": 0.001}}},
     "neftune": {"trainer": {"config": {"neftune_noise_alpha": 5.0}}},
 }
 
