@@ -1,5 +1,7 @@
 """Axolotl keys, one group at a time: each key's meaning in run.yaml, not only that it compiles."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -258,3 +260,24 @@ def test_relora_refusals(write_spec, extra, words):
         resolve_spec(write_spec(MINIMAL.replace("adapter: lora\n", "") + extra))
     assert [d.code for d in exc.value.diagnostics] == ["E215"]
     assert words in exc.value.diagnostics[0].message
+
+
+def test_relative_paths_beside_the_spec_then_in_the_working_directory(write_spec, tmp_path,
+                                                                      monkeypatch):
+    """Axolotl reads relative paths from the working directory; peftc tries the spec's folder
+    first, then the working directory, and says where it looked."""
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "rows.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    monkeypatch.chdir(work)
+    spec = MINIMAL.replace("teknium/GPT4-LLM-Cleaned", "data/rows.jsonl")
+    out = tmp_path / "out"
+    result = compile_spec(write_spec(spec, "cwd.yaml"), out)
+    cfg = yaml.safe_load((out / "runs" / result.runs[0].run_id / "run.yaml").read_text())
+    [entry] = cfg["data"]["datasets"]
+    assert entry["path"] == str(work / "data" / "rows.jsonl") and entry["builder"] == "json"
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(spec.replace("rows.jsonl", "missing.jsonl"), "missing.yaml"))
+    [d] = exc.value.diagnostics
+    assert d.code == "E213" and str(work / "data" / "missing.jsonl") in d.message
+    assert str(Path(d.file).parent / "data" / "missing.jsonl") in d.message

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import catalog
+from peftc.compiler.paths import find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
 
@@ -20,10 +21,6 @@ if TYPE_CHECKING:
 
 AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
 MIN_LR_SCHEDULERS = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
-LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv",
-                  ".arrow": "arrow", ".txt": "text"}
-
-
 class _Deriver:
     def __init__(self, run: ResolvedRun, resolver: Resolver):
         self.run = run
@@ -327,11 +324,12 @@ def _data(d: _Deriver) -> None:
                       "use type: preference (prompt/chosen/rejected)")
         if not dpo and item["type"] == "preference":
             d.problem("E212", f"preference dataset '{item['path']}' needs rl: dpo", "datasets")
-        suffix = Path(item["path"]).suffix.lower()
-        local = d.resolver.spec_dir / item["path"]
-        if suffix in LOCAL_SUFFIXES and not local.exists() and not Path(item["path"]).exists():
-            d.problem("E213", f"dataset file not found: {item['path']}", "datasets",
-                      "paths are relative to the spec file")
+        path = item["path"]
+        if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
+            d.problem("E213", f"dataset path not found: {path} (not found: "
+                      f"{tried(path, d.resolver.spec_dir)})", "datasets",
+                      "a relative path is looked for beside the spec, then in the working "
+                      "directory")
         items.append(item)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")

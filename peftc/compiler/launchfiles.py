@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from peftc.compiler import catalog
+from peftc.compiler.paths import candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, Diagnostic
 
@@ -77,12 +78,11 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
         preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
         return json.loads(render("deepspeed.json.j2", **common, **preset)), []
     if isinstance(ds, str):
-        tried = [Path(ds)] if Path(ds).is_absolute() else [spec_dir / ds, Path.cwd() / ds]
-        path = next((p for p in tried if p.is_file()), tried[0])
+        path = find_local(ds, spec_dir) or candidates(ds, spec_dir)[0]
         try:
             user = json.loads(path.read_text(encoding="utf-8"))
         except OSError:
-            where = " nor ".join(str(p) for p in dict.fromkeys(tried))
+            where = tried(ds, spec_dir)
             return None, [Diagnostic("E401", ERROR, f"deepspeed must be one of "
                                      f"{', '.join(PRESETS)} or a JSON file; '{ds}' is neither "
                                      f"(not found: {where})", file=f, line=ln, col=c,

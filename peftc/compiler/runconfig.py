@@ -12,7 +12,7 @@ from typing import Any
 
 from peftc import __version__
 from peftc.compiler import catalog
-from peftc.compiler.derive import LOCAL_SUFFIXES
+from peftc.compiler.paths import LOCAL_SUFFIXES, find_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.keys import AXOLOTL_ROLES
 
@@ -67,16 +67,14 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
 
 
 def _maybe_local(path: str, spec_dir: Path) -> str:
-    """A path that exists beside the spec becomes absolute; anything else is a hub id."""
+    """A path that exists (beside the spec, else in the working directory) becomes absolute;
+    anything else is a hub id."""
     if path.startswith("peftc:"):
         return path
-    p = Path(path)
-    if p.is_absolute():
-        return path
-    local = spec_dir / p
-    if local.exists() or path.startswith((".", "~")):
-        return str(local.resolve())
-    return path
+    found = find_local(path, spec_dir)
+    if found is not None:
+        return str(found.resolve())
+    return str((spec_dir / path).resolve()) if path.startswith((".", "~")) else path
 
 
 def _abs(path: str, spec_dir: Path) -> str:
@@ -191,10 +189,10 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     items = []
     for ds in v["datasets"]:
         path = ds["path"]
-        local_path = Path(path) if Path(path).is_absolute() else spec_dir / path
-        local = local_path.exists()
+        local_path = find_local(path, spec_dir)
+        local = local_path is not None
         builder = ds.get("ds_type")
-        if local and builder is None and local_path.is_file():
+        if local_path is not None and builder is None and local_path.is_file():
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
         fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
         chat = {}
@@ -203,7 +201,7 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
                                                   **(ds.get("message_property_mappings") or {})},
                     "roles": ds.get("roles") or AXOLOTL_ROLES}
         items.append({
-            "path": str(local_path.resolve()) if local else path,
+            "path": str(local_path.resolve()) if local_path is not None else path,
             "local": local,
             "builder": builder,
             "name": ds.get("name"),

@@ -451,8 +451,10 @@ SETTINGS: tuple[Key, ...] = (
                      "description": "Training datasets; a task plugin supplies them when unset.",
                      "group": "data"},
         run="data.datasets",
-        differs=("A relative local path is resolved against the spec's folder (Axolotl: the "
-                 "working directory).")),
+        differs=("A relative local path is looked for beside the spec, then in the working "
+                 "directory (Axolotl: the working directory only); a path that can only be "
+                 "local (./, ../, ~, a data-file suffix) and is in neither is an error that "
+                 "names both places.")),
     Key("chat_template", _t("string", "Chat template: tokenizer_default, chatml, or a Jinja "
                             "template string.", "tokenizer_default", group="data"),
         run="tokenizer.chat_template"),
@@ -604,7 +606,10 @@ SETTINGS: tuple[Key, ...] = (
         run=None),
     Key("output_dir", _t("string", "Where the adapter and logs go; default: the run folder's "
                          "output/.", group="output"),
-        run="output_dir"),
+        run="output_dir",
+        differs=("Unset, it is the run folder's output/ (Axolotl: ./model-out); a relative one "
+                 "is resolved against the spec's folder (Axolotl: the working directory), and "
+                 "a sweep puts each run in its own subfolder.")),
     Key("logging_steps", _int("Log every N steps.", 10, minimum=1, group="output"),
         run="trainer.config.logging_steps"),
     Key("save_steps", _steps("Checkpoint every N steps (a number below 1: that share of the "

@@ -1,0 +1,34 @@
+"""Where a relative path of a spec points: beside the spec first, then in the working directory
+(Axolotl's only base), so that an Axolotl config run from its usual folder finds its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# local file suffixes -> the `datasets` builder that reads them
+LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv",
+                  ".arrow": "arrow", ".txt": "text"}
+
+
+def candidates(path: str, spec_dir: Path) -> list[Path]:
+    """The places ``path`` is looked for, in order."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return [p]
+    return list(dict.fromkeys([spec_dir / p, Path.cwd() / p]))
+
+
+def find_local(path: str, spec_dir: Path) -> Path | None:
+    """The existing file or folder ``path`` names, or None."""
+    return next((p for p in candidates(path, spec_dir) if p.exists()), None)
+
+
+def looks_local(path: str) -> bool:
+    """A path that can only be a local one (not a hub id): it starts with /, . or ~, or ends
+    in a data-file suffix."""
+    return path.startswith(("/", ".", "~")) or Path(path).suffix.lower() in LOCAL_SUFFIXES
+
+
+def tried(path: str, spec_dir: Path) -> str:
+    """``a nor b``: where ``path`` was looked for, for a diagnostic."""
+    return " nor ".join(str(p) for p in candidates(path, spec_dir))
