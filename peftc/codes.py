@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
     "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
     "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
+    "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
 }
 
 

@@ -1,5 +1,6 @@
 """Axolotl keys, one group at a time: each key's meaning in run.yaml, not only that it compiles."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -106,17 +107,28 @@ def test_target_linear_with_a_module_list_is_every_linear_layer(write_spec, tmp_
     assert run["adapter"]["config"]["target_modules"] == "all-linear"
 
 
-def test_axolotls_shipped_deepspeed_file_points_at_the_preset(write_spec, tmp_path):
-    with pytest.raises(PeftcError) as exc:
-        run_yaml(write_spec, tmp_path, "deepspeed: deepspeed_configs/zero2.json\n")
-    [d] = exc.value.diagnostics
-    assert d.code == "E401" and str(tmp_path / "deepspeed_configs" / "zero2.json") in d.message
-    assert "write deepspeed: zero2_offload" in d.hint
+def test_axolotls_shipped_deepspeed_file_is_its_preset_when_not_here(write_spec, tmp_path):
+    """Axolotl configs cite deepspeed_configs/zero2.json without having it; Axolotl's zero2.json
+    is ZeRO-2 with the optimizer offloaded to CPU: peftc's zero2_offload, said out loud."""
+    def deepspeed(extra: str, name: str):
+        out = tmp_path / ("out-" + name)
+        result = compile_spec(write_spec(MINIMAL + extra, name), out)
+        folder = out / "runs" / result.runs[0].run_id
+        return result, json.loads((folder / "deepspeed.json").read_text())
+
+    result, cited = deepspeed("deepspeed: deepspeed_configs/zero2.json\n", "cited.yaml")
+    [w] = result.warnings
+    assert (w.code, w.line) == ("W208", 10) and "preset 'zero2_offload'" in w.message
+    assert str(tmp_path / "deepspeed_configs" / "zero2.json") in w.message
+    assert cited == deepspeed("deepspeed: zero2_offload\n", "preset.yaml")[1]
+    with pytest.raises(PeftcError) as exc:  # a file Axolotl does not ship: an error
+        run_yaml(write_spec, tmp_path, "deepspeed: configs/mine.json\n", "mine.yaml")
+    assert [d.code for d in exc.value.diagnostics] == ["E401"]
     (tmp_path / "deepspeed_configs").mkdir()  # found beside the spec: taken as it is
     (tmp_path / "deepspeed_configs" / "zero2.json").write_text(
         '{"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto"}')
-    run = run_yaml(write_spec, tmp_path, "deepspeed: deepspeed_configs/zero2.json\n", "ds.yaml")
-    assert run["launch"]["deepspeed"] == "deepspeed.json"
+    result, found = deepspeed("deepspeed: deepspeed_configs/zero2.json\n", "ds.yaml")
+    assert not result.warnings and "offload_optimizer" not in found["zero_optimization"]
 
 
 def test_axolotls_fsdp_list_is_not_supported_yet(write_spec):

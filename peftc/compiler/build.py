@@ -94,6 +94,7 @@ def render_files(compiled: Compiled) -> dict[str, str]:
     cluster = spec.structure.get("cluster", {})
     files: dict[str, str] = {}
     problems: list[Diagnostic] = []
+    notes: list[Diagnostic] = []
     manifest_runs = []
     sections = SectionCache()
     for run in compiled.runs:
@@ -102,7 +103,8 @@ def render_files(compiled: Compiled) -> dict[str, str]:
         files[f"{base}/run.yaml"] = sections.dump(cfg)
         files[f"{base}/provenance.json"] = dump_json(provenance(run))
         ds, ds_problems = launchfiles.deepspeed_config(run, spec_dir)
-        problems.extend(ds_problems)
+        problems.extend(d for d in ds_problems if d.is_error)
+        notes.extend(d for d in ds_problems if not d.is_error)
         if ds is not None:
             files[f"{base}/deepspeed.json"] = dump_json_pretty(ds)
         files[f"{base}/accelerate.yaml"] = launchfiles.accelerate_yaml(
@@ -115,6 +117,7 @@ def render_files(compiled: Compiled) -> dict[str, str]:
         })
     if problems:
         raise PeftcError(dedupe(problems, len(compiled.runs)))
+    compiled.warnings.extend(dedupe(notes, len(compiled.runs)))
     from peftc import __version__
 
     head = dump_json({"peftc_version": __version__, "spec": spec.file,

@@ -16,7 +16,7 @@ from typing import Any
 from peftc.compiler import catalog
 from peftc.compiler.paths import candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
-from peftc.diagnostics import ERROR, Diagnostic
+from peftc.diagnostics import ERROR, WARNING, Diagnostic
 
 PRESETS: dict[str, dict[str, Any]] = {
     "zero1": {"stage": 1},
@@ -64,7 +64,8 @@ def _batch(v: dict[str, Any]) -> dict[str, Any]:
 
 def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] | None,
                                                                   list[Diagnostic]]:
-    """The run's DeepSpeed config (None when unset) and any contradiction found."""
+    """The run's DeepSpeed config (None when unset), and any contradiction found (errors) or
+    substitution made (a warning)."""
     v = run.values
     ds = v.get("deepspeed")
     if ds is None:
@@ -74,9 +75,18 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
     # precision the runtime resolves
     common = {**_batch(v), "clip": float(v["max_grad_norm"]), "bf16": v["bf16"],
               "fp16": v["fp16"], "steps_per_print": v["logging_steps"]}
+    notes = []
+    name = Path(ds).name if isinstance(ds, str) else ""
+    if name in AXOLOTL_FILES and ds not in PRESETS and find_local(ds, spec_dir) is None:
+        notes.append(Diagnostic(
+            "W208", WARNING, f"deepspeed file {ds} is not here (not found: {tried(ds, spec_dir)})"
+            f"; it is Axolotl's {name}, so peftc uses its preset '{AXOLOTL_FILES[name]}', "
+            "which has the file's ZeRO stage and offload", file=f, line=ln, col=c,
+            hint="copy the file here (axolotl fetch deepspeed_configs) to use it as it is"))
+        ds = AXOLOTL_FILES[name]
     if isinstance(ds, str) and ds in PRESETS:
         preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
-        return json.loads(render("deepspeed.json.j2", **common, **preset)), []
+        return json.loads(render("deepspeed.json.j2", **common, **preset)), notes
     if isinstance(ds, str):
         path = find_local(ds, spec_dir) or candidates(ds, spec_dir)[0]
         try:

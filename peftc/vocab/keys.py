@@ -640,8 +640,10 @@ SETTINGS: tuple[Key, ...] = (
         run="launch.deepspeed",
         differs=("Also takes peftc's presets (zero1, zero2, zero3, zero2_offload, zero3_offload); "
                  "a path is tried beside the spec, then in the working directory (Axolotl: "
-                 "the working directory only), and a missing one is an error before training "
-                 "that names the preset matching Axolotl's shipped file.")),
+                 "the working directory only). A missing file named like one Axolotl ships "
+                 "(deepspeed_configs/zero2.json) is the peftc preset with its ZeRO stage and "
+                 "offload, with warning W208 (Axolotl would pass the missing path on); any "
+                 "other missing file is an error before training.")),
     Key("ddp_find_unused_parameters", _bool("DDP looks for parameters without gradients "
                                             "each step (slower; needed by some models).",
                                             axolotl=True, group="distributed"),
