@@ -293,3 +293,15 @@ def test_relative_paths_beside_the_spec_then_in_the_working_directory(write_spec
     [d] = exc.value.diagnostics
     assert d.code == "E213" and str(work / "data" / "missing.jsonl") in d.message
     assert str(Path(d.file).parent / "data" / "missing.jsonl") in d.message
+
+
+@pytest.mark.parametrize("template", ["llama3", "gemma3", "tokenizer_default_fallback_chatml",
+                                      "jinja"])
+def test_axolotls_named_templates_are_not_supported_yet(write_spec, template):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(CHAT + f"chat_template: {template}\n"))
+    [d] = exc.value.diagnostics
+    assert (d.code, d.line) == ("E107", 6)
+    assert d.message == f"'chat_template: {template}' is an Axolotl value peftc does not " \
+                        "support yet"
+    assert "tokenizer_default" in d.hint

@@ -84,12 +84,8 @@ class _Wording:
         v = err.validator
         if v == "additionalProperties" and isinstance(err.instance, dict):
             return self._unknown_keys(err, path)
-        taken = value_way(path[-1], err.instance) if path else None
-        if taken is not None and v in ("enum", "type", "anyOf"):
-            code, severity, words = REPORTS[taken[0]]
-            return [self.diag(path, code, f"'{name}: {err.instance}' "
-                              f"{words.replace(' key ', ' value ')}", taken[1],
-                              severity=severity)]
+        if path and value_way(path[-1], err.instance) is not None:
+            return []  # said by value_ways, whatever the schema thinks of it
         if v == "type":
             want = err.validator_value
             want = [want] if isinstance(want, str) else want
@@ -194,6 +190,25 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
     return out
 
 
+def value_ways(data: Any, wording: _Wording, path: tuple[Any, ...] = ()) -> list[Diagnostic]:
+    """An Axolotl value peftc takes another way (a hint, pending or refused), at the top level
+    or in a ``datasets[]`` entry."""
+    out = []
+    items = enumerate(data) if isinstance(data, list) else (
+        data.items() if isinstance(data, dict) else ())
+    for key, value in items:
+        kpath = (*path, key)
+        taken = value_way(key, value) if record(path, key) is not None else None
+        if taken is not None:
+            code, severity, words = REPORTS[taken[0]]
+            out.append(wording.diag(kpath, code, f"'{_name(kpath)}: {value}' "
+                                    f"{words.replace(' key ', ' value ')}", taken[1],
+                                    severity=severity))
+        elif isinstance(value, (dict, list)) and (not path or path == ("datasets",)):
+            out.extend(value_ways(value, wording, kpath))
+    return out
+
+
 def validate_data(data: dict[str, Any], srcmap: SourceMap,
                   prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
@@ -201,6 +216,7 @@ def validate_data(data: dict[str, Any], srcmap: SourceMap,
     out: list[Diagnostic] = []
     for err in validator().iter_errors(data):
         out.extend(wording.words(err))
+    out.extend(value_ways(data, wording))
     out.extend(_alias_clashes(data, wording))
     return out
 

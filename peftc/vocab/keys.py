@@ -797,6 +797,9 @@ DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
 # do). A value ending in ``.*`` stands for every value with that prefix.
 _DPO_TYPES = ("DPO's chat-template types come with peftc's own chat-template masking; until "
               "then give prompt/chosen/rejected columns and use type: preference")
+_NAMED_TEMPLATES = ("Axolotl's named templates come with peftc's own chat-template masking; "
+                    "until then use tokenizer_default (the tokenizer's own template), chatml, "
+                    "or the Jinja template itself")
 VALUES: dict[tuple[str, str], tuple[Way, str]] = {
     ("gradient_checkpointing", "offload"): (Way.PENDING, "use gradient_checkpointing: true "
                                             "(activations are recomputed, not offloaded)"),
@@ -810,6 +813,13 @@ VALUES: dict[tuple[str, str], tuple[Way, str]] = {
                     "llama3.*")},
     ("type", "sharegpt"): (Way.REFUSED, "Axolotl removed it too: use type: chat_template with "
                            "message_property_mappings: {role: from, content: value}"),
+    **{("chat_template", name): (Way.PENDING, _NAMED_TEMPLATES) for name in (
+        "alpaca", "aya", "cohere", "command_a", "command_a_rag", "command_a_tool_use",
+        "deepseek_v2", "deepseek_v3", "exaone", "exaone4", "falcon_h1", "gemma", "gemma3",
+        "gemma3n", "gemma4", "gemma4_unified", "jamba", "llama3", "llama3_2_vision", "llama4",
+        "llava", "metharme", "mistral_v1", "mistral_v2v3", "mistral_v3_tekken",
+        "mistral_v7_tekken", "nemotron_h", "phi_3", "phi_35", "phi_4", "pixtral", "qwen2_vl",
+        "qwen3", "qwen3_5", "qwen_25", "jinja", "tokenizer_default_fallback_*")},
 }
 
 
@@ -818,8 +828,9 @@ def value_way(name: Any, value: Any) -> tuple[Way, str] | None:
     if not isinstance(value, str):
         return None
     found = VALUES.get((name, value))
-    if found is None and "." in value:
-        found = VALUES.get((name, value.split(".", 1)[0] + ".*"))
+    for sep in ".", "_fallback_":  # chatml.intel -> chatml.*
+        if found is None and sep in value:
+            found = VALUES.get((name, value.split(sep, 1)[0] + sep + "*"))
     return found
 
 
