@@ -39,7 +39,7 @@ CODES: dict[str, str] = {
     "E214": "chat_template is neither a built-in name nor a Jinja template",
     "E215": "ReLoRA without a restart period, or with a quantized base, a non-LoRA adapter "
             "or a non-Adam optimizer",
-    "E216": "evals_per_epoch with eval_steps, or saves_per_epoch with save_steps",
+    "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",

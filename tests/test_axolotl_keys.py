@@ -305,3 +305,31 @@ def test_axolotls_named_templates_are_not_supported_yet(write_spec, template):
     assert d.message == f"'chat_template: {template}' is an Axolotl value peftc does not " \
                         "support yet"
     assert "tokenizer_default" in d.hint
+
+
+@pytest.mark.parametrize("extra,eval_,start,save", [
+    ("val_set_size: 0.1\neval_strategy: epoch\n", "epoch", True, "epoch"),  # asked: baseline
+    ("val_set_size: 0.1\n", "epoch", False, "epoch"),  # peftc's own: once per epoch
+    ("val_set_size: 0.1\neval_strategy: 'no'\nsave_strategy: 'no'\n", "no", False, "no"),
+    ("save_strategy: best\n", "no", False, "best"),
+])
+def test_eval_and_save_strategies(write_spec, tmp_path, extra, eval_, start, save):
+    tr = run_yaml(write_spec, tmp_path, extra)["trainer"]["config"]
+    assert (tr["eval_strategy"], tr["eval_on_start"], tr["save_strategy"]) == (eval_, start, save)
+
+
+@pytest.mark.parametrize("extra", ["val_set_size: 0.1\neval_steps: 5\neval_strategy: epoch\n",
+                                   "save_steps: 5\nsave_strategy: epoch\n",
+                                   "eval_strategy: steps\n"])
+def test_strategies_that_disagree(write_spec, extra):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + extra))
+    assert [d.code for d in exc.value.diagnostics] == ["E216"]
+
+
+def test_runtime_passthrough_keys(write_spec, tmp_path):
+    cfg = run_yaml(write_spec, tmp_path, "dataset_num_proc: 4\nremove_unused_columns: true\n"
+                   "resume_from_checkpoint: ckpt/checkpoint-10\n")
+    assert cfg["trainer"]["config"]["dataset_num_proc"] == 4
+    assert cfg["trainer"]["config"]["remove_unused_columns"] is True
+    assert cfg["trainer"]["resume_from_checkpoint"] == str(tmp_path / "ckpt" / "checkpoint-10")

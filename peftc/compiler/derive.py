@@ -280,9 +280,31 @@ def _evaluation_and_saves(d: _Deriver) -> None:
         _per_epoch(d, "saves_per_epoch", "save_steps")  # else one save per epoch, as unset
     if v.get("val_set_size") and d.given("evals_per_epoch"):
         _per_epoch(d, "evals_per_epoch", "eval_steps")  # else once per epoch, at its end
-    strategy = "steps" if v.get("eval_steps") else (
-        "epoch" if v.get("val_set_size") else "no")
-    d.set("eval_strategy", strategy, "eval_steps / val_set_size", "val_set_size")
+    # Axolotl's rules: a *_steps key means steps, and an explicit strategy must agree with it
+    for kind, steps in (("eval", "eval_steps"), ("save", "save_steps")):
+        given = v.get(f"{kind}_strategy")
+        if v.get(steps) and given not in (None, "steps"):
+            d.problem("E216", f"{steps} says steps but {kind}_strategy says '{given}'; keep "
+                      "one (Axolotl refuses both too)", f"{kind}_strategy")
+    given = v.get("eval_strategy")
+    if not v.get("val_set_size"):
+        if given not in (None, "no"):
+            d.problem("E216", f"eval_strategy '{given}' has nothing to evaluate: val_set_size "
+                      "is 0", "eval_strategy", "set val_set_size, or remove eval_strategy")
+        d.set("eval_strategy", "no", "val_set_size 0: no evaluation data", "val_set_size")
+    elif v.get("eval_steps"):
+        d.set("eval_strategy", "steps", "eval_steps", "eval_steps")
+    elif given is None:  # Axolotl would not evaluate at all (transformers' "no")
+        d.set("eval_strategy", "epoch", "val_set_size: each epoch's end (peftc)",
+              "val_set_size")
+    # Axolotl evaluates once before the first step when eval_steps or eval_strategy asks
+    d.set("eval_on_start", v["eval_strategy"] != "no" and (
+        bool(v.get("eval_steps")) or given is not None), "eval_steps or eval_strategy given",
+        "val_set_size")
+    if v.get("save_steps"):
+        d.set("save_strategy", "steps", "save_steps", "save_steps")
+    elif v.get("save_strategy") is None:
+        d.set("save_strategy", "epoch", "Axolotl's default: each epoch's end", "num_epochs")
 
 
 def _default_warmup(d: _Deriver) -> None:

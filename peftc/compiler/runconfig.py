@@ -12,7 +12,7 @@ from typing import Any
 
 from peftc import __version__
 from peftc.compiler import catalog
-from peftc.compiler.paths import LOCAL_SUFFIXES, find_local
+from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.keys import AXOLOTL_ROLES
 
@@ -46,7 +46,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "quantization": _quantization(v),
         "adapter": _adapter(v, spec_dir),
         "data": _data(v, spec_dir, kind),
-        "trainer": _trainer(v, kind, output_dir, run.run_id),
+        "trainer": _trainer(v, kind, output_dir, run.run_id, spec_dir),
         "samples": {"prompts": list(v.get("sample_prompts") or []),
                     "max_new_tokens": v["sample_max_new_tokens"]},
         "batch": {
@@ -221,7 +221,8 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     }
 
 
-def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict[str, Any]:
+def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
+             spec_dir: Path) -> dict[str, Any]:
     warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
     cfg: dict[str, Any] = {
         "output_dir": output_dir,
@@ -249,16 +250,17 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
         "seed": v["seed"],
         "data_seed": v["seed"],
         "logging_steps": v["logging_steps"],
-        "save_strategy": "steps" if v.get("save_steps") else "epoch",
+        "save_strategy": v["save_strategy"],
         "save_steps": v.get("save_steps"),
         "save_total_limit": v["save_total_limit"],
         "eval_strategy": v["eval_strategy"],
         "eval_steps": v.get("eval_steps"),
-        "eval_on_start": v["eval_strategy"] == "steps",  # Axolotl: a baseline before step 1
+        "eval_on_start": v["eval_on_start"],  # Axolotl: a baseline before step 1
         "report_to": [],  # wandb_* arrive with the runtime's reporting
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],
-        "remove_unused_columns": False,
+        "remove_unused_columns": v["remove_unused_columns"],
+        "dataset_num_proc": v.get("dataset_num_proc"),
         "pad_to_multiple_of": v["sequence_len"] if v["pad_to_sequence_len"] else None,
     }
     if kind == "sft":
@@ -284,4 +286,13 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str) -> dict
                   "anneal_steps": v["jagged_restart_anneal_steps"],
                   "min_lr_scale": v["cosine_min_lr_ratio"] or 0.001}
     return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
-            "config": cfg, "max_warmup_steps": v.get("max_warmup_steps"), "jagged_lr": jagged}
+            "config": cfg, "max_warmup_steps": v.get("max_warmup_steps"), "jagged_lr": jagged,
+            "resume_from_checkpoint": _checkpoint(v.get("resume_from_checkpoint"), spec_dir)}
+
+
+def _checkpoint(path: str | None, spec_dir: Path) -> str | None:
+    """The checkpoint to resume from, absolute (the runtime checks that it is there: it may
+    be written after compile, by an earlier run)."""
+    if path is None:
+        return None
+    return str((find_local(path, spec_dir) or candidates(path, spec_dir)[0]).resolve())

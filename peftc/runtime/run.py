@@ -47,6 +47,10 @@ def preflight(spec: dict[str, Any]) -> Precision:
     from peftc.runtime.adapter import check_supported
 
     check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
+    given = spec["trainer"].get("resume_from_checkpoint")
+    if given and not Path(given).is_dir():
+        raise RuntimeConfigError(f"trainer.resume_from_checkpoint: {given} is not there; train "
+                                 "the run it comes from first, or remove the key")
     resolved = precision.resolve(spec.get("precision") or {})
     warn_packing(spec["trainer"]["config"], spec["model"]["from_pretrained"])
     return resolved
@@ -165,7 +169,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if adapter.get("loraplus"):
         trainer.optimizer = loraplus_optimizer(trainer.model, adapter["loraplus"], args)
 
-    checkpoint = outputs.last_checkpoint()
+    checkpoint = outputs.last_checkpoint() or trainer_section.get("resume_from_checkpoint")
     if checkpoint:
         print(f"peftc: resuming from {checkpoint}", flush=True)
         if adapter.get("relora"):

@@ -622,6 +622,28 @@ SETTINGS: tuple[Key, ...] = (
     Key("eval_steps", _steps("Evaluate every N steps (a number below 1: that share of the "
                              "steps); needs val_set_size.", group="output"),
         run="trainer.config.eval_steps"),
+    Key("eval_strategy", _enum(["no", "steps", "epoch"], "When to evaluate; unset: steps with "
+                               "eval_steps, else each epoch's end with val_set_size, else no.",
+                               group="output"),
+        run="trainer.config.eval_strategy"),
+    Key("save_strategy", _enum(["no", "steps", "epoch", "best"], "When to save a checkpoint; "
+                               "unset: steps with save_steps, else each epoch's end.",
+                               group="output"),
+        run="trainer.config.save_strategy"),
+    Key("resume_from_checkpoint", _t("string", "Checkpoint folder to resume from; unset: the "
+                                     "run's own last checkpoint, if any.", group="output"),
+        run="trainer.resume_from_checkpoint",
+        differs=("Unset, peftc resumes an interrupted run from its own last checkpoint (Axolotl "
+                 "needs auto_resume_from_checkpoints); a relative path is looked for beside "
+                 "the spec, then in the working directory, and a missing one stops the run "
+                 "before training.")),
+    Key("remove_unused_columns", _bool("Drop the dataset columns the model's forward does not "
+                                       "take (after TRL has tokenized, this cannot change "
+                                       "what is trained).", group="output"),
+        run="trainer.config.remove_unused_columns"),
+    Key("dataset_num_proc", _int("Processes that tokenize the data.", minimum=1,
+                                 group="data"),
+        run="trainer.config.dataset_num_proc"),
     # -- distribution ------------------------------------------------------------------
     Key("evals_per_epoch", _int("Evaluations per epoch (needs val_set_size): eval_steps = "
                                 "1 / (N * num_epochs) of the steps.", minimum=1, group="output"),
@@ -681,14 +703,8 @@ OTHERS: tuple[Key, ...] = (
          "state_dict_type, auto_wrap)"),
         ("fsdp_version", "use peftc's fsdp mapping"),
         ("eot_tokens", "remove it; the chat template's own end-of-turn token is used"),
-        ("eval_strategy", "use eval_steps, or val_set_size for one evaluation per epoch"),
-        ("save_strategy", "use save_steps, or leave it unset for one save per epoch"),
-        ("remove_unused_columns", "remove it; peftc keeps the columns its collators need"),
-        ("resume_from_checkpoint", "remove it; an interrupted run resumes from its last "
-         "checkpoint when run again"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
-        ("dataset_num_proc", "remove it"),
         ("group_by_length", "remove it"),
         ("chat_template_jinja", "put the Jinja template in chat_template"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),

@@ -15,6 +15,7 @@ import torch
 from conftest import dataset_entry, make_run, read_run
 from helpers import logits, metrics, probe_inputs, reload_adapter, status
 
+from peftc.runtime.errors import RuntimeConfigError
 from peftc.runtime.merge import merge
 from peftc.runtime.run import execute, run
 
@@ -221,3 +222,22 @@ def test_precision_in_trainer_config_is_refused_not_overridden(tmp_path):
 
     with pytest.raises(RuntimeConfigError, match="precision section"):
         run(make_run(tmp_path, run_id="stray", trainer={"config": {"bf16": True}}))
+
+
+def test_resume_from_checkpoint_of_another_run(tmp_path):
+    """Axolotl's resume_from_checkpoint: a new run starts from another run's checkpoint."""
+    first = make_run(tmp_path, run_id="first",
+                     trainer={"config": {"max_steps": 3, "save_steps": 2}})
+    assert run(first) == 0
+    checkpoint = Path(read_run(first)["output_dir"]) / "checkpoint-2"
+    second = make_run(tmp_path, run_id="second", trainer={
+        "config": {"max_steps": 3, "save_steps": 2},
+        "resume_from_checkpoint": str(checkpoint)})
+    outcome = execute(second)
+    assert outcome.exit_code == 0
+    losses = metrics(read_run(second))["loss"]
+    assert [row["step"] for row in losses] == [3]  # steps 1 and 2 came from the checkpoint
+    missing = make_run(tmp_path, run_id="missing", trainer={
+        "resume_from_checkpoint": str(tmp_path / "nowhere")})
+    with pytest.raises(RuntimeConfigError, match="nowhere is not there"):
+        run(missing)
