@@ -21,7 +21,7 @@ CODES: dict[str, str] = {
     "E104": "required key missing",
     "E105": "Axolotl key that peftc does not take (the hint says what to do instead)",
     "E106": "a key and its alias both given",
-    "E107": "Axolotl key that peftc does not support yet (its runtime work is to come)",
+    "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
     "E201": "base_model missing",
     "E202": "bf16 and fp16 both on",
     "E203": "quantization settings contradict each other or the adapter",
@@ -37,8 +37,8 @@ CODES: dict[str, str] = {
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
     "E213": "local dataset file not found",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
-    "E215": "ReLoRA without a restart period, or with a quantized base, a non-LoRA adapter "
-            "or a non-Adam optimizer",
+    "E215": "ReLoRA without a restart period, or with a non-LoRA adapter or a non-Adam "
+            "optimizer",
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E301": "extends cycle",
     "E302": "extended file not found",
