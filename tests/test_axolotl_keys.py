@@ -333,3 +333,11 @@ def test_runtime_passthrough_keys(write_spec, tmp_path):
     assert cfg["trainer"]["config"]["dataset_num_proc"] == 4
     assert cfg["trainer"]["config"]["remove_unused_columns"] is True
     assert cfg["trainer"]["resume_from_checkpoint"] == str(tmp_path / "ckpt" / "checkpoint-10")
+
+
+def test_a_value_way_is_not_taken_where_it_is_not_said(write_spec):
+    """gradient_checkpointing: offload in a stage is reported, not silently accepted."""
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "stages:\n  sft:\n    gradient_checkpointing: "
+                                "offload\n"))
+    assert exc.value.diagnostics and all(d.is_error for d in exc.value.diagnostics)

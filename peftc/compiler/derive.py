@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
 MIN_LR_SCHEDULERS = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
+
+
 class _Deriver:
     def __init__(self, run: ResolvedRun, resolver: Resolver):
         self.run = run
@@ -348,7 +350,7 @@ def _data(d: _Deriver) -> None:
             d.problem("E212", f"preference dataset '{item['path']}' needs rl: dpo", "datasets")
         path = item["path"]
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
-            d.problem("E213", f"dataset path not found: {path} (not found: "
+            d.problem("E213", f"dataset {path} is not there (not found: "
                       f"{tried(path, d.resolver.spec_dir)})", "datasets",
                       "a relative path is looked for beside the spec, then in the working "
                       "directory")

@@ -119,9 +119,12 @@ def axolotl_reference() -> str:
         own = " (peftc's own)" if k.own else ""
         lines.append(f"| `{k.name}`{own} | {k.way.value}{code} | {where} |")
     lines += ["", "## Axolotl values taken another way", "",
-              "| key: value | way | what to do / what peftc does |", "| --- | --- | --- |"]
-    lines += [f"| `{key}: {value}` | {w.value} ({REPORTS[w][0]}) | {note} |"
-              for (key, value), (w, note) in VALUES.items()]
+              "| key: values | way | what to do / what peftc does |", "| --- | --- | --- |"]
+    grouped: dict[tuple[str, Way, str], list[str]] = {}
+    for (key, value), (w, note) in VALUES.items():
+        grouped.setdefault((key, w, note), []).append(f"`{value}`")
+    lines += [f"| `{key}`: {', '.join(values)} | {w.value} ({REPORTS[w][0]}) | {note} |"
+              for (key, w, note), values in grouped.items()]
     lines += ["", "## Where peftc differs from Axolotl", "",
               "- A key peftc does not know is an error with a suggestion (Axolotl drops it "
               "silently: `adam_eps`, a typo of `adam_epsilon`, does nothing there)."]

@@ -84,7 +84,7 @@ class _Wording:
         v = err.validator
         if v == "additionalProperties" and isinstance(err.instance, dict):
             return self._unknown_keys(err, path)
-        if path and value_way(path[-1], err.instance) is not None:
+        if path and _has_value_way(path, err.instance):
             return []  # said by value_ways, whatever the schema thinks of it
         if v == "type":
             want = err.validator_value
@@ -190,6 +190,11 @@ def unset_nulls(data: Any, path: tuple[Any, ...] = ()) -> Any:
     return out
 
 
+def _has_value_way(path: tuple[Any, ...], value: Any) -> bool:
+    """Whether the value at ``path`` (a top-level key or a dataset entry's) has a way."""
+    return record(path[:-1], path[-1]) is not None and value_way(path[-1], value) is not None
+
+
 def value_ways(data: Any, wording: _Wording, path: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """An Axolotl value peftc takes another way (a hint, pending or refused), at the top level
     or in a ``datasets[]`` entry."""
@@ -198,7 +203,7 @@ def value_ways(data: Any, wording: _Wording, path: tuple[Any, ...] = ()) -> list
         data.items() if isinstance(data, dict) else ())
     for key, value in items:
         kpath = (*path, key)
-        taken = value_way(key, value) if record(path, key) is not None else None
+        taken = value_way(key, value) if _has_value_way(kpath, value) else None
         if taken is not None:
             code, severity, words = REPORTS[taken[0]]
             out.append(wording.diag(kpath, code, f"'{_name(kpath)}: {value}' "
