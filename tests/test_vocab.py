@@ -54,3 +54,12 @@ def test_optimizers_are_transformers_names():
     from peftc.vocab.keys import OPTIMIZERS
 
     assert OPTIMIZERS == [o.value for o in OptimizerNames]
+
+
+def test_each_dataset_type_has_its_formatter():
+    """The type names live in the key table, the formatters in the runtime: they must agree
+    (input_output is tokenized by the runtime itself)."""
+    from peftc.runtime.formatters import FORMATTERS
+    from peftc.vocab.keys import DATASET_TYPES
+
+    assert set(DATASET_TYPES) == {*FORMATTERS, "input_output"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import catalog
-from peftc.compiler.paths import find_local, looks_local, tried
+from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
 
@@ -117,6 +117,10 @@ def _relora(d: _Deriver) -> None:
                   "drop load_in_4bit/load_in_8bit (adapter lora rather than qlora)")
     if v["adapter"] not in catalog.LORA_FAMILY:
         d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'", "relora")
+    if v.get("relora_prune_ratio") is None:  # Axolotl's defaults
+        reset = v["relora_prune_method"] == "reset"
+        d.set("relora_prune_ratio", 0.999 if reset else 0.9,
+              "relora_prune_method reset" if reset else "Axolotl's default", "relora")
     if "adam" not in v["optimizer"]:
         d.problem("E215", f"ReLoRA prunes Adam's moments at each restart; optimizer "
                   f"'{v['optimizer']}' has none (Axolotl refuses it too)", "optimizer")
@@ -141,6 +145,9 @@ def _adapter(d: _Deriver) -> None:
                   "for QLoRA write adapter: qlora; otherwise remove load_in_4bit",
                   severity=WARNING)
         d.set("load_in_4bit", False, "adapter: lora loads unquantized, as in Axolotl", "adapter")
+    if v.get("load_in_8bit") and not v["float16"]:  # Axolotl loads 8-bit models in float16
+        d.set("float16", True, "load_in_8bit: float16 weights (unless bf16), as in Axolotl",
+              "load_in_8bit")
     if method == "ia3":
         _family_default(d, "ia3_target_modules", "ia3", "k/v/down projections")
         _family_default(d, "ia3_feedforward_modules", "ff", "down projection")
@@ -352,8 +359,7 @@ def _data(d: _Deriver) -> None:
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
             d.problem("E213", f"dataset {path} is not there (not found: "
                       f"{tried(path, d.resolver.spec_dir)})", "datasets",
-                      "a relative path is looked for beside the spec, then in the working "
-                      "directory")
+                      WHERE_HINT)
         items.append(item)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")

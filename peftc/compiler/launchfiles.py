@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from peftc.compiler import catalog
-from peftc.compiler.paths import candidates, find_local, tried
+from peftc.compiler.paths import WHERE_HINT, candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
 
@@ -33,15 +33,6 @@ AXOLOTL_FILES = {"zero1.json": "zero1", "zero1_torch_compile.json": "zero1",
                  "zero2.json": "zero2_offload", "zero2_torch_compile.json": "zero2_offload",
                  "zero3.json": "zero3", "zero3_bf16.json": "zero3",
                  "zero3_bf16_cpuoffload_all.json": "zero3_offload"}
-
-
-def _axolotl_file_hint(path: str) -> str:
-    preset = AXOLOTL_FILES.get(Path(path).name)
-    if preset is None:
-        return "paths are tried relative to the spec's folder, then the working directory"
-    return (f"this is Axolotl's {Path(path).name}; peftc's preset '{preset}' has its ZeRO "
-            f"stage and offload: write deepspeed: {preset}, or copy the file here "
-            "(axolotl fetch deepspeed_configs)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,7 +87,7 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
             return None, [Diagnostic("E401", ERROR, f"deepspeed must be one of "
                                      f"{', '.join(PRESETS)} or a JSON file; '{ds}' is neither "
                                      f"(not found: {where})", file=f, line=ln, col=c,
-                                     hint=_axolotl_file_hint(ds))]
+                                     hint=WHERE_HINT)]
         except json.JSONDecodeError as exc:
             return None, [Diagnostic("E401", ERROR, f"deepspeed file {ds} is not valid JSON: "
                                      f"{exc.msg} at line {exc.lineno}", file=f, line=ln, col=c)]

@@ -9,6 +9,9 @@ from pathlib import Path
 LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv",
                   ".arrow": "arrow", ".txt": "text"}
 
+# the hint of a diagnostic about a path that is not there
+WHERE_HINT = "a relative path is looked for beside the spec, then in the working directory"
+
 
 def candidates(path: str, spec_dir: Path) -> list[Path]:
     """The places ``path`` is looked for, in order."""

@@ -34,7 +34,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "model": _model(v, spec_dir),
         "precision": {"bf16": v["bf16"], "fp16": v["fp16"], "tf32": v["tf32"],
                       "bfloat16": v["bfloat16"],
-                      "float16": v["float16"] or bool(v.get("load_in_8bit"))},
+                      "float16": v["float16"]},
         "tokenizer": {
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
             "class": v["tokenizer_type"],
@@ -166,11 +166,8 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
                     "lr_embedding": 1e-6 if emb is None else emb}
     relora = None
     if v.get("relora"):
-        ratio = v.get("relora_prune_ratio")
-        if ratio is None:  # Axolotl's defaults
-            ratio = 0.999 if v["relora_prune_method"] == "reset" else 0.9
         relora = {"steps": v["jagged_restart_steps"], "prune_method": v["relora_prune_method"],
-                  "prune_ratio": ratio}
+                  "prune_ratio": v["relora_prune_ratio"]}
     return {
         "method": method,
         "peft_class": PEFT_CLASSES.get(method, "LoraConfig"),

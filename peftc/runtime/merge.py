@@ -14,19 +14,16 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     from peft import PeftModel
 
     from peftc.runtime import precision
-    from peftc.runtime.model import load_tokenizer, to_torch_dtypes, transformers_class
+    from peftc.runtime.model import load_base, load_tokenizer
     from peftc.runtime.relora import load_base_weights
     from peftc.runtime.run import read_run
-    from peftc.runtime.tiny_model import resolve_model_path
 
     spec = read_run(Path(run_dir))
     adapter_dir = Path(spec["output_dir"])
     if not (adapter_dir / "adapter_config.json").exists():
         raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
     dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
-    kwargs = to_torch_dtypes({"dtype": dtype, **(spec["model"].get("from_pretrained") or {})})
-    model_class = transformers_class(spec["model"], "AutoModelForCausalLM")
-    base = model_class.from_pretrained(resolve_model_path(spec["model"]["name_or_path"]), **kwargs)
+    base = load_base(spec["model"], dtype)
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:

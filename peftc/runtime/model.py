@@ -99,6 +99,17 @@ def model_config(path: str, section: dict[str, Any]) -> Any:
     return config
 
 
+def load_base(section: dict[str, Any], dtype: str, **extra: Any) -> Any:
+    """The base model as the ``model`` section says: its class, its from_pretrained kwargs and
+    config overrides, in ``dtype`` (for training, and for merging a trained adapter)."""
+    kwargs = to_torch_dtypes({"dtype": dtype, **(section.get("from_pretrained") or {}), **extra})
+    with loading("model", section["name_or_path"]):
+        path = resolve_model_path(section["name_or_path"])
+        if section.get("config_overrides"):  # Axolotl's model_config: set on the config
+            kwargs["config"] = model_config(path, section)
+        return transformers_class(section, "AutoModelForCausalLM").from_pretrained(path, **kwargs)
+
+
 def load_model(
     section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any],
     dtype: str,
@@ -108,20 +119,17 @@ def load_model(
     (``adapter.prepare_kbit``) and gradient checkpointing."""
     import torch
 
-    kwargs = to_torch_dtypes({"dtype": dtype, **(section.get("from_pretrained") or {})})
+    extra: dict[str, Any] = {}
     if quantization and quantization.get("load_in_4bit"):
         quantization = {"bnb_4bit_compute_dtype": dtype, **quantization}
     bnb = quantization_config(quantization)
     if bnb is not None:
-        kwargs["quantization_config"] = bnb
-        if "device_map" not in kwargs and not torch.cuda.is_available():
+        extra["quantization_config"] = bnb
+        if "device_map" not in (section.get("from_pretrained") or {}) and \
+                not torch.cuda.is_available():
             # bitsandbytes places quantized weights at load time; without CUDA they stay on CPU.
-            kwargs["device_map"] = {"": "cpu"}
-    with loading("model", section["name_or_path"]):
-        path = resolve_model_path(section["name_or_path"])
-        if section.get("config_overrides"):  # Axolotl's model_config: set on the config
-            kwargs["config"] = model_config(path, section)
-        model = transformers_class(section, "AutoModelForCausalLM").from_pretrained(path, **kwargs)
+            extra["device_map"] = {"": "cpu"}
+    model = load_base(section, dtype, **extra)
 
     checkpointing = bool(section.get("gradient_checkpointing"))
     gc_kwargs = section.get("gradient_checkpointing_kwargs") or None

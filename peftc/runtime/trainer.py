@@ -3,6 +3,7 @@ or ``DPOTrainer(DPOConfig(...))`` with ``trainer.config`` passed through."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -120,9 +121,7 @@ class RowsDropped:
         return f"dropped {' and '.join(parts)} of {self.rows} {name} rows"
 
 
-_SFT_CLASS: Any = None
-
-
+@functools.cache
 def sft_trainer_class() -> Any:
     """``trl.SFTTrainer`` that drops the rows longer than ``max_length`` and counts them.
 
@@ -130,9 +129,6 @@ def sft_trainer_class() -> Any:
     TRL 1.16 truncates them and silently drops rows the truncation left with no trained token,
     so a long prompt would train on a cut answer, or an evaluation set could end up empty. This
     tokenizes through TRL without truncation, filters and counts, then packs as TRL does."""
-    global _SFT_CLASS
-    if _SFT_CLASS is not None:
-        return _SFT_CLASS
     import trl
     from trl.data_utils import pack_dataset
 
@@ -169,8 +165,7 @@ def sft_trainer_class() -> Any:
                                        {"num_proc": args.dataset_num_proc})
             return dataset.shuffle(seed=args.seed) if shuffle else dataset
 
-    _SFT_CLASS = LengthCheckedSFTTrainer
-    return _SFT_CLASS
+    return LengthCheckedSFTTrainer
 
 
 def build_trainer(
