@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "E602": "the machine cannot serve an option of the run (e.g. LoftQ without CUDA)",
     "E603": "training failed",
     "E604": "launch world size differs from the one the batch was derived for",
+    "E605": "the processes a run started with differ from the ones it was compiled for",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",
     "W203": "warmup_steps and warmup_ratio both set",

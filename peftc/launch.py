@@ -51,10 +51,12 @@ def build_command(run_dir: Path, args: argparse.Namespace) -> tuple[list[str], d
                 file=str(run_yaml), hint=f"recompile with --set num_gpus={world}, or pass "
                 "--allow-world-size-change to recompute gradient accumulation"), exit_code=1)
         from peftc.compiler.derive import accumulation
+        from peftc.runtime.run import WORLD_SIZE_ENV
 
         target = batch["global_batch_size"] or batch["effective_global_batch_size"]
         accum, formula = accumulation(target, batch["micro_batch_size"], world)
         env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] = str(accum)
+        env[WORLD_SIZE_ENV] = str(world)  # the world size the runtime checks against
         sys.stderr.write(f"peftc: world size {compiled_world} -> {world}: "
                          f"gradient_accumulation_steps = {formula} = {accum}\n")
     import importlib.util

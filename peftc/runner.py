@@ -43,7 +43,7 @@ def train_dir(run_dir: Path) -> int:
     try:
         code = run(run_dir)
     except RuntimeConfigError as exc:
-        raise PeftcError(Diagnostic(getattr(exc, "code", "E602"), ERROR, str(exc),
+        raise PeftcError(Diagnostic(exc.code, ERROR, str(exc),
                                     file=str(run_dir / "run.yaml"))) from None
     if code == 1:
         import yaml

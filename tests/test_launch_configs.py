@@ -229,6 +229,7 @@ def test_launch_command_and_world_size_guard(write_spec, tmp_path):
     cmd, env = build_command(run_dir, _launch_args(num_processes=4,
                                                    allow_world_size_change=True))
     assert env["PEFTC_GRADIENT_ACCUMULATION_STEPS"] == "8"  # ceil(64 / (2 * 4))
+    assert env["PEFTC_WORLD_SIZE"] == "4"  # the runtime's world-size check accepts 4
 
 
 def test_slurm_flags_override_the_cluster_section(write_spec, cli, tmp_path):

@@ -9,9 +9,10 @@ class RuntimeConfigError(Exception):
     The message is complete and actionable on its own; the CLI shows it as a diagnostic.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, code: str = "E602") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
 
 
 class NonFiniteLossError(RuntimeError):

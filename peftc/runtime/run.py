@@ -56,6 +56,33 @@ def preflight(spec: dict[str, Any]) -> Precision:
     return resolved
 
 
+WORLD_SIZE_ENV = "PEFTC_WORLD_SIZE"  # set by `peftc launch --allow-world-size-change`
+
+
+def check_world_size(launch: dict[str, Any], args: Any) -> None:
+    """Stop before anything is loaded when this process group is not the one the run was
+    compiled for: its gradient accumulation was derived for ``launch.num_processes``, so
+    another world size trains another global batch. Every rank checks, so a run started by
+    hand under ``torchrun`` or ``accelerate launch`` is covered too. (``accelerate launch``
+    without GPUs starts one process whatever ``--num_processes`` says.)"""
+    expected = int(os.environ.get(WORLD_SIZE_ENV) or launch["num_processes"])
+    found, device = args.world_size, args.device
+    if found == expected:
+        return
+    launched = int(os.environ.get("WORLD_SIZE") or 1)  # set by torchrun/accelerate
+    alone = (f" ({launched} processes were launched, each training alone)"
+             if launched != found else "")
+    where = (f"`peftc launch --cpu` runs {expected} processes on CPU; " if device.type == "cpu"
+             and expected > 1 else "")
+    raise RuntimeConfigError(
+        f"this run was compiled for {expected} process(es) but its trainer has world size "
+        f"{found} on {device.type}{alone}: its gradient accumulation assumes {expected}, so "
+        "the global batch "
+        f"would not be the spec's. {where}or recompile with --set num_gpus={found}, or "
+        "`peftc launch --allow-world-size-change` to recompute the accumulation",
+        code="E605")
+
+
 ISOLATING_ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3")
 
 
@@ -139,6 +166,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     adapter, trainer_section = spec["adapter"], spec["trainer"]
     # validates trainer.config up front
     args = training_args(trainer_section, spec["model"], precision)
+    check_world_size(spec["launch"], args)
     tokenizer = load_tokenizer(spec["tokenizer"])
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)

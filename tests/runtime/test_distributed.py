@@ -31,10 +31,12 @@ lr_scheduler: constant
 """
 
 
-def launch(tmp_path: Path, name: str, extra: str, command: str = "launch") -> tuple[dict, str]:
+def launch(tmp_path: Path, name: str, extra: str, command: str = "launch",
+           flags: tuple[str, ...] = ()) -> tuple[dict, str]:
     spec = tmp_path / f"{name}.yaml"
     spec.write_text(SPEC + extra)
-    args = [sys.executable, "-m", "peftc", command, str(spec), "-o", str(tmp_path / name)]
+    args = [sys.executable, "-m", "peftc", command, str(spec), "-o", str(tmp_path / name),
+            *flags]
     if command == "launch":
         args.append("--cpu")
     proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=900)
@@ -62,6 +64,14 @@ def test_two_process_ddp_matches_one_process(tmp_path, single):
     assert losses(metrics) == pytest.approx(losses(single), rel=1e-2)
 
 
+def test_an_allowed_world_size_change_trains_the_same_global_batch(tmp_path, single):
+    metrics, err = launch(tmp_path, "shrunk", "num_gpus: 2\n", flags=(
+        "--num-processes", "1", "--allow-world-size-change"))
+    assert "world size 2 -> 1" in err
+    assert metrics["world_size"] == 1 and metrics["gradient_accumulation_steps"] == 2
+    assert losses(metrics) == pytest.approx(losses(single), rel=1e-2)
+
+
 def test_two_process_deepspeed_zero2(tmp_path, single):
     pytest.importorskip("deepspeed")
     metrics, _ = launch(tmp_path, "zero2", "num_gpus: 2\ndeepspeed: zero2\n")
@@ -82,3 +92,30 @@ def test_a_failed_launch_marks_the_run_failed(tmp_path):
     [run_dir] = (tmp_path / "bad" / "runs").iterdir()
     status = json.loads((run_dir / "output" / "status.json").read_text())
     assert status["status"] == "failed" and "fp16" in status["error"]
+
+
+def _failed(tmp_path: Path, name: str, command: list[str]) -> tuple[dict, str]:
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(SPEC + "num_gpus: 2\n")
+    proc = subprocess.run([sys.executable, "-m", "peftc", *command, str(spec), "-o",
+                           str(tmp_path / name)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=600)
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    [run_dir] = (tmp_path / name / "runs").iterdir()
+    assert not (run_dir / "output" / "metrics.json").exists()  # stopped before training
+    return json.loads((run_dir / "output" / "status.json").read_text()), proc.stderr
+
+
+def test_launch_without_gpus_and_without_cpu_flag_fails_instead_of_training_one_process(
+        tmp_path):
+    # accelerate starts ONE process here (no GPU, no --cpu): the run must not train on it
+    status, err = _failed(tmp_path, "nogpu", ["launch"])
+    assert status["status"] == "failed"
+    assert "compiled for 2 process(es) but its trainer has world size 1 on cpu" in \
+        status["error"]
+    assert "E605" in err and "peftc launch --cpu" in err
+
+
+def test_run_by_hand_with_another_world_size_fails(tmp_path):
+    status, err = _failed(tmp_path, "byhand", ["run"])
+    assert status["status"] == "failed" and "--set num_gpus=1" in status["error"]
