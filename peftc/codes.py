@@ -60,6 +60,7 @@ CODES: dict[str, str] = {
     "E603": "training failed",
     "E604": "launch world size differs from the one the batch was derived for",
     "E605": "the processes a run started with differ from the ones it was compiled for",
+    "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",
     "W203": "warmup_steps and warmup_ratio both set",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,23 @@ AXOLOTL_FILES = {"zero1.json": "zero1", "zero1_torch_compile.json": "zero1",
 def _env():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("peftc", "templates"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    # The shell templates put every value through `sh` (one shell word, whatever it holds);
+    # a value in a comment line goes through `comment` (a newline would end the comment)
+    env.filters["sh"] = lambda value: shlex.quote(str(value))
+    env.filters["comment"] = lambda value: re.sub(r"[\x00-\x1f\x7f]", "?", str(value))
+    env.filters["number"] = _number  # a count or a port, in shell arithmetic too
+    return env
+
+
+def _number(value: Any) -> int:
+    """An integer, or a refusal to render: shell arithmetic evaluates a variable's text, so
+    `a[$(cmd)]` there runs cmd (the schema and argparse make these ints first)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"a shell template got {value!r} where a number goes")
+    return value
 
 
 def render(template: str, /, **context: Any) -> str:

@@ -352,7 +352,7 @@ class Resolver:
         for dotted, value in run.point.values:
             if target(dotted)[0] in (None, run.stage):  # axes of other stages do not apply
                 parts.append(_short(value))
-        return re.sub(r"-+", "-", "-".join(parts))[:80].strip("-.") or "run"
+        return slug("-".join(parts))
 
     @staticmethod
     def _hash(run: ResolvedRun) -> str:
@@ -361,6 +361,13 @@ class Resolver:
         blob = json.dumps([run.stage, canon, run.depends_on], sort_keys=True, default=str,
                           separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def slug(text: str) -> str:
+    """``text`` as [A-Za-z0-9._-] only, at most 80 characters. A run id names a folder and
+    reaches shell scripts, whatever the spec file or stage is called (the hash after it keeps
+    it unique)."""
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text)[:80].strip("-.") or "run"
 
 
 def _short(value: Any) -> str:

@@ -11,7 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from peftc.compiler.launchfiles import render
+from peftc.compiler.resolve import slug
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+
+
+def _check_flags(given: dict[str, Any]) -> None:
+    """The command line's cluster values pass the schema of the spec's ``cluster:`` (they
+    reach the script the same way)."""
+    from peftc.schema.validate import validate_value
+
+    for key, value in given.items():
+        message = validate_value(("cluster", key), value)
+        if message:
+            raise PeftcError(Diagnostic("E000", ERROR, f"--{key.replace('_', '-')}: {message}",
+                                        file="<command line>"), exit_code=2)
 
 
 def waves(runs: list[Any]) -> list[list[Any]]:
@@ -28,8 +41,9 @@ def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dic
     """The files of the SLURM submission, relative to OUT. ``flags`` (from the command line)
     override the spec's ``cluster:`` section."""
     spec = compiled.spec
-    cluster = {**spec.structure.get("cluster", {}),
-               **{k: v for k, v in (flags or {}).items() if v is not None}}
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    _check_flags(given)
+    cluster = {**spec.structure.get("cluster", {}), **given}
     first = compiled.runs[0].values
     nodes = cluster.get("nodes", first["num_machines"])
     gpn = cluster.get("gpus_per_node", max(1, first["num_gpus"] // max(1, nodes)))
@@ -50,9 +64,9 @@ def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dic
         name = f"slurm/wave-{k}.txt"
         files[name] = "".join(f"runs/{r.run_id}\n" for r in wave)
         wave_info.append({"file": name, "size": len(wave)})
-    title = spec.structure.get("name") or spec.path.stem
     files["slurm.sbatch"] = render(
-        "slurm.sbatch.j2", spec=spec.file, name=title, nodes=nodes, gpus_per_node=gpn,
+        "slurm.sbatch.j2", spec=spec.file, name=slug(spec.structure.get("name") or
+                                                    spec.path.stem), nodes=nodes, gpus_per_node=gpn,
         time=cluster.get("time", "24:00:00"), partition=cluster.get("partition"),
         account=cluster.get("account"), qos=cluster.get("qos"),
         cpus_per_task=cluster.get("cpus_per_task"), setup=cluster.get("setup"),

@@ -13,7 +13,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
+from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
 from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
@@ -223,6 +223,11 @@ def validate_data(data: dict[str, Any], srcmap: SourceMap,
         out.extend(wording.words(err))
     out.extend(value_ways(data, wording))
     out.extend(_alias_clashes(data, wording))
+    cluster = data.get("cluster")
+    if isinstance(cluster, dict) and isinstance(cluster.get("setup"), str):
+        out.append(wording.diag(("cluster", "setup"), "I401", "cluster.setup is shell that "
+                                "every SLURM job runs: review it like code",
+                                severity=INFO))
     return out
 
 

@@ -230,19 +230,28 @@ _FSDP = {
 
 
 # Structural sections (peftc's own): shape the spec, not a run.
+SLURM_NAME = r"^[A-Za-z0-9_.-]+$"
+SLURM_NAMES = r"^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$"
+SLURM_TIME = (r"^([0-9]+(:[0-9]{1,2}){0,2}|[0-9]+-[0-9]{1,2}(:[0-9]{1,2}){0,2}"
+              r"|UNLIMITED|INFINITE|unlimited|infinite)$")
 CLUSTER = {
     "type": "object",
     "description": "SLURM settings for `peftc compile --slurm`.",
     "additionalProperties": False,
     "properties": {
-        "partition": _t("string", "SLURM partition."),
-        "account": _t("string", "SLURM account."),
+        # the #SBATCH fields are validated, not quoted: a newline would end the comment line
+        # that sbatch reads them from, and quoting cannot stop that
+        "partition": _t("string", "SLURM partition (or a comma-separated list).",
+                        pattern=SLURM_NAMES),
+        "account": _t("string", "SLURM account.", pattern=SLURM_NAME),
         "nodes": _int("Nodes per run.", 1, minimum=1),
         "gpus_per_node": _int("GPUs per node.", 8, minimum=1),
         "cpus_per_task": _int("CPUs per task.", minimum=1),
-        "time": _t("string", "Time limit (HH:MM:SS or D-HH:MM:SS).", "24:00:00"),
-        "qos": _t("string", "Quality of service."),
-        "setup": _t("string", "Shell lines run before launching (module load, venv activation)."),
+        "time": _t("string", "Time limit in a format sbatch takes: MM, MM:SS, HH:MM:SS, D-HH, "
+                   "D-HH:MM, D-HH:MM:SS or UNLIMITED.", "24:00:00", pattern=SLURM_TIME),
+        "qos": _t("string", "Quality of service.", pattern=SLURM_NAME),
+        "setup": _t("string", "Shell lines run before launching (module load, venv "
+                    "activation). Shell by design: lint shows it (I401) for review."),
         "main_process_port": _int("Rendezvous port.", 29500, minimum=1, maximum=65535),
     },
 }
