@@ -34,7 +34,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     config = LintConfig(select=_split(args.select), ignore=_split(args.ignore))
     diags: list[Diagnostic] = []
     for path in args.files:
-        diags.extend(lint_file(path, config))
+        diags.extend(lint_file(path, config, args.max_runs))
     _out(render(diags, args.format))
     errors = sum(d.is_error for d in diags)
     warnings = sum(d.severity == "warning" for d in diags)
@@ -58,7 +58,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else default_out(args.spec)
     compiled = compile_spec(args.spec, out, parse_sets(args.set), force=args.force,
                             dry_run=args.dry_run, slurm=args.slurm,
-                            cluster={k: getattr(args, k) for k in _CLUSTER_FLAGS})
+                            cluster={k: getattr(args, k) for k in _CLUSTER_FLAGS},
+                            max_runs=args.max_runs)
     if compiled.warnings:
         sys.stderr.write(render(compiled.warnings) + "\n")
     if args.dry_run:
@@ -142,6 +143,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 # -- parser ----------------------------------------------------------------------------
+def _max_runs(parser: argparse.ArgumentParser) -> None:
+    from peftc.limits import MAX_RUNS
+
+    parser.add_argument("--max-runs", type=int, default=MAX_RUNS, metavar="N",
+                        help=f"refuse a sweep of more runs, before expanding it (default "
+                        f"{MAX_RUNS:,})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="peftc", description="Declarative config compiler for parameter-efficient "
@@ -156,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", action="append", metavar="CODES", help="only these rule codes")
     s.add_argument("--ignore", action="append", metavar="CODES", help="skip these rule codes")
     s.add_argument("-q", "--quiet", action="store_true", help="no closing count line")
+    _max_runs(s)
     s.set_defaults(func=cmd_lint)
 
     s = sub.add_parser("compile", help="expand a spec into run folders")
@@ -165,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an OUT that differs")
     s.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
     s.add_argument("--slurm", action="store_true", help="also write OUT/slurm.sbatch")
+    _max_runs(s)
     g = s.add_argument_group("SLURM (override the spec's cluster: section)")
     g.add_argument("--partition")
     g.add_argument("--account")

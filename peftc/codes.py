@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E313": "sweep value listed twice",
     "E314": "paired sweep axes of different lengths",
     "E315": "exclude names a key that is not a sweep axis",
+    "E316": "sweep makes more runs than --max-runs allows (counted before expanding it)",
     "E321": "stage depends on an unknown stage",
     "E322": "stages depend on each other in a cycle",
     "E401": "deepspeed is neither a preset nor a readable JSON file",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from peftc.diagnostics import Diagnostic, PeftcError
+from peftc.limits import MAX_RUNS
 
 
 @dataclass
@@ -71,14 +72,14 @@ def apply_filters(diags: list[Diagnostic], config: LintConfig,
     return out
 
 
-def lint_file(path: str, cli_config: LintConfig) -> list[Diagnostic]:
-    """Every finding for one spec file, filtered."""
+def lint_file(path: str, cli_config: LintConfig, max_runs: int = MAX_RUNS) -> list[Diagnostic]:
+    """Every finding for one spec file, filtered; a sweep above ``max_runs`` is refused."""
     from peftc.compiler import resolve_spec
 
     config = cli_config.merged(pyproject_config(Path(path).parent))
     srcmaps = {}
     try:
-        compiled = resolve_spec(path)
+        compiled = resolve_spec(path, max_runs=max_runs)
     except PeftcError as exc:
         return apply_filters(exc.diagnostics, config)
     for layer in compiled.spec.layers:

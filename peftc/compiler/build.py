@@ -11,6 +11,7 @@ from peftc.compiler import catalog
 from peftc.compiler.resolve import ResolvedRun, Resolver, dedupe
 from peftc.compiler.specfile import Spec, load_spec
 from peftc.diagnostics import Diagnostic, PeftcError
+from peftc.limits import MAX_RUNS
 
 
 @dataclass
@@ -56,14 +57,15 @@ def _check_sets(sets: dict[str, Any]) -> None:
 
 
 def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
-                 out_root: Path | None = None, *, history: bool = False) -> Compiled:
+                 out_root: Path | None = None, *, history: bool = False,
+                 max_runs: int = MAX_RUNS) -> Compiled:
     """Load, validate and resolve every run of a spec (no files written). With ``history``,
     each run also records the value every layer gave each key (for `peftc explain`)."""
     _check_sets(sets or {})
     spec = load_spec(path)
-    resolver = Resolver(spec, sets, out_root)
-    resolver.track_history = history
     try:
+        resolver = Resolver(spec, sets, out_root, max_runs)
+        resolver.track_history = history
         runs = resolver.runs()
     except PeftcError as exc:  # one pass: the loading warnings are reported with the errors
         raise PeftcError([*spec.warnings, *exc.diagnostics], exc.exit_code) from None
@@ -135,11 +137,11 @@ def render_files(compiled: Compiled) -> dict[str, str]:
 
 def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None, *,
                  force: bool = False, dry_run: bool = False, slurm: bool = False,
-                 cluster: dict[str, Any] | None = None) -> Compiled:
+                 cluster: dict[str, Any] | None = None, max_runs: int = MAX_RUNS) -> Compiled:
     from peftc.compiler.emit import write_tree
 
     out = Path(out)
-    compiled = resolve_spec(path, sets, out.resolve())
+    compiled = resolve_spec(path, sets, out.resolve(), max_runs=max_runs)
     if dry_run:
         return compiled
     files = render_files(compiled)

@@ -17,8 +17,17 @@ from typing import Any
 
 from peftc.compiler import catalog
 from peftc.compiler.specfile import Spec, canonical
-from peftc.compiler.sweep import Point, expand, parse, split_key, target
+from peftc.compiler.sweep import (
+    Point,
+    expand,
+    parse,
+    size,
+    split_key,
+    target,
+    too_many,
+)
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
+from peftc.limits import MAX_RUNS
 from peftc.schema.validate import schema
 
 Loc = tuple[str, int, int]
@@ -95,7 +104,7 @@ class Resolver:
     """Resolves every (sweep point x stage) of a spec; problems raise one PeftcError."""
 
     def __init__(self, spec: Spec, cli: dict[str, Any] | None = None,
-                 out_root: Path | None = None):
+                 out_root: Path | None = None, max_runs: int = MAX_RUNS):
         self.spec = spec
         self.cli = {split_key(k): v for k, v in (cli or {}).items()}
         self.out_root = out_root
@@ -110,11 +119,24 @@ class Resolver:
         self.stages: dict[str, Any] = spec.structure.get("stages", {})
         sweep = spec.structure.get("sweep", {})
         self.axes, self.excludes = parse(sweep, spec.locate_structural, self.stages)
-        self.points = expand(self.axes, self.excludes)
+        self.points = self._points(max_runs)
         self.profiles = {**catalog.PROFILES, **spec.structure.get("profiles", {})}
         self._spec_overlays = [
             _Overlay(f"spec:{layer.doc.file}", RANK["spec"], layer.settings,
                      layer.locate) for layer in spec.layers]
+
+    def _points(self, max_runs: int) -> list[Point]:
+        """The sweep's points, refused before expansion when they would make more than
+        ``max_runs`` runs (a 2 KB spec can ask for 10^10)."""
+        stages = max(1, len(self.stages))
+        count, exact = size(self.axes, self.excludes)
+        if count * stages <= max_runs:
+            points = expand(self.axes, self.excludes, None if exact else max_runs // stages)
+            if len(points) * stages <= max_runs:
+                return points
+            count = len(points)  # only a lower bound was known: expansion stopped past it
+        raise too_many(count * stages, self.axes, stages, max_runs, exact=exact,
+                       where=self.spec.locate_structural(("sweep",), key=True))
 
     # -- public --------------------------------------------------------------------------
     def runs(self) -> list[ResolvedRun]:

@@ -52,9 +52,10 @@ class Spec:
     def file(self) -> str:
         return self.main.doc.file
 
-    def locate_structural(self, path: tuple[Any, ...]) -> tuple[str, int, int]:
+    def locate_structural(self, path: tuple[Any, ...], *, key: bool = False
+                          ) -> tuple[str, int, int]:
         layer = self.structure_layer.get(path[0], self.main) if path else self.main
-        line, col = layer.doc.srcmap.locate(path)
+        line, col = layer.doc.srcmap.locate(path, key=key)
         return (layer.doc.file, line, col)
 
 

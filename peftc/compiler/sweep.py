@@ -9,14 +9,17 @@ points matching every key of one of its mappings.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+from peftc.limits import EXACT_EXCLUDES
 from peftc.schema.spec import settings_keys
 from peftc.schema.validate import validate_value
 
 KeyPath = tuple[Any, ...]
+
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,48 @@ def parse(sweep: dict[str, Any], locate, stages: dict[str, Any]) -> tuple[list[A
     return axes, excludes
 
 
-def expand(axes: list[Axis], excludes: list[dict[str, Any]]) -> list[Point]:
-    """The grid, first axis outermost, without excluded points."""
+def size(axes: list[Axis], excludes: list[dict[str, Any]]) -> tuple[int, bool]:
+    """How many points the grid keeps after ``exclude``, counted from the axes without
+    expanding them, and whether the count is exact. Up to EXACT_EXCLUDES exclusions it is, by
+    inclusion-exclusion over their overlaps; past that it is a lower bound (each exclusion's
+    points subtracted as if none overlapped)."""
+    total = math.prod(len(a.values) for a in axes)
+    if len(excludes) > EXACT_EXCLUDES:
+        return max(0, total - sum(_matching(axes, ex) for ex in excludes)), False
+    count = 0
+    for r in range(len(excludes) + 1):
+        for combo in itertools.combinations(excludes, r):
+            both: dict[str, Any] = {}
+            if all(both.setdefault(k, v) == v for ex in combo for k, v in ex.items()):
+                count += (-1) ** r * _matching(axes, both)
+    return count, True
+
+
+def _matching(axes: list[Axis], where: dict[str, Any]) -> int:
+    """How many grid points have every key of ``where`` at its value."""
+    n = 1
+    for axis in axes:
+        fixed = [(i, where[k]) for i, k in enumerate(axis.keys) if k in where]
+        n *= sum(all(vals[i] == v for i, v in fixed) for vals in axis.values)
+    return n
+
+
+def too_many(runs: int, axes: list[Axis], stages: int, limit: int, *, exact: bool = True,
+             where: tuple[str, int, int] = ("", 0, 0)) -> PeftcError:
+    """The refusal of a sweep above ``limit`` runs, with the axes that make it."""
+    sizes = " x ".join(f"{' + '.join(a.keys)} {len(a.values)}" for a in axes)
+    per = f" x {stages} stages" if stages > 1 else ""
+    file, line, col = where
+    return PeftcError(Diagnostic(
+        "E316", ERROR, f"the sweep makes {'' if exact else 'at least '}{runs:,} runs "
+        f"({sizes}{per}), above the limit of {limit:,}", file=file, line=line, col=col,
+        hint="narrow the axes or add exclude: entries, or raise the limit with --max-runs N"))
+
+
+def expand(axes: list[Axis], excludes: list[dict[str, Any]],
+           limit: int | None = None) -> list[Point]:
+    """The grid, first axis outermost, without excluded points; at ``limit + 1`` points it
+    stops (after :func:`size` gave only a lower bound, this is how the caller finds out)."""
     if not axes:
         return [Point((), {})]
     locations = {k: loc for a in axes for k, loc in zip(a.keys, a.locations, strict=True)}
@@ -129,4 +172,6 @@ def expand(axes: list[Axis], excludes: list[dict[str, Any]]) -> list[Point]:
         if any(all(as_dict.get(k) == v for k, v in ex.items()) for ex in excludes):
             continue
         points.append(Point(values, locations))
+        if limit is not None and len(points) > limit:
+            break
     return points

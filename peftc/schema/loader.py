@@ -18,14 +18,13 @@ from typing import Any
 import yaml
 
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+from peftc.limits import MAX_DEPTH, MAX_NODES
 
 try:  # the C parser is several times faster; fall back to pure Python when it is missing
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
-MAX_NODES = 100_000
-MAX_DEPTH = 64
 Path_ = tuple[Any, ...]
 
 _FLOAT_12 = re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)$|^[-+]?\d[\d_]*\.\d*$")

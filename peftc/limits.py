@@ -1,0 +1,8 @@
+"""The bounds that keep `peftc lint` and `compile` finite on any spec (promise 3: a spec is
+safe to lint like code). A spec past one is refused with a located error before the work it
+asks for is done. Kept here, free of imports, so that `--help` can show them cheaply."""
+
+MAX_NODES = 100_000  # YAML values after alias expansion (a "billion laughs" file: E004)
+MAX_DEPTH = 64  # nesting of YAML collections (E004)
+MAX_RUNS = 100_000  # runs of a sweep, counted before it is expanded (E316; --max-runs)
+EXACT_EXCLUDES = 12  # up to this many `exclude:` entries the run count is exact (2^n terms)
