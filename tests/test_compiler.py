@@ -340,3 +340,51 @@ sweep:
     assert [r.values["datasets"] for r in runs] == [
         [{"path": "org/x", "split": "train", "type": "alpaca"}],
         [{"path": "org/y", "split": "train", "type": "alpaca"}]]
+
+
+CONCURRENT = """
+base_model: meta-llama/Llama-2-7b-hf
+task: alpaca
+profile: none
+max_steps: 100
+sweep: {lora_r: [8, 16, 32, 64], seed: [1, 2, 3, 4, 5, 6, 7, 8]}
+"""
+
+
+def test_concurrent_compiles_into_one_out_take_turns(write_spec, tmp_path):
+    import subprocess
+    import sys
+
+    spec = write_spec(CONCURRENT)
+    out = tmp_path / "out"
+    compiles = [subprocess.Popen([sys.executable, "-m", "peftc", "compile", str(spec), "-o",
+                                  str(out), "--force"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in compiles]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    assert all("internal error" not in err for _, _, err in results)
+    verbs = sorted(o.split()[0] for _, o, _ in results)
+    assert verbs == ["unchanged", "unchanged", "wrote"]  # one wrote, the others waited
+    # complete and consistent: byte for byte what a compile on its own writes
+    assert compile_spec(spec, out).result.status == "unchanged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out", "spec.yaml"]
+
+
+def test_a_writer_that_ignores_the_lock_is_reported_not_a_crash(write_spec, tmp_path,
+                                                                 monkeypatch):
+    from peftc.compiler import emit
+
+    out = tmp_path / "out"
+    write_all = emit._write_all
+
+    def foreign_writer_too(root, files, executable):  # another program fills OUT meanwhile
+        write_all(root, files, executable)
+        out.mkdir()
+        (out / "theirs.txt").write_text("x")
+
+    monkeypatch.setattr(emit, "_write_all", foreign_writer_too)
+    with pytest.raises(PeftcError) as exc:
+        compile_spec(write_spec(CONCURRENT), out)
+    assert exc.value.diagnostics[0].code == "E504" and exc.value.exit_code == 1
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []

@@ -8,10 +8,13 @@ with ``force`` (and the training outputs under ``runs/*/output`` are carried ove
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +93,42 @@ def _existing(out: Path) -> dict[str, bytes] | None:
     return files
 
 
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on OUT while it is compared and replaced: concurrent compiles
+    into one OUT take turns (the later ones then find it unchanged, or replace it whole). The
+    lock is a hidden sibling file, left in place: removing it would race a waiting compile."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the rename below still fails cleanly
+        yield
+        return
+    with open(out.parent / f".{out.name}.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_tree(out: Path, files: dict[str, str], *, force: bool = False,
                executable: frozenset[str] = frozenset()) -> WriteResult:
     """Write ``files`` (relative path -> text) under ``out`` atomically."""
+    with _locked(out):
+        try:
+            return _write_tree(out, files, force, executable)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise PeftcError(Diagnostic(  # another writer that does not take the lock
+                "E504", ERROR, f"{out} was written by another process while this compile "
+                "wrote it; it holds the other one's compile", file=str(out),
+                hint="compile again once the other writer is done"), exit_code=1) from None
+
+
+def _write_tree(out: Path, files: dict[str, str], force: bool,
+                executable: frozenset[str]) -> WriteResult:
     encoded = {rel: text.encode("utf-8") for rel, text in sorted(files.items())}
     encoded[COMPILED_LIST] = ("\n".join(sorted(files)) + "\n").encode("utf-8")
     status = "written"
