@@ -19,13 +19,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cold(cmd: list[str], repeat: int) -> float:
-    times = []
+def cold(cases: list[list[str]], repeat: int) -> list[float]:
+    """The median wall time of each command, run as a fresh process ``repeat`` times. The
+    cases take turns, one round at a time, so that the machine's drift (this is a shared
+    2-core box) falls on every case alike instead of on whichever ran during a slow spell."""
+    times: list[list[float]] = [[] for _ in cases]
     for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=False, capture_output=True, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, cmd in enumerate(cases):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=False, capture_output=True, cwd=ROOT)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -36,23 +40,24 @@ def main() -> None:
     # A pip install byte-compiles the package; an editable checkout under
     # PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module on every run.
     subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "peftc")], check=True)
-    floor = cold([py, "-c", "import yaml, jsonschema"], n)
     quick = str(ROOT / "examples" / "quickstart.yaml")
     sweep = str(ROOT / "examples" / "sweeps" / "paper-ift.yaml")
     no_rules = ("import sys; from peftc.lint import LintConfig, lint_file; "
                 "import peftc.rules as r; r.check_runs = lambda runs: []; "
                 "import peftc.lint as l; lint_file(sys.argv[1], LintConfig())")
-    rows = [
-        ("python -c 'import yaml, jsonschema' (floor)", floor),
-        ("peftc lint examples/quickstart.yaml", cold([py, "-m", "peftc", "lint", quick], n)),
+    cases = [
+        ("python -c 'import yaml, jsonschema' (floor)", [py, "-c", "import yaml, jsonschema"]),
+        ("peftc lint examples/quickstart.yaml", [py, "-m", "peftc", "lint", quick]),
         ("peftc lint examples/sweeps/paper-ift.yaml (32 runs)",
-         cold([py, "-m", "peftc", "lint", sweep], n)),
-        ("  same sweep, rules disabled", cold([py, "-c", no_rules, sweep], n)),
+         [py, "-m", "peftc", "lint", sweep]),
+        ("  same sweep, rules disabled", [py, "-c", no_rules, sweep]),
     ]
+    medians = cold([cmd for _, cmd in cases], n)
+    floor = medians[0]
     print(f"{'case':<56} {'median s':>9} {'x floor':>8}")
-    for name, t in rows:
+    for (name, _), t in zip(cases, medians, strict=True):
         print(f"{name:<56} {t:>9.3f} {t / floor:>8.2f}")
-    print(f"rules cost on the sweep: {(rows[2][1] - rows[3][1]) * 1000:.1f} ms")
+    print(f"rules cost on the sweep: {(medians[2] - medians[3]) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
