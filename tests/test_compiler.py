@@ -388,3 +388,27 @@ def test_a_writer_that_ignores_the_lock_is_reported_not_a_crash(write_spec, tmp_
     assert exc.value.diagnostics[0].code == "E504" and exc.value.exit_code == 1
     assert [p.name for p in out.iterdir()] == ["theirs.txt"]
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_a_compile_stopped_mid_write_leaves_out_as_it_was(write_spec, tmp_path, monkeypatch):
+    from peftc.compiler import emit
+
+    spec = write_spec(CONCURRENT)
+    out = tmp_path / "out"
+    compile_spec(spec, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    write_all = emit._write_all
+
+    def stopped(root, files, executable):  # Ctrl-C halfway through the files
+        write_all(root, dict(list(files.items())[: len(files) // 2]), executable)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emit, "_write_all", stopped)
+    spec.write_text(CONCURRENT.replace("max_steps: 100", "max_steps: 200"))
+    with pytest.raises(KeyboardInterrupt):
+        compile_spec(spec, out, force=True)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    with pytest.raises(KeyboardInterrupt):
+        compile_spec(spec, tmp_path / "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".new.lock", ".out.lock", "out",
+                                                          "spec.yaml"]

@@ -153,3 +153,11 @@ def test_a_hostile_line_in_a_runs_file_stays_one_argument(tmp_path, write_spec, 
     assert args[:3] == ["launch", "--config_file", f"{hostile}/accelerate.yaml"]
     assert args[-1] == hostile
     assert not list(tmp_path.rglob("PWNED"))
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system", "!!python/name:os.system"])
+def test_lint_never_runs_code_from_a_yaml_tag(write_spec, cli, tmp_path, tag):
+    spec = write_spec(SPEC + f'seed: {tag} ["touch {tmp_path}/PWNED"]\n')
+    code, out, _ = cli("lint", spec)  # the tag is ignored: the value is plain data
+    assert code == 1 and "spec.yaml:7:7: E101 error: 'seed' must be an integer" in out
+    assert not (tmp_path / "PWNED").exists()
