@@ -64,9 +64,9 @@ def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dic
         name = f"slurm/wave-{k}.txt"
         files[name] = "".join(f"runs/{r.run_id}\n" for r in wave)
         wave_info.append({"file": name, "size": len(wave)})
+    job = slug(spec.structure.get("name") or spec.path.stem)  # #SBATCH: no quoting
     files["slurm.sbatch"] = render(
-        "slurm.sbatch.j2", spec=spec.file, name=slug(spec.structure.get("name") or
-                                                    spec.path.stem), nodes=nodes, gpus_per_node=gpn,
+        "slurm.sbatch.j2", spec=spec.file, name=job, nodes=nodes, gpus_per_node=gpn,
         time=cluster.get("time", "24:00:00"), partition=cluster.get("partition"),
         account=cluster.get("account"), qos=cluster.get("qos"),
         cpus_per_task=cluster.get("cpus_per_task"), setup=cluster.get("setup"),

@@ -63,8 +63,9 @@ def check_world_size(launch: dict[str, Any], args: Any) -> None:
     """Stop before anything is loaded when this process group is not the one the run was
     compiled for: its gradient accumulation was derived for ``launch.num_processes``, so
     another world size trains another global batch. Every rank checks, so a run started by
-    hand under ``torchrun`` or ``accelerate launch`` is covered too. (``accelerate launch``
-    without GPUs starts one process whatever ``--num_processes`` says.)"""
+    hand under ``torchrun`` or ``accelerate launch`` is covered too. (``accelerate launch
+    --multi_gpu`` without GPUs and without ``--cpu`` starts the processes, but each trains
+    alone with world size 1.)"""
     expected = int(os.environ.get(WORLD_SIZE_ENV) or launch["num_processes"])
     found, device = args.world_size, args.device
     if found == expected:
@@ -77,8 +78,8 @@ def check_world_size(launch: dict[str, Any], args: Any) -> None:
     raise RuntimeConfigError(
         f"this run was compiled for {expected} process(es) but its trainer has world size "
         f"{found} on {device.type}{alone}: its gradient accumulation assumes {expected}, so "
-        "the global batch "
-        f"would not be the spec's. {where}or recompile with --set num_gpus={found}, or "
+        f"the global batch would not be the spec's. {where}or recompile with --set "
+        f"num_gpus={found}, or "
         "`peftc launch --allow-world-size-change` to recompute the accumulation",
         code="E605")
 
