@@ -3,17 +3,22 @@
 Each ``data.datasets[]`` entry is loaded with ``datasets.load_dataset`` (hub id, local file with
 its ``builder``, or folder), formatted by its ``type`` (:mod:`peftc.runtime.formatters`) and the
 results are concatenated; ``val_set_size`` then splits off an evaluation set with
-``shuffle_seed``. Tokenization and loss masking are TRL's.
+``shuffle_seed``. Tokenization and loss masking are TRL's, except for chat rows whose
+template TRL cannot mask (:mod:`peftc.runtime.chat`) and ``input_output`` segments.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import RuntimeConfigError
 from peftc.runtime.formatters import FORMATTERS, input_output_segments
+
+if TYPE_CHECKING:
+    from peftc.runtime.chat import Masking
 
 log = logging.getLogger("peftc.runtime")
 
@@ -63,8 +68,10 @@ def tokenize_segments(row: dict[str, Any], fields: dict[str, str], tokenizer: An
 
 
 def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inputs: bool,
-                   tokenizer: Any) -> Any:
-    """Map one loaded dataset through its formatter. Preference data keeps its other columns."""
+                   tokenizer: Any, chat: Masking | None = None) -> Any:
+    """Map one loaded dataset through its formatter. Preference data keeps its other columns.
+    Chat rows are tokenized here when ``chat`` says peftc masks them (the ``rendered``
+    route); otherwise TRL tokenizes them."""
     kind_types = {"preference"} if kind == "dpo" else SFT_TYPES
     dtype = entry.get("type")
     if dtype not in kind_types:
@@ -85,11 +92,31 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
         return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
                            remove_columns=[c for c in consumed if c not in
                                            ("prompt", "chosen", "rejected")])
-    return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
-                       remove_columns=dataset.column_names)
+    formatted = dataset.map(lambda row: formatter(row, fields, train_on_inputs),
+                            remove_columns=dataset.column_names)
+    if dtype == "chat_template" and chat is not None and chat.route == "rendered":
+        return tokenize_chat(formatted, entry, tokenizer, chat)
+    return formatted
 
 
-def load_data(section: dict[str, Any], kind: str, tokenizer: Any) -> tuple[Any, Any | None]:
+def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Masking) -> Any:
+    """``{"input_ids", "assistant_masks"}`` rows, masked by :mod:`peftc.runtime.chat`. A row
+    with a turn the template does not render where it can be found is left with no trained
+    token (the trainer drops and counts it), and said here."""
+    from peftc.runtime.chat import tokenize_conversation
+
+    out = dataset.map(lambda row: tokenize_conversation(row["messages"], tokenizer, chat),
+                      remove_columns=["messages"])
+    unlocated = sum(out["peftc_unlocated"])
+    if unlocated:
+        print(f"peftc: data: {entry['path']}: {unlocated} of {len(out)} rows have a turn the "
+              "chat template does not render as its content (it changes or moves it); they "
+              "are dropped, not trained with a wrong mask", file=sys.stderr, flush=True)
+    return out.remove_columns(["peftc_unlocated"])
+
+
+def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
+              chat: Masking | None = None) -> tuple[Any, Any | None]:
     """Load, format and concatenate ``data.datasets``; split off ``val_set_size``.
 
     Returns ``(train_dataset, eval_dataset_or_None)``.
@@ -98,7 +125,7 @@ def load_data(section: dict[str, Any], kind: str, tokenizer: Any) -> tuple[Any, 
 
     train_on_inputs = bool(section.get("train_on_inputs"))
     parts = [
-        format_dataset(load_one(entry), entry, kind, train_on_inputs, tokenizer)
+        format_dataset(load_one(entry), entry, kind, train_on_inputs, tokenizer, chat)
         for entry in section["datasets"]
     ]
     columns = {tuple(sorted(p.column_names)) for p in parts}

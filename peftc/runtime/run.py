@@ -169,11 +169,18 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     args = training_args(trainer_section, spec["model"], precision)
     check_world_size(spec["launch"], args)
     tokenizer = load_tokenizer(spec["tokenizer"])
+    chat = None
+    if getattr(args, "assistant_only_loss", False):  # SFT chat rows, prompts masked
+        from peftc.runtime.chat import masking
+
+        chat = masking(tokenizer)  # resolved here, from the tokenizer's template; recorded
+        args.assistant_only_loss = chat.route == "trl"
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
     trainable, total = trainable_parameters(model)
-    train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer)
+    train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
+                                            chat)
 
     metrics = MetricsCallback(outputs)
     callbacks = [
@@ -210,6 +217,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     outputs.last_step = trainer.state.global_step
     result = metrics.summary(trainer, trainable, total)
     result["precision"] = precision.as_dict()
+    if chat is not None:
+        result["chat_masking"] = chat.as_dict()
     result["rows_dropped"] = {name: asdict(counts) for name, counts in dropped.items()}
     outputs.metrics(result)
     if interrupt.requested:

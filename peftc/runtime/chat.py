@@ -1,0 +1,213 @@
+"""Loss masks for ``type: chat_template`` rows, with any chat template a model ships.
+
+Two routes, chosen once per run from the tokenizer's template (:func:`masking`):
+
+- ``trl``: the template has ``{% generation %}`` markers, or TRL keeps a training copy of it
+  (``trl.chat_template_utils.get_training_chat_template``), and TRL's own check finds the
+  end-of-turn token inside the assistant mask. TRL's ``assistant_only_loss`` masks the rows.
+- ``rendered``: every other template (a hand-written ChatML, Mistral's ``[INST]``, a
+  template a user edited, TRL's copies whose stop token falls outside the mask). peftc
+  tokenizes the rows itself with :func:`tokenize_conversation`.
+
+Hand-written because no library masks an arbitrary template: transformers and TRL need the
+markers. The span of a turn is found as Axolotl finds it, by rendering the conversation with
+the turn's content replaced by a placeholder and taking the tokens where the renders differ,
+with two changes. The whole conversation is rendered each time, not a prefix of it, so a
+template that treats the last message specially cannot shift the span (Axolotl assumes each
+prefix render is the start of the full one and does not check). Two placeholders that share
+no first or last character are used, so content that happens to begin or end like one
+placeholder still gets its whole span. A span whose text is not the turn's content fails its
+row, which is dropped and counted, never trained with a wrong mask.
+
+The end-of-turn token is found from the template too (:func:`find_terminator`): the tokens
+it puts after an assistant message's content, trailing whitespace dropped. It is trained
+after every trained turn (Axolotl's ``train_on_eos: turn``) whatever the tokenizer's EOS is:
+Axolotl assumes the EOS ends a turn, so a ChatML template on a tokenizer whose EOS is
+``</s>`` never trains ``<|im_end|>`` and the model never learns to stop.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from peftc.runtime.errors import RuntimeConfigError
+
+PLACEHOLDERS = ("[[peftc placeholder]]", "~~PEFTC PLACEHOLDER~~")  # no shared first/last char
+TERMINATOR_SLACK = 3  # tokens a template may put between content and terminator (Axolotl's)
+TRAIN_ON_EOS = ("all", "turn", "last", "none")
+
+
+@dataclass(frozen=True)
+class Masking:
+    """How a run's chat rows are masked; recorded in metrics.json."""
+
+    route: str  # "trl" or "rendered"
+    reason: str
+    # the end-of-turn tokens after a turn with another message after it, and after the last
+    # message (they differ where a template ends the conversation specially: gpt-oss's
+    # <|return|>, Phi-3's EOS)
+    terminator: tuple[int, ...] = ()
+    last_terminator: tuple[int, ...] = ()
+    text: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"route": self.route, "reason": self.reason, "end_of_turn": self.text or None}
+
+
+def render_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
+    """The token ids of a whole conversation as the template renders it (no generation
+    prompt; special tokens only where the template writes them)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def content_span(tokenizer: Any, messages: list[dict[str, Any]], i: int,
+                 ids: list[int]) -> tuple[int, int] | None:
+    """``(start, end)`` of message ``i``'s content in ``ids`` (the render of ``messages``),
+    or None when the template does not render it as one located run of tokens."""
+    starts, ends = [], []
+    for placeholder in PLACEHOLDERS:
+        swapped = [*messages[:i], {**messages[i], "content": placeholder}, *messages[i + 1:]]
+        other = render_ids(tokenizer, swapped)
+        starts.append(_common_prefix(ids, other))
+        ends.append(len(ids) - _common_prefix(ids[::-1], other[::-1]))
+    start, end = min(starts), max(ends)
+    content = messages[i].get("content")
+    if not isinstance(content, str) or start >= end:
+        return None
+    text = tokenizer.decode(ids[start:end])
+    # the span may take a separator merged into the content's first token, nothing more
+    if content.strip() not in text or len(text) > len(content) + 8:
+        return None
+    return start, end
+
+
+def find_terminators(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The end-of-turn tokens the template puts after an assistant message's content:
+    ``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``</s>``..., as (after a turn that
+    another message follows, after the last message).
+
+    After the last message it is everything the template writes, trailing whitespace
+    dropped. After another turn it is the part of that which also comes first there (the
+    next message's header follows); where nothing is shared, the first token there when it
+    is a special token (gpt-oss ends the last turn with <|return|> and the others with
+    <|end|>; GLM ends a turn with the next one's <|user|>)."""
+    exchange = [{"role": "user", "content": "Hello there."},
+                {"role": "assistant", "content": "General Kenobi."}]
+    last = _after_content(tokenizer, exchange)
+    while last and tokenizer.decode(last[-1:]).strip() == "":
+        last.pop()
+    middle = _after_content(tokenizer, [*exchange, {"role": "user", "content": "Hi."}])
+    shared = middle[:_common_prefix(middle, last)]
+    while shared and tokenizer.decode(shared[-1:]).strip() == "":
+        shared.pop()
+    if not shared:
+        first = next((t for t in middle if tokenizer.decode([t]).strip()), None)
+        shared = [first] if first in tokenizer.get_added_vocab().values() else []
+    return tuple(shared), tuple(last)
+
+
+def _after_content(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
+    """The tokens after the content of ``messages[1]`` (an assistant message)."""
+    ids = render_ids(tokenizer, messages)
+    span = content_span(tokenizer, messages, 1, ids)
+    if span is None:
+        raise RuntimeConfigError("data: the chat template does not render an assistant "
+                                 "message's content where peftc can find it")
+    return list(ids[span[1]:])
+
+
+def masking(tokenizer: Any) -> Masking:
+    """The route for this tokenizer's template; says which on stderr."""
+    from trl.chat_template_utils import (
+        get_training_chat_template,
+        is_chat_template_stop_token_trained,
+    )
+
+    if not tokenizer.chat_template:
+        raise RuntimeConfigError("data: type chat_template needs a chat template, and the "
+                                 "tokenizer has none: set chat_template in the spec")
+    try:
+        training = get_training_chat_template(tokenizer)
+    except ValueError:
+        training = False
+    if training is not False and is_chat_template_stop_token_trained(
+            tokenizer, chat_template=training):
+        why = ("the template has generation markers" if training is None else
+               "TRL keeps a training copy of this template")
+        return Masking("trl", why)
+    why = ("its end-of-turn token falls outside TRL's mask" if training is not False else
+           "the template has no generation markers")
+    middle, last = find_terminators(tokenizer)
+    if not (middle or last):
+        raise RuntimeConfigError(
+            "data: the chat template puts nothing after an assistant message, so the model "
+            "could not learn to stop: use a template that ends each turn with a token")
+    texts = dict.fromkeys(tokenizer.decode(list(t)) for t in (middle, last) if t)
+    text = " / ".join(repr(t) for t in texts)
+    print(f"peftc: data: chat masks from the rendered template ({why}); end of turn {text} "
+          "trained after each trained turn", file=sys.stderr, flush=True)
+    longest = max(middle, last, key=len)
+    if len(longest) > 1:
+        print(f"peftc: warning: the end of turn {tokenizer.decode(list(longest))!r} is "
+              f"{len(longest)} tokens of this tokenizer; they are trained together. Adding it "
+              "as one token (tokens:) lets the model emit it at once", file=sys.stderr,
+              flush=True)
+    return Masking("rendered", why, middle, last, " / ".join(texts))
+
+
+def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: Masking, *,
+                          roles_to_train: tuple[str, ...] = ("assistant",),
+                          train_on_eos: str = "turn") -> dict[str, Any]:
+    """``{"input_ids", "assistant_masks", "peftc_unlocated"}`` of one conversation: the
+    content of the turns whose role is in ``roles_to_train`` is trained, with the template's
+    end-of-turn tokens as ``train_on_eos`` says (all turns, trained turns, the last one, or
+    none). Role headers, separators and the other turns are not. A turn that cannot be
+    located gives the row no trained token (``peftc_unlocated``), so it is dropped."""
+    ids = render_ids(tokenizer, messages)
+    mask = [0] * len(ids)
+    ends: list[int] = []
+    for i, message in enumerate(messages):
+        trained = message.get("role") in roles_to_train
+        if not trained and train_on_eos != "all":
+            continue
+        span = content_span(tokenizer, messages, i, ids)
+        if span is None:
+            if trained:
+                return {"input_ids": ids, "assistant_masks": [0] * len(ids),
+                        "peftc_unlocated": True}
+            continue
+        start, end = span
+        if trained:
+            mask[start:end] = [1] * (end - start)
+        if train_on_eos in ("all", "last") or (train_on_eos == "turn" and trained):
+            terminator = chat.last_terminator if i == len(messages) - 1 else chat.terminator
+            at = _terminator_at(ids, end, terminator)
+            if at is not None:
+                ends.append((at, len(terminator)))
+    if train_on_eos == "last":
+        ends = ends[-1:]
+    for at, n in ends:
+        mask[at:at + n] = [1] * n
+    return {"input_ids": ids, "assistant_masks": mask, "peftc_unlocated": False}
+
+
+def _terminator_at(ids: list[int], end: int, terminator: tuple[int, ...]) -> int | None:
+    n = len(terminator)
+    if not n:
+        return None
+    for at in range(end, min(end + TERMINATOR_SLACK + 1, len(ids) - n + 1)):
+        if tuple(ids[at:at + n]) == terminator:
+            return at
+    return None
