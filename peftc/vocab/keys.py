@@ -140,7 +140,8 @@ STR_LIST = {"type": "array", "items": {"type": "string"}}
 AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                  "system": ["system"], "tool": ["tool"]}
 
-_CHAT_PENDING = "the chat-template options come with peftc's own masking (not yet)"
+_CHAT_PENDING = ("not yet: peftc masks any template (roles_to_train [assistant], "
+                 "train_on_eos turn); the options to change that come next")
 
 # The keys of one ``datasets[]`` entry; ``run`` names the field of run.yaml's entry.
 DATASET_KEYS: tuple[Key, ...] = (
@@ -820,11 +821,11 @@ DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
 
 # Axolotl values of honoured keys that peftc takes another way: (key, value) -> (way, what to
 # do). A value ending in ``.*`` stands for every value with that prefix.
-_DPO_TYPES = ("DPO's chat-template types come with peftc's own chat-template masking; until "
-              "then give prompt/chosen/rejected columns and use type: preference")
-_NAMED_TEMPLATES = ("Axolotl's named templates come with peftc's own chat-template masking; "
-                    "until then use tokenizer_default (the tokenizer's own template), chatml, "
-                    "or the Jinja template itself")
+_DPO_TYPES = ("DPO's chat-template types are not taken yet; give prompt/chosen/rejected "
+              "columns and use type: preference")
+_NAMED_TEMPLATES = ("Axolotl's named templates are not taken yet; use tokenizer_default (the "
+                    "tokenizer's own template), chatml, or the Jinja template itself: peftc "
+                    "masks any template")
 VALUES: dict[tuple[str, str], tuple[Way, str]] = {
     ("gradient_checkpointing", "offload"): (Way.PENDING, "use gradient_checkpointing: true "
                                             "(activations are recomputed, not offloaded)"),
