@@ -160,11 +160,29 @@ def test_chat_template_entries_carry_axolotls_mappings_and_roles(write_spec, tmp
     assert entry["message_property_mappings"] == {"role": "from", "content": "value"}
     assert entry["roles"] == {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                               "system": ["system"], "tool": ["tool"]}
+    assert (entry["roles_to_train"], entry["train_on_eos"], entry["train_on_eot"],
+            entry["drop_system_message"]) == (["assistant"], "turn", "turn", False)
+
+
+def test_chat_options_reach_the_run_as_axolotl_means_them(write_spec, tmp_path):
+    out = tmp_path / "chat"
+    result = compile_spec(write_spec(CHAT + "    message_field_role: from\n"
+                                     "    message_field_content: value\n"
+                                     "    roles_to_train: [gpt, human]\n"
+                                     "    train_on_eos: all\n"
+                                     "    drop_system_message: true\n", "chat.yaml"), out)
+    run = yaml.safe_load((out / "runs" / result.runs[0].run_id / "run.yaml").read_text())
+    [entry] = run["data"]["datasets"]
+    assert entry["message_property_mappings"] == {"role": "from", "content": "value"}
+    assert entry["roles_to_train"] == ["assistant", "user"]  # through roles, as in Axolotl
+    assert (entry["train_on_eos"], entry["train_on_eot"]) == ("all", "all")  # eot follows
+    assert entry["drop_system_message"] is True
+    assert run["trainer"]["config"]["assistant_only_loss"] is True
 
 
 @pytest.mark.parametrize("extra,code,where,words", [
-    ("    roles_to_train: [assistant]\n", "E107", "6:5",
-     "'datasets[0].roles_to_train' is an Axolotl key peftc does not support yet"),
+    ("    field_tools: tools\n", "E107", "6:5",
+     "'datasets[0].field_tools' is an Axolotl key peftc does not support yet"),
     ("    trust_remote_code: true\n", "E105", "6:5",
      "'datasets[0].trust_remote_code' is an Axolotl key peftc does not take"),
     ("gradient_checkpointing: offload\n", "E107", "6:25",

@@ -15,6 +15,7 @@ from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
+from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -349,6 +350,11 @@ def _data(d: _Deriver) -> None:
         item.setdefault("split", "train")
         if "type" not in item:
             item["type"] = "preference" if dpo else "alpaca"
+        if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
+            for name in CHAT_OPTIONS:
+                item.setdefault(name, DATASET_KEY[name].schema.get("default"))
+            if item["train_on_eot"] is None:
+                item["train_on_eot"] = item["train_on_eos"]
         if dpo and item["type"] != "preference":
             d.problem("E212", f"rl: dpo trains on preference data, but dataset "
                       f"'{item['path']}' has type '{item['type']}'", "datasets",

@@ -14,7 +14,7 @@ from peftc import __version__
 from peftc.compiler import catalog
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
 from peftc.compiler.resolve import ResolvedRun
-from peftc.vocab.keys import AXOLOTL_ROLES
+from peftc.vocab.keys import AXOLOTL_ROLES, CHAT_OPTIONS
 
 PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
                 "prompt_tuning": "PromptTuningConfig", "prefix_tuning": "PrefixTuningConfig",
@@ -193,10 +193,17 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
         fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
         chat = {}
-        if ds["type"] == "chat_template":  # Axolotl fills both for every chat_template entry
-            chat = {"message_property_mappings": {"role": "role", "content": "content",
-                                                  **(ds.get("message_property_mappings") or {})},
-                    "roles": ds.get("roles") or AXOLOTL_ROLES}
+        if ds["type"] == "chat_template":  # Axolotl fills these for every chat_template entry
+            roles = ds.get("roles") or AXOLOTL_ROLES
+            role_of = {raw: role for role, raws in roles.items() for raw in raws}
+            chat = {"message_property_mappings": {
+                        "role": ds.get("message_field_role", "role"),
+                        "content": ds.get("message_field_content", "content"),
+                        **(ds.get("message_property_mappings") or {})},
+                    "roles": roles,
+                    # named as rows name them (gpt) or as the template does (assistant)
+                    "roles_to_train": [role_of.get(r, r) for r in ds["roles_to_train"]],
+                    **{k: ds[k] for k in CHAT_OPTIONS if k != "roles_to_train"}}
         items.append({
             "path": str(local_path.resolve()) if local_path is not None else path,
             "local": local,
@@ -266,8 +273,9 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
             "packing_strategy": v["packing_strategy"],
             "eval_packing": v["eval_sample_packing"],
             "completion_only_loss": not v["train_on_inputs"],
-            "assistant_only_loss": (not v["train_on_inputs"]) and any(
-                d["type"] == "chat_template" for d in v["datasets"]),
+            # chat rows are masked whatever train_on_inputs says: with it, every turn's
+            # content trains, and the role headers still do not (as in Axolotl)
+            "assistant_only_loss": any(d["type"] == "chat_template" for d in v["datasets"]),
             "neftune_noise_alpha": v.get("neftune_noise_alpha"),
         })
         if cfg["padding_free"] and not cfg["packing"]:

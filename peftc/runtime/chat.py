@@ -36,7 +36,6 @@ from peftc.runtime.errors import RuntimeConfigError
 
 PLACEHOLDERS = ("[[peftc placeholder]]", "~~PEFTC PLACEHOLDER~~")  # no shared first/last char
 TERMINATOR_SLACK = 3  # tokens a template may put between content and terminator (Axolotl's)
-TRAIN_ON_EOS = ("all", "turn", "last", "none")
 
 
 @dataclass(frozen=True)
@@ -105,17 +104,23 @@ def find_terminators(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     <|end|>; GLM ends a turn with the next one's <|user|>)."""
     exchange = [{"role": "user", "content": "Hello there."},
                 {"role": "assistant", "content": "General Kenobi."}]
-    last = _after_content(tokenizer, exchange)
-    while last and tokenizer.decode(last[-1:]).strip() == "":
-        last.pop()
+    last = _strip_space(tokenizer, _after_content(tokenizer, exchange))
+    if len(last) > 1 and last[-1] == tokenizer.eos_token_id:  # an EOS ending the chat is
+        last = _strip_space(tokenizer, last[:-1])              # train_on_eos's, not the turn's
     middle = _after_content(tokenizer, [*exchange, {"role": "user", "content": "Hi."}])
-    shared = middle[:_common_prefix(middle, last)]
-    while shared and tokenizer.decode(shared[-1:]).strip() == "":
-        shared.pop()
+    shared = _strip_space(tokenizer, middle[:_common_prefix(middle, last)])
     if not shared:
         first = next((t for t in middle if tokenizer.decode([t]).strip()), None)
         shared = [first] if first in tokenizer.get_added_vocab().values() else []
     return tuple(shared), tuple(last)
+
+
+def _strip_space(tokenizer: Any, ids: list[int]) -> list[int]:
+    """``ids`` without the whitespace tokens at its end."""
+    ids = list(ids)
+    while ids and tokenizer.decode(ids[-1:]).strip() == "":
+        ids.pop()
+    return ids
 
 
 def _after_content(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
@@ -128,8 +133,9 @@ def _after_content(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
     return list(ids[span[1]:])
 
 
-def masking(tokenizer: Any) -> Masking:
-    """The route for this tokenizer's template; says which on stderr."""
+def masking(tokenizer: Any, own: str | None = None) -> Masking:
+    """The route for this tokenizer's template; says which on stderr. ``own`` is why the
+    data's options need peftc's masks whatever the template (see :func:`options_need_own`)."""
     from trl.chat_template_utils import (
         get_training_chat_template,
         is_chat_template_stop_token_trained,
@@ -142,13 +148,13 @@ def masking(tokenizer: Any) -> Masking:
         training = get_training_chat_template(tokenizer)
     except ValueError:
         training = False
-    if training is not False and is_chat_template_stop_token_trained(
+    if own is None and training is not False and is_chat_template_stop_token_trained(
             tokenizer, chat_template=training):
         why = ("the template has generation markers" if training is None else
                "TRL keeps a training copy of this template")
         return Masking("trl", why)
-    why = ("its end-of-turn token falls outside TRL's mask" if training is not False else
-           "the template has no generation markers")
+    why = own or ("its end-of-turn token falls outside TRL's mask" if training is not False
+                  else "the template has no generation markers")
     middle, last = find_terminators(tokenizer)
     if not (middle or last):
         raise RuntimeConfigError(
@@ -156,8 +162,8 @@ def masking(tokenizer: Any) -> Masking:
             "could not learn to stop: use a template that ends each turn with a token")
     texts = dict.fromkeys(tokenizer.decode(list(t)) for t in (middle, last) if t)
     text = " / ".join(repr(t) for t in texts)
-    print(f"peftc: data: chat masks from the rendered template ({why}); end of turn {text} "
-          "trained after each trained turn", file=sys.stderr, flush=True)
+    print(f"peftc: data: chat masks from the rendered template ({why}); end of turn {text}",
+          file=sys.stderr, flush=True)
     longest = max(middle, last, key=len)
     if len(longest) > 1:
         print(f"peftc: warning: the end of turn {tokenizer.decode(list(longest))!r} is "
@@ -167,20 +173,48 @@ def masking(tokenizer: Any) -> Masking:
     return Masking("rendered", why, middle, last, " / ".join(texts))
 
 
+def options_need_own(datasets: list[dict[str, Any]], train_on_inputs: bool) -> str | None:
+    """Why the chat entries' options need peftc's masks (TRL's route trains the assistant
+    turns and their end of turn, nothing else), or None."""
+    for entry in datasets:
+        if entry.get("type") != "chat_template":
+            continue
+        if train_on_inputs:
+            return "train_on_inputs trains every turn's content"
+        if list(entry.get("roles_to_train", ["assistant"])) != ["assistant"]:
+            return f"roles_to_train {entry['roles_to_train']}"
+        for key in ("train_on_eos", "train_on_eot"):
+            if entry.get(key, "turn") != "turn":
+                return f"{key}: {entry[key]}"
+    return None
+
+
 def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: Masking, *,
-                          roles_to_train: tuple[str, ...] = ("assistant",),
-                          train_on_eos: str = "turn") -> dict[str, Any]:
-    """``{"input_ids", "assistant_masks", "peftc_unlocated"}`` of one conversation: the
-    content of the turns whose role is in ``roles_to_train`` is trained, with the template's
-    end-of-turn tokens as ``train_on_eos`` says (all turns, trained turns, the last one, or
-    none). Role headers, separators and the other turns are not. A turn that cannot be
-    located gives the row no trained token (``peftc_unlocated``), so it is dropped."""
+                          roles_to_train: tuple[str, ...] | list[str] = ("assistant",),
+                          train_on_inputs: bool = False, train_on_eos: str = "turn",
+                          train_on_eot: str | None = None) -> dict[str, Any]:
+    """``{"input_ids", "assistant_masks", "peftc_unlocated"}`` of one conversation, masked as
+    Axolotl's chat_template strategy masks it:
+
+    - the content of the turns whose role is in ``roles_to_train`` (every turn with
+      ``train_on_inputs``) is trained; role headers and separators never are;
+    - the template's end-of-turn tokens are trained as ``train_on_eot`` says (after all
+      turns, the trained ones, the last trained one, or none; ``train_on_eos`` when unset),
+      and the tokenizer's EOS, where the template writes it within a few tokens after a turn
+      and it is not the end of turn itself, as ``train_on_eos`` says.
+
+    A trained turn that cannot be located gives the row no trained token
+    (``peftc_unlocated``), so it is dropped."""
+    eot_policy = train_on_eot or train_on_eos
+    policies = (eot_policy, train_on_eos)
     ids = render_ids(tokenizer, messages)
     mask = [0] * len(ids)
-    ends: list[int] = []
+    eos = (tokenizer.eos_token_id,) if tokenizer.eos_token_id is not None else ()
+    eot_hits: list[tuple[int, int]] = []
+    eos_hits: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        trained = message.get("role") in roles_to_train
-        if not trained and train_on_eos != "all":
+        trained = train_on_inputs or message.get("role") in roles_to_train
+        if not trained and "all" not in policies:
             continue
         span = content_span(tokenizer, messages, i, ids)
         if span is None:
@@ -191,15 +225,18 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
         start, end = span
         if trained:
             mask[start:end] = [1] * (end - start)
-        if train_on_eos in ("all", "last") or (train_on_eos == "turn" and trained):
-            terminator = chat.last_terminator if i == len(messages) - 1 else chat.terminator
-            at = _terminator_at(ids, end, terminator)
-            if at is not None:
-                ends.append((at, len(terminator)))
-    if train_on_eos == "last":
-        ends = ends[-1:]
-    for at, n in ends:
-        mask[at:at + n] = [1] * n
+        terminator = chat.last_terminator if i == len(messages) - 1 else chat.terminator
+        at = _terminator_at(ids, end, terminator)
+        if at is not None and (trained or eot_policy == "all"):
+            eot_hits.append((at, len(terminator)))
+        if eos and eos != terminator:
+            after = end if at is None else at + len(terminator)
+            e = _terminator_at(ids, after, eos)
+            if e is not None and (trained or train_on_eos == "all"):
+                eos_hits.append((e, 1))
+    for policy, hits in ((eot_policy, eot_hits), (train_on_eos, eos_hits)):
+        for at, n in {"none": [], "last": hits[-1:]}.get(policy, hits):
+            mask[at:at + n] = [1] * n
     return {"input_ids": ids, "assistant_masks": mask, "peftc_unlocated": False}
 
 

@@ -86,7 +86,8 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     formatter = FORMATTERS[dtype]
     if dtype == "chat_template":
         formatter = partial(formatter, roles=entry.get("roles"),
-                            message_property_mappings=entry.get("message_property_mappings"))
+                            message_property_mappings=entry.get("message_property_mappings"),
+                            drop_system_message=bool(entry.get("drop_system_message")))
     if dtype == "preference":
         consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
         return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
@@ -95,18 +96,22 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     formatted = dataset.map(lambda row: formatter(row, fields, train_on_inputs),
                             remove_columns=dataset.column_names)
     if dtype == "chat_template" and chat is not None and chat.route == "rendered":
-        return tokenize_chat(formatted, entry, tokenizer, chat)
+        return tokenize_chat(formatted, entry, tokenizer, chat, train_on_inputs)
     return formatted
 
 
-def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Masking) -> Any:
+def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Masking,
+                  train_on_inputs: bool) -> Any:
     """``{"input_ids", "assistant_masks"}`` rows, masked by :mod:`peftc.runtime.chat`. A row
     with a turn the template does not render where it can be found is left with no trained
     token (the trainer drops and counts it), and said here."""
     from peftc.runtime.chat import tokenize_conversation
 
-    out = dataset.map(lambda row: tokenize_conversation(row["messages"], tokenizer, chat),
-                      remove_columns=["messages"])
+    options = {k: entry[k] for k in ("roles_to_train", "train_on_eos", "train_on_eot")
+               if k in entry}
+    out = dataset.map(lambda row: tokenize_conversation(
+        row["messages"], tokenizer, chat, train_on_inputs=train_on_inputs, **options),
+        remove_columns=["messages"])
     unlocated = sum(out["peftc_unlocated"])
     if unlocated:
         print(f"peftc: data: {entry['path']}: {unlocated} of {len(out)} rows have a turn the "

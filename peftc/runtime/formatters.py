@@ -171,14 +171,16 @@ def format_completion(row: Row, fields: dict[str, str], train_on_inputs: bool) -
 
 def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
                          message_property_mappings: dict[str, str] | None = None,
-                         roles: dict[str, list[str]] | None = None) -> Row:
+                         roles: dict[str, list[str]] | None = None,
+                         drop_system_message: bool = False) -> Row:
     """A conversational ``messages`` row (Axolotl ``chat_template``); the tokenizer's chat template
     renders it and TRL's ``assistant_only_loss`` masks non-assistant turns.
 
     As in Axolotl, each message key is read from the row's key that
     ``message_property_mappings`` names (``{role: from, content: value}`` for ShareGPT rows),
     and role values go through ``roles`` (``gpt`` -> ``assistant``); a role it does not list
-    passes through unchanged."""
+    passes through unchanged. A ``system`` column becomes the first turn when the messages
+    do not start with one; ``drop_system_message`` drops a leading system turn."""
     messages = column(row, fields, "messages")
     if not messages:
         raise RuntimeConfigError("data: chat_template rows need a messages list")
@@ -195,6 +197,10 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
                 "message_property_mappings")
         turn["role"] = role_of.get(turn["role"], turn["role"])
         out.append(turn)
+    if row.get("system") and (not out or out[0]["role"] != "system"):
+        out.insert(0, {"role": "system", "content": row["system"]})
+    if drop_system_message and out and out[0]["role"] == "system":
+        out = out[1:]
     return {"messages": out}
 
 

@@ -171,9 +171,10 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     tokenizer = load_tokenizer(spec["tokenizer"])
     chat = None
     if getattr(args, "assistant_only_loss", False):  # SFT chat rows, prompts masked
-        from peftc.runtime.chat import masking
+        from peftc.runtime.chat import masking, options_need_own
 
-        chat = masking(tokenizer)  # resolved here, from the tokenizer's template; recorded
+        data = spec["data"]  # the route is resolved here, from the tokenizer's template
+        chat = masking(tokenizer, options_need_own(data["datasets"], data["train_on_inputs"]))
         args.assistant_only_loss = chat.route == "trl"
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)

@@ -134,14 +134,17 @@ def _steps(desc: str, **extra: Any) -> dict[str, Any]:
 
 
 STR_LIST = {"type": "array", "items": {"type": "string"}}
+TRAIN_ON_EOS = ["all", "turn", "last", "none"]  # chat_template: where an end of turn trains
+# the chat_template entry options and their defaults, filled into every such entry
+CHAT_OPTIONS = ("roles_to_train", "train_on_eos", "train_on_eot", "drop_system_message")
 
 # Axolotl's role map for chat_template rows (SFT): template role <- the values rows use.
 # A role it does not list passes through unchanged.
 AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                  "system": ["system"], "tool": ["tool"]}
 
-_CHAT_PENDING = ("not yet: peftc masks any template (roles_to_train [assistant], "
-                 "train_on_eos turn); the options to change that come next")
+_CHAT_PENDING = ("not yet: the chat template renders the messages as they are; tools, "
+                 "reasoning and per-message training flags come next")
 
 # The keys of one ``datasets[]`` entry; ``run`` names the field of run.yaml's entry.
 DATASET_KEYS: tuple[Key, ...] = (
@@ -180,16 +183,30 @@ DATASET_KEYS: tuple[Key, ...] = (
                                  "assistant: gpt, assistant; system; tool); a role it does not "
                                  "list passes through."},
         run="roles"),
+    *(Key(f"message_field_{name}", _t("string", f"chat_template: Axolotl's older spelling of "
+                                      f"message_property_mappings.{name} (which wins)."),
+          run="message_property_mappings") for name in ("role", "content")),
+    Key("roles_to_train", {**STR_LIST, "default": ["assistant"], "defaultFrom": "axolotl",
+                           "description": "chat_template: roles whose turns' content is "
+                                          "trained (role values rows use go through roles)."},
+        run="roles_to_train"),
+    Key("train_on_eos", _enum(TRAIN_ON_EOS, "chat_template: after which turns the tokenizer's "
+                              "EOS is trained where the template writes it: all, trained "
+                              "turns, the last trained turn, none.", "turn", axolotl=True),
+        run="train_on_eos"),
+    Key("train_on_eot", _enum(TRAIN_ON_EOS, "chat_template: the same for the template's "
+                              "end-of-turn tokens; train_on_eos when unset."),
+        run="train_on_eot",
+        differs=("The end-of-turn tokens are the ones the chat template writes after an "
+                 "answer (<|im_end|>, <|eot_id|>, <end_of_turn>...); Axolotl's are eot_tokens, "
+                 "by default the tokenizer's EOS, so a template whose turns end otherwise "
+                 "trains no end of turn there and the model does not learn to stop.")),
+    Key("drop_system_message", _bool("chat_template: drop a leading system turn.",
+                                     axolotl=True), run="drop_system_message"),
     *(Key(name, way=Way.PENDING, note=_CHAT_PENDING) for name in (
-        "roles_to_train", "train_on_eos", "train_on_eot", "drop_system_message",
         "field_tools", "field_thinking", "template_thinking_key", "split_thinking",
         "message_field_training", "message_field_training_detail", "chat_template",
         "chat_template_jinja")),
-    Key("message_field_role", way=Way.PENDING,
-        note="write message_property_mappings: {role: <column>} (Axolotl's current spelling)"),
-    Key("message_field_content", way=Way.PENDING,
-        note="write message_property_mappings: {content: <column>} (Axolotl's current "
-             "spelling)"),
     Key("shards", way=Way.PENDING, note="remove it; the whole split is loaded"),
     Key("trust_remote_code", way=Way.REFUSED,
         note="datasets with loading scripts are not supported; convert it to files"),

@@ -23,6 +23,7 @@ from peftc.runtime import chat
 from peftc.runtime.errors import RuntimeConfigError
 from peftc.runtime.run import execute
 from peftc.runtime.tiny_model import ASSETS
+from peftc.vocab.keys import TRAIN_ON_EOS
 
 CONVERSATION = json.loads((DATA / "chat.jsonl").read_text().splitlines()[0])["messages"]
 A1, A2 = "WINTER", "The capital of Poland is Warsaw."
@@ -57,7 +58,7 @@ def expected(style: str, train_on_eos: str) -> str:
     return {"turn": a1 + t + a2 + t, "last": a1 + a2 + t, "none": a1 + a2}[train_on_eos]
 
 
-@pytest.mark.parametrize("train_on_eos", chat.TRAIN_ON_EOS)
+@pytest.mark.parametrize("train_on_eos", TRAIN_ON_EOS)
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_each_style_trains_the_assistant_content_and_its_end_of_turn(style, train_on_eos):
     tok = tokenizer(*STYLES[style])
@@ -77,7 +78,7 @@ def test_chatml_on_the_embedded_tokenizer_trains_im_end_though_its_eos_is_s(caps
     row = chat.tokenize_conversation(CONVERSATION, tok, masking)
     ids = [t for t, m in zip(row["input_ids"], row["assistant_masks"], strict=True) if m]
     assert ids.count(tok.convert_tokens_to_ids("<|im_end|>")) == 2  # after each answer
-    assert "end of turn '<|im_end|>' trained" in capsys.readouterr().err
+    assert "end of turn '<|im_end|>'" in capsys.readouterr().err
 
 
 # TRL's copies of the templates real models ship, the special tokens each one writes
@@ -123,7 +124,8 @@ def test_the_rendered_masks_of_real_templates_are_exact(name):
     masking = chat.Masking("rendered", "test", middle, last)
     row = chat.tokenize_conversation(SHORT, tok, masking)
     end = REAL_END[name]
-    last_end = end + ("\n</s>" if name == "phi3" else "")  # Phi-3 ends the chat with EOS
+    # Phi-3 ends the chat with the EOS too: train_on_eos trains it, not the newline before
+    last_end = end + ("</s>" if name == "phi3" else "")
     assert trained(tok, row) == f"It is 4.{end}Six, of course.{last_end}"
 
 
@@ -183,3 +185,60 @@ def test_an_sft_run_completes_with_each_template(tmp_path, case):
     texts = [trained(trainer.processing_class, row) for row in trainer.train_dataset]
     assert all(t.count(TERMINATORS[style]) == 2 and "helpful" not in t for t in texts)
     assert expected(style, "turn") in texts  # the first row of chat.jsonl, exactly
+
+
+def test_train_on_eos_and_train_on_eot_are_separate():
+    # Phi-3 ends a turn with <|end|> and the conversation with the EOS </s> after it
+    tok = _real("phi3")
+    middle, last = chat.find_terminators(tok)
+    masking = chat.Masking("rendered", "test", middle, last)
+
+    def text(**options):
+        return trained(tok, chat.tokenize_conversation(SHORT, tok, masking, **options))
+
+    assert text(train_on_eos="none", train_on_eot="turn") == \
+        "It is 4.<|end|>Six, of course.<|end|>"
+    assert text(train_on_eos="turn", train_on_eot="none") == "It is 4.Six, of course.</s>"
+    assert text(train_on_eos="none") == "It is 4.Six, of course."  # eot follows eos
+
+
+@pytest.mark.parametrize("options,words", [
+    ({"roles_to_train": ["user"]},
+     "Write the word in capital letters.\nwinter<|im_end|>What is the capital of Poland?"
+     "<|im_end|>"),
+    ({"train_on_inputs": True},  # every turn's content and end; never a role header
+     "You are a helpful assistant.<|im_end|>Write the word in capital letters.\nwinter"
+     "<|im_end|>WINTER<|im_end|>What is the capital of Poland?<|im_end|>The capital of "
+     "Poland is Warsaw.<|im_end|>"),
+])
+def test_roles_to_train_and_train_on_inputs(options, words):
+    tok = tokenizer(*STYLES["chatml"])
+    row = chat.tokenize_conversation(CONVERSATION, tok, chat.masking(tok), **options)
+    assert trained(tok, row) == words
+
+
+def test_options_trl_cannot_honour_take_peftcs_masks():
+    entry = {"type": "chat_template", "roles_to_train": ["assistant"], "train_on_eos": "turn",
+             "train_on_eot": "turn"}
+    assert chat.options_need_own([entry], False) is None
+    assert chat.options_need_own([entry], True) == "train_on_inputs trains every turn's content"
+    assert chat.options_need_own([{**entry, "train_on_eot": "all"}], False) == \
+        "train_on_eot: all"
+    tok = AutoTokenizer.from_pretrained(str(ASSETS))  # its template has generation markers
+    assert chat.masking(tok).route == "trl"
+    assert chat.masking(tok, "train_on_eot: all").route == "rendered"
+
+
+@pytest.mark.train
+def test_train_on_inputs_with_a_marked_template_trains_no_role_header(tmp_path):
+    run_dir = make_run(
+        tmp_path, data={"datasets": [dataset_entry("chat.jsonl", "chat_template")],
+                        "train_on_inputs": True},
+        trainer={"config": {"max_steps": 2, "assistant_only_loss": True, "max_length": 256,
+                            "completion_only_loss": False}})
+    outcome = execute(run_dir)
+    assert outcome.exit_code == 0
+    masking = metrics(read_run(run_dir))["chat_masking"]
+    assert masking["route"] == "rendered" and "train_on_inputs" in masking["reason"]
+    texts = [trained(outcome.trainer.processing_class, r) for r in outcome.trainer.train_dataset]
+    assert all("You are a helpful assistant." in t and "<|im_start|>" not in t for t in texts)

@@ -181,3 +181,18 @@ def test_chat_template_reads_sharegpt_rows_through_mappings_and_roles(tmp_path):
     del entry["message_property_mappings"]
     with pytest.raises(RuntimeConfigError, match=r"no 'role' or 'content' key .*from, value"):
         rows(entry)
+
+
+def test_chat_template_system_column_and_drop_system_message(tmp_path):
+    data = tmp_path / "chat.jsonl"
+    data.write_text('{"system": "Be brief.", "messages": [{"role": "user", "content": "Hi"}, '
+                    '{"role": "assistant", "content": "Hello"}]}\n'
+                    '{"system": "Unused.", "messages": [{"role": "system", "content": "Own."}, '
+                    '{"role": "user", "content": "Hi"}]}\n')
+    entry = {"path": str(data), "type": "chat_template", "split": "train", "builder": "json"}
+    first, second = rows(entry)
+    assert first["messages"][0] == {"role": "system", "content": "Be brief."}  # as Axolotl
+    assert second["messages"][0] == {"role": "system", "content": "Own."}
+    first, second = rows({**entry, "drop_system_message": True})
+    assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
+    assert [m["role"] for m in second["messages"]] == ["user"]
