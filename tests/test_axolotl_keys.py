@@ -313,16 +313,41 @@ def test_relative_paths_beside_the_spec_then_in_the_working_directory(write_spec
     assert str(Path(d.file).parent / "data" / "missing.jsonl") in d.message
 
 
-@pytest.mark.parametrize("template", ["llama3", "gemma3", "tokenizer_default_fallback_chatml",
-                                      "jinja"])
-def test_axolotls_named_templates_are_not_supported_yet(write_spec, template):
+@pytest.mark.parametrize("template", ["llama3", "gemma3", "mistral_v1", "phi_3", "chatml"])
+def test_axolotls_named_templates_reach_the_tokenizer(write_spec, tmp_path, template):
+    tok = run_yaml(write_spec, tmp_path, f"chat_template: {template}\n")["tokenizer"]
+    assert (tok["chat_template"], tok["chat_template_fallback"]) == (template, None)
+
+
+def test_fallback_and_jinja_templates(write_spec, tmp_path):
+    tok = run_yaml(write_spec, tmp_path, "chat_template: tokenizer_default_fallback_chatml\n",
+                   "fallback.yaml")["tokenizer"]
+    assert (tok["chat_template"], tok["chat_template_fallback"]) == (None, "chatml")
+    text = "{% for m in messages %}{{ m['content'] }}<|end|>{% endfor %}"
+    (tmp_path / "t.jinja").write_text(text)
+    for n, value in enumerate((f'"{text}"', "t.jinja")):
+        tok = run_yaml(write_spec, tmp_path, f"chat_template: jinja\nchat_template_jinja: "
+                       f"{value}\n", f"jinja{n}.yaml")["tokenizer"]
+        assert tok["chat_template"] == text
+
+
+@pytest.mark.parametrize("extra,line,words", [
+    ("chat_template: llama4\n", 6, "'chat_template: llama4' is an Axolotl value peftc does "
+     "not support yet"),
+    ("chat_template: tokenizer_default_fallback_llama9\n", 6,
+     "chat_template 'tokenizer_default_fallback_llama9' falls back to an unknown template"),
+    ("chat_template: jinja\n", 6, "chat_template: jinja needs chat_template_jinja"),
+    ("chat_template: jinja\nchat_template_jinja: missing.jinja\n", 7,
+     "chat_template_jinja 'missing.jinja' is neither a Jinja template nor a file"),
+    ('chat_template: "{% for m in messages %}{{ m.content }"\n', 6,
+     "chat_template: the Jinja template does not parse: unexpected '}' (its line 1)"),
+    ("chat_template: llama-3\n", 6, "chat_template 'llama-3' is neither a template name"),
+])
+def test_bad_chat_templates_are_located_errors(write_spec, extra, line, words):
     with pytest.raises(PeftcError) as exc:
-        resolve_spec(write_spec(CHAT + f"chat_template: {template}\n"))
+        resolve_spec(write_spec(CHAT + extra))
     [d] = exc.value.diagnostics
-    assert (d.code, d.line) == ("E107", 6)
-    assert d.message == f"'chat_template: {template}' is an Axolotl value peftc does not " \
-                        "support yet"
-    assert "tokenizer_default" in d.hint
+    assert d.line == line and d.message.startswith(words), d.message
 
 
 @pytest.mark.parametrize("extra,eval_,start,save", [

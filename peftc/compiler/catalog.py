@@ -139,7 +139,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
 EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
 
 # chat_template names besides a Jinja string; the runtime maps each to its template
-CHAT_TEMPLATE_NAMES = ("tokenizer_default", "chatml")
 
 
 def detect_family(base_model: str) -> str | None:

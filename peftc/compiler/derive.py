@@ -15,6 +15,7 @@ from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
+from peftc.vocab.chat_templates import FALLBACK, NAMED
 from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY
 
 if TYPE_CHECKING:
@@ -377,13 +378,61 @@ def _suggest(task: str) -> str:
     return did_you_mean(task, catalog.TASKS)
 
 
-def _conflicts(d: _Deriver) -> None:
+def _chat_template(d: _Deriver) -> None:
+    """The chat template is a name, a fallback to one, or Jinja text (given, or read from
+    chat_template_jinja's file); Jinja is parsed here, never rendered."""
     v = d.v
     template = v["chat_template"]
-    names = catalog.CHAT_TEMPLATE_NAMES
-    if template not in names and "{{" not in template and "{%" not in template:
-        d.problem("E214", f"chat_template {template!r} is neither a built-in name "
-                  f"({', '.join(names)}) nor a Jinja template", "chat_template")
+    if template == "tokenizer_default" or template in NAMED:
+        return
+    if template.startswith(FALLBACK):
+        if template[len(FALLBACK):] not in NAMED:
+            d.problem("E214", f"chat_template {template!r} falls back to an unknown template",
+                      "chat_template", f"use {FALLBACK}<name>, <name> one of "
+                      f"{', '.join(NAMED)}")
+        return
+    if template != "jinja":
+        if not looks_like_jinja(template):
+            d.problem("E214", f"chat_template {template!r} is neither a template name "
+                      f"(tokenizer_default, {', '.join(NAMED)}) nor a Jinja template",
+                      "chat_template")
+            return
+        _check_jinja(d, template, "chat_template")
+        return
+    text = v.get("chat_template_jinja")
+    if not text:
+        d.problem("E214", "chat_template: jinja needs chat_template_jinja (the template, or a "
+                  "file holding it)", "chat_template")
+        return
+    if not looks_like_jinja(text):
+        path = find_local(text, d.resolver.spec_dir)
+        if path is None or not path.is_file():
+            d.problem("E214", f"chat_template_jinja {text!r} is neither a Jinja template nor "
+                      f"a file (not found: {tried(text, d.resolver.spec_dir)})",
+                      "chat_template_jinja", WHERE_HINT)
+            return
+        text = path.read_text(encoding="utf-8")
+        d.set("chat_template_jinja", text, f"the text of {path}", "chat_template_jinja")
+    _check_jinja(d, text, "chat_template_jinja")
+
+
+def looks_like_jinja(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _check_jinja(d: _Deriver, text: str, key: str) -> None:
+    import jinja2.sandbox
+
+    try:
+        jinja2.sandbox.ImmutableSandboxedEnvironment().parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        d.problem("E214", f"{key}: the Jinja template does not parse: {exc.message} (its line "
+                  f"{exc.lineno})", key)
+
+
+def _conflicts(d: _Deriver) -> None:
+    v = d.v
+    _chat_template(d)
     _jagged(d)
     if v.get("relora"):
         _relora(d)

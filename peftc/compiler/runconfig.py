@@ -14,6 +14,7 @@ from peftc import __version__
 from peftc.compiler import catalog
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
 from peftc.compiler.resolve import ResolvedRun
+from peftc.vocab.chat_templates import FALLBACK
 from peftc.vocab.keys import AXOLOTL_ROLES, CHAT_OPTIONS
 
 PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
@@ -40,8 +41,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "class": v["tokenizer_type"],
             "padding_side": v["padding_side"],
             "pad_token": None,
-            "chat_template": None if v["chat_template"] == "tokenizer_default" else v[
-                "chat_template"],
+            **_chat_template(v),
         },
         "quantization": _quantization(v),
         "adapter": _adapter(v, spec_dir),
@@ -64,6 +64,18 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "accelerate_config": "accelerate.yaml",
         },
     }
+
+
+def _chat_template(v: dict[str, Any]) -> dict[str, Any]:
+    """``chat_template``: a name, Jinja text or None (the tokenizer's own);
+    ``chat_template_fallback``: the name to use when the tokenizer has none."""
+    template = v["chat_template"]
+    if template.startswith(FALLBACK):
+        return {"chat_template": None, "chat_template_fallback": template[len(FALLBACK):]}
+    if template == "jinja":
+        template = v["chat_template_jinja"]
+    return {"chat_template": None if template == "tokenizer_default" else template,
+            "chat_template_fallback": None}
 
 
 def _maybe_local(path: str, spec_dir: Path) -> str:

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
-from peftc.runtime.tiny_model import CHAT_TEMPLATE, resolve_model_path
+from peftc.runtime.tiny_model import resolve_model_path
+from peftc.vocab.chat_templates import NAMED, template_text
 
 log = logging.getLogger("peftc.runtime")
 
 DTYPE_KEYS = ("dtype", "torch_dtype", "bnb_4bit_compute_dtype", "bnb_4bit_quant_storage")
 
-# Chat templates peftc knows by name (tokenizer.chat_template may name one).
-BUILTIN_CHAT_TEMPLATES = {"chatml": CHAT_TEMPLATE}
 
 
 def to_torch_dtypes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +72,13 @@ def load_tokenizer(section: dict[str, Any]) -> Any:
     elif tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     template = section.get("chat_template")
-    if template:  # a built-in name or a Jinja string (the compiler checked which: E214)
-        tokenizer.chat_template = BUILTIN_CHAT_TEMPLATES.get(template, template)
+    fallback = section.get("chat_template_fallback")
+    if template:  # a name or Jinja text (the compiler checked which: E214)
+        tokenizer.chat_template = template_text(template) if template in NAMED else template
+    elif fallback and not tokenizer.chat_template:
+        tokenizer.chat_template = template_text(fallback)
+        print(f"peftc: warning: the tokenizer has no chat template: {fallback} is used",
+              file=sys.stderr, flush=True)
     return tokenizer
 
 

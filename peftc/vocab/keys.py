@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
+from peftc.vocab.chat_templates import NAMED
 
 # Names used by other modules ------------------------------------------------------------
 ADAPTERS = [
@@ -482,8 +483,18 @@ SETTINGS: tuple[Key, ...] = (
                  "directory (Axolotl: the working directory only); a path that can only be "
                  "local (./, ../, ~, a data-file suffix) and is in neither is an error that "
                  "names both places.")),
-    Key("chat_template", _t("string", "Chat template: tokenizer_default, chatml, or a Jinja "
-                            "template string.", "tokenizer_default", group="data"),
+    Key("chat_template", _t("string", "Chat template: tokenizer_default (the tokenizer's own), "
+                            "a name (" + ", ".join(NAMED) + "), tokenizer_default_fallback_"
+                            "<name> (the tokenizer's own, else the named one), jinja (with "
+                            "chat_template_jinja), or the Jinja template itself.",
+                            "tokenizer_default", axolotl=True, group="data"),
+        run="tokenizer.chat_template",
+        differs=("phi_3 and phi_35 are Phi-3's own templates, as TRL keeps them: they end the "
+                 "conversation with the EOS, which Axolotl's copies leave out (and Axolotl's "
+                 "phi_3 adds a BOS). A Jinja string in chat_template itself is peftc's "
+                 "shorthand for jinja + chat_template_jinja.")),
+    Key("chat_template_jinja", _t("string", "With chat_template: jinja, the Jinja template, or "
+                                  "a file holding it (relative to the spec).", group="data"),
         run="tokenizer.chat_template"),
     Key("train_on_inputs", _bool("Compute the loss on prompts too, not only completions.",
                                  axolotl=True, group="data"),
@@ -733,7 +744,6 @@ OTHERS: tuple[Key, ...] = (
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("group_by_length", "remove it"),
-        ("chat_template_jinja", "put the Jinja template in chat_template"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
         ("resize_token_embeddings_to_32x", "remove it; the embeddings grow only with new "
          "tokens, which are not supported yet either"),
@@ -840,9 +850,9 @@ DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
 # do). A value ending in ``.*`` stands for every value with that prefix.
 _DPO_TYPES = ("DPO's chat-template types are not taken yet; give prompt/chosen/rejected "
               "columns and use type: preference")
-_NAMED_TEMPLATES = ("Axolotl's named templates are not taken yet; use tokenizer_default (the "
-                    "tokenizer's own template), chatml, or the Jinja template itself: peftc "
-                    "masks any template")
+_NAMED_TEMPLATES = ("this Axolotl template is not taken yet; use tokenizer_default (the "
+                    "tokenizer's own template), jinja with chat_template_jinja, or another "
+                    "name: " + ", ".join(NAMED))
 VALUES: dict[tuple[str, str], tuple[Way, str]] = {
     ("gradient_checkpointing", "offload"): (Way.PENDING, "use gradient_checkpointing: true "
                                             "(activations are recomputed, not offloaded)"),
@@ -857,12 +867,10 @@ VALUES: dict[tuple[str, str], tuple[Way, str]] = {
     ("type", "sharegpt"): (Way.REFUSED, "Axolotl removed it too: use type: chat_template with "
                            "message_property_mappings: {role: from, content: value}"),
     **{("chat_template", name): (Way.PENDING, _NAMED_TEMPLATES) for name in (
-        "alpaca", "aya", "cohere", "command_a", "command_a_rag", "command_a_tool_use",
-        "deepseek_v2", "deepseek_v3", "exaone", "exaone4", "falcon_h1", "gemma", "gemma3",
-        "gemma3n", "gemma4", "gemma4_unified", "jamba", "llama3", "llama3_2_vision", "llama4",
-        "llava", "metharme", "mistral_v1", "mistral_v2v3", "mistral_v3_tekken",
-        "mistral_v7_tekken", "nemotron_h", "phi_3", "phi_35", "phi_4", "pixtral", "qwen2_vl",
-        "qwen3", "qwen3_5", "qwen_25", "jinja", "tokenizer_default_fallback_*")},
+        "alpaca", "aya", "command_a", "command_a_rag", "command_a_tool_use", "deepseek_v2",
+        "exaone", "exaone4", "falcon_h1", "gemma3n", "gemma4_unified", "jamba",
+        "llama3_2_vision", "llama4", "llava", "metharme", "mistral_v3_tekken",
+        "mistral_v7_tekken", "nemotron_h", "phi_4", "pixtral", "qwen2_vl", "qwen3_5")},
 }
 
 
