@@ -198,11 +198,30 @@ def test_entry_keys_and_values_have_their_way(write_spec, extra, code, where, wo
 def test_false_entry_switch_and_dpo_type(write_spec):
     compiled = resolve_spec(write_spec(CHAT + "    drop_system_message: false\n"))
     assert not compiled.warnings
+    compiled = resolve_spec(write_spec(CHAT.replace("type: chat_template", "type: chatml.intel")
+                                       + "rl: dpo\n", "dpo.yaml"))
+    assert compiled.runs[0].values["datasets"][0]["type"] == "chatml.intel"
+
+
+@pytest.mark.parametrize("given,taken,warned", [
+    ("chat_template", "chat_template.default", False),  # a bare name is <name>.default
+    ("chatml.argilla", "chatml.default", True),  # the name Axolotl removed
+])
+def test_dpo_type_names_resolve_as_in_axolotl(write_spec, given, taken, warned):
+    compiled = resolve_spec(write_spec(CHAT.replace("type: chat_template", f"type: {given}")
+                                       + "rl: dpo\n", "dpo.yaml"))
+    assert compiled.runs[0].values["datasets"][0]["type"] == taken
+    renamed = [d for d in compiled.warnings if d.code == "W205"]
+    assert bool(renamed) == warned
+    if warned:
+        assert (renamed[0].line, renamed[0].hint) == (5, "write chatml.default: Axolotl "
+                                                          "renamed it (#2303)")
+
+
+def test_a_dpo_type_on_an_sft_run_is_refused(write_spec):
     with pytest.raises(PeftcError) as exc:
-        resolve_spec(write_spec(CHAT.replace("type: chat_template", "type: chatml.intel")
-                                + "rl: dpo\n", "dpo.yaml"))
-    [d] = exc.value.diagnostics
-    assert d.code == "E107" and "type: preference" in d.hint
+        resolve_spec(write_spec(CHAT.replace("type: chat_template", "type: chatml.intel")))
+    assert exc.value.diagnostics[0].code == "E212"
 
 
 def test_a_speed_only_attention_value_is_said_and_unset(write_spec, tmp_path):

@@ -16,7 +16,7 @@ from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
 from peftc.vocab.chat_templates import FALLBACK, NAMED
-from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY
+from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY, DPO_RENAMED, DPO_TYPES
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -351,17 +351,22 @@ def _data(d: _Deriver) -> None:
         item.setdefault("split", "train")
         if "type" not in item:
             item["type"] = "preference" if dpo else "alpaca"
+        if dpo:  # as Axolotl resolves DPO types: a bare name is <name>.default
+            item["type"] = DPO_RENAMED.get(item["type"], item["type"])
+            if item["type"] == "chat_template":
+                item["type"] = "chat_template.default"
         if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
             for name in CHAT_OPTIONS:
                 item.setdefault(name, DATASET_KEY[name].schema.get("default"))
             if item["train_on_eot"] is None:
                 item["train_on_eot"] = item["train_on_eos"]
-        if dpo and item["type"] != "preference":
+        if dpo and item["type"] not in DPO_TYPES:
             d.problem("E212", f"rl: dpo trains on preference data, but dataset "
                       f"'{item['path']}' has type '{item['type']}'", "datasets",
-                      "use type: preference (prompt/chosen/rejected)")
-        if not dpo and item["type"] == "preference":
-            d.problem("E212", f"preference dataset '{item['path']}' needs rl: dpo", "datasets")
+                      f"use one of {', '.join(DPO_TYPES)}")
+        if not dpo and item["type"] in DPO_TYPES:
+            d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
+                      "needs rl: dpo", "datasets")
         path = item["path"]
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
             d.problem("E213", f"dataset {path} is not there (not found: "

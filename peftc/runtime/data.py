@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import RuntimeConfigError
 from peftc.runtime.formatters import FORMATTERS, input_output_segments
+from peftc.vocab.keys import DPO_TYPES
 
 if TYPE_CHECKING:
     from peftc.runtime.chat import Masking
 
 log = logging.getLogger("peftc.runtime")
 
-SFT_TYPES = set(FORMATTERS) - {"preference"} | {"input_output"}
+SFT_TYPES = set(FORMATTERS) - set(DPO_TYPES) | {"input_output"}
 
 
 def load_one(entry: dict[str, Any]) -> Any:
@@ -72,7 +73,7 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     """Map one loaded dataset through its formatter. Preference data keeps its other columns.
     Chat rows are tokenized here when ``chat`` says peftc masks them (the ``rendered``
     route); otherwise TRL tokenizes them."""
-    kind_types = {"preference"} if kind == "dpo" else SFT_TYPES
+    kind_types = set(DPO_TYPES) if kind == "dpo" else SFT_TYPES
     dtype = entry.get("type")
     if dtype not in kind_types:
         raise RuntimeConfigError(

@@ -224,6 +224,89 @@ def format_preference(row: Row, fields: dict[str, str], train_on_inputs: bool) -
     return out
 
 
+def _answer(value: Any, what: str) -> str:
+    """The text of a chosen/rejected value: a string, a message, or a list of messages (its
+    last one), as Axolotl's chat_template DPO type reads it."""
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    if isinstance(value, dict):
+        value = value.get("content")
+    if not isinstance(value, str):
+        raise RuntimeConfigError(f"data: a preference row's {what} is not a string, a message "
+                                 "or a list of messages")
+    return value
+
+
+def format_chat_preference(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
+                           conversations: bool = False) -> Row:
+    """Axolotl's ``chat_template.default`` (``conversations=False``): the ``messages`` column
+    is the prompt (a string is one user turn), chosen and rejected the answers. With
+    ``chat_template.argilla_chat`` chosen and rejected are whole conversations whose last
+    turns are the answers. The result is TRL's conversational preference format: TRL renders
+    it with the tokenizer's chat template, the prompt with the generation prompt."""
+    if conversations:
+        chosen, rejected = column(row, fields, "chosen"), column(row, fields, "rejected")
+        if not (isinstance(chosen, list) and len(chosen) > 1 and isinstance(rejected, list)):
+            raise RuntimeConfigError("data: chat_template.argilla_chat rows need chosen and "
+                                     "rejected conversations")
+        prompt = chosen[:-1]
+    else:
+        prompt = column(row, fields, "messages")
+        if isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        if not prompt:
+            raise RuntimeConfigError("data: chat_template.default rows need a messages column "
+                                     "(field_messages) with the prompt")
+        chosen, rejected = column(row, fields, "chosen"), column(row, fields, "rejected")
+    turns = [{"role": m["role"], "content": m["content"]} for m in prompt]
+    return {"prompt": turns,
+            "chosen": [{"role": "assistant", "content": _answer(chosen, "chosen")}],
+            "rejected": [{"role": "assistant", "content": _answer(rejected, "rejected")}]}
+
+
+# Axolotl's fixed-markup DPO types: family -> (system turn, user turn + assistant header, end)
+MARKUP = {
+    "chatml": ("<|im_start|>system\n{}<|im_end|>\n",
+               "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"),
+    "llama3": ("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>",
+               "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
+               "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
+}
+# variant -> the column of the user text (default: the first present, else instruction)
+MARKUP_PROMPT = {"default": ("prompt", "input", "question", "instruction"),
+                 "intel": ("question",), "icr": ("input",), "prompt_pairs": ("prompt",),
+                 "ultra": ("prompt",)}
+
+
+def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
+                             family: str, variant: str) -> Row:
+    """Axolotl's ``chatml.*`` and ``llama3.*`` DPO types: the prompt in the family's markup,
+    ending with the assistant header; each answer followed by the family's end of turn.
+    ``argilla_chat`` reads the first two turns of the chosen and rejected conversations;
+    ``ultra`` the second turns. The others read a system column, when present, too."""
+    system_turn, user_turn, end = MARKUP[family]
+    if variant in ("argilla_chat", "ultra"):
+        chosen, rejected = row.get("chosen"), row.get("rejected")
+        if not (isinstance(chosen, list) and isinstance(rejected, list)
+                and len(chosen) > 1 and len(rejected) > 1):
+            raise RuntimeConfigError(f"data: {family}.{variant} rows need chosen and rejected "
+                                     "conversations of two turns")
+        user = chosen[0]["content"] if variant == "argilla_chat" else row.get("prompt")
+        chosen, rejected = chosen[1]["content"], rejected[1]["content"]
+    else:
+        keys = MARKUP_PROMPT[variant]
+        key = next((k for k in keys if k in row), keys[-1])
+        user = row.get(key)
+        chosen = row.get("chosen", row.get("chosen_response"))
+        rejected = row.get("rejected", row.get("rejected_response"))
+    if user is None or chosen is None or rejected is None:
+        raise RuntimeConfigError(f"data: a {family}.{variant} row lacks its prompt, chosen or "
+                                 "rejected column")
+    system = row.get("system") if variant != "argilla_chat" else None
+    prompt = (system_turn.format(system) if system else "") + user_turn.format(user)
+    return {"prompt": prompt, "chosen": f"{chosen}{end}", "rejected": f"{rejected}{end}"}
+
+
 FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
     "metamath": format_metamath,
     "magicoder": format_magicoder,
@@ -235,4 +318,8 @@ FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
     "completion": format_completion,
     "chat_template": format_chat_template,
     "preference": format_preference,
+    "chat_template.default": format_chat_preference,
+    "chat_template.argilla_chat": partial(format_chat_preference, conversations=True),
+    **{f"{family}.{variant}": partial(format_markup_preference, family=family, variant=variant)
+       for family in MARKUP for variant in (*MARKUP_PROMPT, "argilla_chat")},
 }

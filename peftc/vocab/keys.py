@@ -23,10 +23,16 @@ ADAPTERS = [
     "lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus", "adalora",
     "ia3", "prompt_tuning", "prefix_tuning", "p_tuning",
 ]
+# rl: dpo's types: peftc's preference, and Axolotl's chat-template and fixed-markup ones
+MARKUP_VARIANTS = ["default", "intel", "icr", "prompt_pairs", "ultra", "argilla_chat"]
+DPO_TYPES = ["preference", "chat_template.default", "chat_template.argilla_chat",
+             *(f"{family}.{v}" for family in ("chatml", "llama3") for v in MARKUP_VARIANTS)]
+# Axolotl's DPO type names that no longer exist -> their current names (Axolotl #2303)
+DPO_RENAMED = {"chatml.argilla": "chatml.default", "llama3.argilla": "llama3.default"}
 DATASET_TYPES = [
     "alpaca", "alpaca:chat", "alpaca:chatml", "alpaca:phi", "alpaca_plain", "completion",
     "input_output", "chat_template",
-    "metamath", "magicoder", "csqa", "preference",
+    "metamath", "magicoder", "csqa", *DPO_TYPES,
 ]
 FAMILIES = ["llama", "mistral", "qwen2", "gemma", "phi", "gpt_neox", "falcon"]
 SCHEDULERS = [
@@ -72,6 +78,8 @@ REPORTS: dict[Way, tuple[str, str, str]] = {
     Way.PENDING: ("E107", ERROR, "is an Axolotl key peftc does not support yet"),
     Way.HINT: ("W204", WARNING, "only changes speed, not what is trained; peftc does not "
                "apply it"),
+    Way.RENAMED: ("W205", WARNING, "is an old Axolotl name of a key that is taken under its "
+                  "new name"),
 }
 RENAMED_CODE = "W205"
 
@@ -848,8 +856,6 @@ DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
 
 # Axolotl values of honoured keys that peftc takes another way: (key, value) -> (way, what to
 # do). A value ending in ``.*`` stands for every value with that prefix.
-_DPO_TYPES = ("DPO's chat-template types are not taken yet; give prompt/chosen/rejected "
-              "columns and use type: preference")
 _NAMED_TEMPLATES = ("this Axolotl template is not taken yet; use tokenizer_default (the "
                     "tokenizer's own template), jinja with chat_template_jinja, or another "
                     "name: " + ", ".join(NAMED))
@@ -861,9 +867,8 @@ VALUES: dict[tuple[str, str], tuple[Way, str]] = {
                                                  "offloaded)"),
     **{("attn_implementation", name): (Way.HINT, "transformers' default attention is used")
        for name in ("xformers", "sage", "fp8")},
-    **{("type", name): (Way.PENDING, _DPO_TYPES)
-       for name in ("chat_template.default", "chat_template.argilla_chat", "chatml.*",
-                    "llama3.*")},
+    **{("type", old): (Way.RENAMED, f"write {new}: Axolotl renamed it (#2303)")
+       for old, new in DPO_RENAMED.items()},
     ("type", "sharegpt"): (Way.REFUSED, "Axolotl removed it too: use type: chat_template with "
                            "message_property_mappings: {role: from, content: value}"),
     **{("chat_template", name): (Way.PENDING, _NAMED_TEMPLATES) for name in (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import dataset_entry
 
@@ -196,3 +198,43 @@ def test_chat_template_system_column_and_drop_system_message(tmp_path):
     first, second = rows({**entry, "drop_system_message": True})
     assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
     assert [m["role"] for m in second["messages"]] == ["user"]
+
+
+def _dpo_rows(tmp_path, type_, *lines):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return rows({"path": str(data), "type": type_, "split": "train", "builder": "json"},
+                kind="dpo")
+
+
+def test_axolotls_markup_dpo_types_render_as_axolotl_does(tmp_path):
+    [row] = _dpo_rows(tmp_path, "chatml.default", {
+        "system": "Be brief.", "instruction": "2+2?", "chosen_response": "4",
+        "rejected_response": "5"})
+    assert row == {"prompt": "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?"
+                             "<|im_end|>\n<|im_start|>assistant\n",
+                   "chosen": "4<|im_end|>", "rejected": "5<|im_end|>"}
+    [row] = _dpo_rows(tmp_path, "llama3.intel", {"question": "2+2?", "chosen": "4",
+                                                 "rejected": "5", "system": ""})
+    assert row == {"prompt": "<|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|>"
+                             "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                   "chosen": "4<|eot_id|>", "rejected": "5<|eot_id|>"}
+    chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    [row] = _dpo_rows(tmp_path, "chatml.argilla_chat", {
+        "chosen": chat, "rejected": [chat[0], {"role": "assistant", "content": "5"}]})
+    assert row["prompt"] == "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+    assert (row["chosen"], row["rejected"]) == ("4<|im_end|>", "5<|im_end|>")
+
+
+def test_chat_template_dpo_types_give_trls_conversational_rows(tmp_path):
+    answer = [{"role": "assistant", "content": "4"}]
+    [row] = _dpo_rows(tmp_path, "chat_template.default", {
+        "messages": "2+2?", "chosen": answer, "rejected": {"role": "assistant",
+                                                            "content": "5"}})
+    assert row == {"prompt": [{"role": "user", "content": "2+2?"}], "chosen": answer,
+                   "rejected": [{"role": "assistant", "content": "5"}]}
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]
+    [row] = _dpo_rows(tmp_path, "chat_template.argilla_chat", {
+        "chosen": [*chat, answer[0]], "rejected": [*chat, {"role": "assistant",
+                                                           "content": "5"}]})
+    assert row["prompt"] == chat and row["chosen"] == answer

@@ -71,3 +71,25 @@ def test_missing_sft_adapter_falls_back_or_fails(tmp_path, capsys):
     over["adapter"]["sft_adapter"]["fallback_to_base"] = False
     with pytest.raises(RuntimeConfigError, match="no PEFT adapter"):
         run(make_run(tmp_path, run_id="nofallback", **over))
+
+
+def test_dpo_with_axolotls_chat_template_type(tmp_path):
+    import json
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({
+        "messages": [{"role": "user", "content": f"What is {a} plus {b}?"}],
+        "chosen": {"role": "assistant", "content": f"{a} plus {b} is {a + b}."},
+        "rejected": [{"role": "assistant", "content": f"{a} plus {b} is {a + b + 3}."}],
+    }) + "\n" for a, b in ((2, 3), (4, 1), (7, 2), (5, 5), (6, 3), (1, 8))))
+    overrides = dpo_overrides()
+    overrides["data"]["datasets"] = [dataset_entry("x", "chat_template.default",
+                                                   path=str(pairs))]
+    outcome = execute(make_run(tmp_path, run_id="dpo-chat", **overrides))
+    assert outcome.exit_code == 0
+    trainer = outcome.trainer
+    tok = trainer.processing_class
+    row = trainer.train_dataset[0]
+    # TRL rendered the prompt with the template's generation prompt, the answer after it
+    assert tok.decode(row["prompt_ids"]).endswith("<|im_start|>assistant\n")
+    assert tok.decode(row["chosen_ids"]).endswith("<|im_end|>\n")
