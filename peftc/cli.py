@@ -136,6 +136,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return launch_command(args)
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from peftc.preview import preview_command
+
+    return preview_command(args)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from peftc.plan import plan_command
 
@@ -206,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     s.add_argument("-o", "--output", metavar="OUT", help="compile folder for a spec")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("preview", help="the first rows of each dataset as trained, with the "
+                       "trained spans marked (loads the tokenizer, not the model)")
+    s.add_argument("spec")
+    s.add_argument("--rows", type=int, default=3, metavar="N", help="rows per dataset "
+                   "(default 3)")
+    s.add_argument("--run", dest="run_id", metavar="ID", help="which run of a sweep (id or "
+                   "prefix)")
+    s.add_argument("--stage", help="which stage of a pipeline")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.set_defaults(func=cmd_preview)
 
     s = sub.add_parser("merge", help="merge a run's adapter into its base model")
     s.add_argument("run_dir")

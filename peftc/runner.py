@@ -24,11 +24,8 @@ def run_status(output_dir: str | Path) -> str | None:
         return None
 
 
-def train_dir(run_dir: Path) -> int:
-    """Train one compiled run folder; user-facing runtime problems become diagnostics."""
-    if not (run_dir / "run.yaml").is_file():
-        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
-                                    file=str(run_dir)), exit_code=2)
+def require_training_stack(where: str | Path) -> None:
+    """A located usage error unless the ML stack (``peftc[train]``) is installed."""
     import importlib.util
 
     missing = [m for m in ("torch", "transformers", "peft", "trl", "datasets")
@@ -36,7 +33,15 @@ def train_dir(run_dir: Path) -> int:
     if missing:
         raise UsageError(f"training needs {', '.join(missing)}: pip install 'peftc[train]' "
                          "(with torch installed first for the CPU or CUDA build you want)",
-                         file=str(run_dir))
+                         file=str(where))
+
+
+def train_dir(run_dir: Path) -> int:
+    """Train one compiled run folder; user-facing runtime problems become diagnostics."""
+    if not (run_dir / "run.yaml").is_file():
+        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
+                                    file=str(run_dir)), exit_code=2)
+    require_training_stack(run_dir)
     from peftc.runtime.errors import RuntimeConfigError
     from peftc.runtime.run import run
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
 
 if TYPE_CHECKING:
+    from peftc.runtime.chat import Masking
     from peftc.runtime.precision import Precision
 
 log = logging.getLogger("peftc.runtime")
@@ -169,13 +170,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     args = training_args(trainer_section, spec["model"], precision)
     check_world_size(spec["launch"], args)
     tokenizer = load_tokenizer(spec["tokenizer"])
-    chat = None
-    if getattr(args, "assistant_only_loss", False):  # SFT chat rows, prompts masked
-        from peftc.runtime.chat import masking, options_need_own
-
-        data = spec["data"]  # the route is resolved here, from the tokenizer's template
-        chat = masking(tokenizer, options_need_own(data["datasets"], data["train_on_inputs"]))
-        args.assistant_only_loss = chat.route == "trl"
+    chat = chat_masking(spec["data"], args, tokenizer)
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
@@ -236,6 +231,18 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if trainer.is_world_process_zero():
         print_summary(result, str(outputs.dir), "completed")
     outcome.exit_code = EXIT_OK
+
+
+def chat_masking(data: dict[str, Any], args: Any, tokenizer: Any) -> Masking | None:
+    """How the run's chat rows are masked, resolved from the tokenizer's template (None
+    without chat rows); TRL's ``assistant_only_loss`` stays on only for TRL's route."""
+    if not getattr(args, "assistant_only_loss", False):  # SFT chat rows only
+        return None
+    from peftc.runtime.chat import masking, options_need_own
+
+    chat = masking(tokenizer, options_need_own(data["datasets"], data["train_on_inputs"]))
+    args.assistant_only_loss = chat.route == "trl"
+    return chat
 
 
 def evaluate_final_step(trainer: Any) -> None:
