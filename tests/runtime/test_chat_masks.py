@@ -242,3 +242,21 @@ def test_train_on_inputs_with_a_marked_template_trains_no_role_header(tmp_path):
     assert masking["route"] == "rendered" and "train_on_inputs" in masking["reason"]
     texts = [trained(outcome.trainer.processing_class, r) for r in outcome.trainer.train_dataset]
     assert all("You are a helpful assistant." in t and "<|im_start|>" not in t for t in texts)
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_peftc_run_of_a_spec_completes_with_each_template(tmp_path, case):
+    import subprocess
+    import sys
+
+    (tmp_path / "template.jinja").write_text(CASES[case][0])
+    (tmp_path / "spec.yaml").write_text(
+        f"base_model: peftc:tiny-llama\nprofile: none\nmax_steps: 2\nsequence_len: 512\n"
+        f"micro_batch_size: 2\nchat_template: jinja\nchat_template_jinja: template.jinja\n"
+        f"datasets: [{{path: {DATA / 'chat.jsonl'}, type: chat_template}}]\n")
+    proc = subprocess.run([sys.executable, "-m", "peftc", "run", "spec.yaml", "-o", "out"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run_dir] = (tmp_path / "out" / "runs").iterdir()
+    assert metrics(read_run(run_dir))["chat_masking"]["route"] == "rendered"
