@@ -403,3 +403,10 @@ def test_a_value_way_is_not_taken_where_it_is_not_said(write_spec):
         resolve_spec(write_spec(MINIMAL + "stages:\n  sft:\n    gradient_checkpointing: "
                                 "offload\n"))
     assert exc.value.diagnostics and all(d.is_error for d in exc.value.diagnostics)
+
+
+def test_eot_tokens_and_template_variables_reach_the_data_section(write_spec, tmp_path):
+    data = run_yaml(write_spec, tmp_path, "eot_tokens: ['<|im_end|>']\n"
+                    "chat_template_kwargs: {enable_thinking: false}\n")["data"]
+    assert data["eot_tokens"] == ["<|im_end|>"]
+    assert data["chat_template_kwargs"] == {"enable_thinking": False}

@@ -233,6 +233,8 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         "val_set_size": v["val_set_size"],
         "shuffle_seed": v["seed"],
         "train_on_inputs": v["train_on_inputs"],
+        "eot_tokens": v.get("eot_tokens"),
+        "chat_template_kwargs": v.get("chat_template_kwargs"),
         "max_prompt_length": v.get("max_prompt_len") if kind == "dpo" else None,
     }
 

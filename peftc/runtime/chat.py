@@ -29,7 +29,7 @@ Axolotl assumes the EOS ends a turn, so a ChatML template on a tokenizer whose E
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -50,15 +50,20 @@ class Masking:
     terminator: tuple[int, ...] = ()
     last_terminator: tuple[int, ...] = ()
     text: str = ""
+    eot: tuple[int, ...] = ()  # the user's eot_tokens: any one of them ends a turn
+    kwargs: dict[str, Any] = field(default_factory=dict)  # chat_template_kwargs
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "reason": self.reason, "end_of_turn": self.text or None}
 
 
-def render_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
+def render_ids(tokenizer: Any, messages: list[dict[str, Any]],
+               kwargs: dict[str, Any] | None = None) -> list[int]:
     """The token ids of a whole conversation as the template renders it (no generation
-    prompt; special tokens only where the template writes them)."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+    prompt; special tokens only where the template writes them); ``kwargs`` are the
+    template's variables (chat_template_kwargs)."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False,
+                                         **(kwargs or {}))
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -72,13 +77,14 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def content_span(tokenizer: Any, messages: list[dict[str, Any]], i: int,
-                 ids: list[int]) -> tuple[int, int] | None:
+                 ids: list[int], kwargs: dict[str, Any] | None = None
+                 ) -> tuple[int, int] | None:
     """``(start, end)`` of message ``i``'s content in ``ids`` (the render of ``messages``),
     or None when the template does not render it as one located run of tokens."""
     starts, ends = [], []
     for placeholder in PLACEHOLDERS:
         swapped = [*messages[:i], {**messages[i], "content": placeholder}, *messages[i + 1:]]
-        other = render_ids(tokenizer, swapped)
+        other = render_ids(tokenizer, swapped, kwargs)
         starts.append(_common_prefix(ids, other))
         ends.append(len(ids) - _common_prefix(ids[::-1], other[::-1]))
     start, end = min(starts), max(ends)
@@ -92,7 +98,8 @@ def content_span(tokenizer: Any, messages: list[dict[str, Any]], i: int,
     return start, end
 
 
-def find_terminators(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def find_terminators(tokenizer: Any, kwargs: dict[str, Any] | None = None
+                     ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The end-of-turn tokens the template puts after an assistant message's content:
     ``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, ``</s>``..., as (after a turn that
     another message follows, after the last message).
@@ -104,10 +111,11 @@ def find_terminators(tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     <|end|>; GLM ends a turn with the next one's <|user|>)."""
     exchange = [{"role": "user", "content": "Hello there."},
                 {"role": "assistant", "content": "General Kenobi."}]
-    last = _strip_space(tokenizer, _after_content(tokenizer, exchange))
+    last = _strip_space(tokenizer, _after_content(tokenizer, exchange, kwargs))
     if len(last) > 1 and last[-1] == tokenizer.eos_token_id:  # an EOS ending the chat is
         last = _strip_space(tokenizer, last[:-1])              # train_on_eos's, not the turn's
-    middle = _after_content(tokenizer, [*exchange, {"role": "user", "content": "Hi."}])
+    middle = _after_content(tokenizer, [*exchange, {"role": "user", "content": "Hi."}],
+                            kwargs)
     shared = _strip_space(tokenizer, middle[:_common_prefix(middle, last)])
     if not shared:
         first = next((t for t in middle if tokenizer.decode([t]).strip()), None)
@@ -123,19 +131,23 @@ def _strip_space(tokenizer: Any, ids: list[int]) -> list[int]:
     return ids
 
 
-def _after_content(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
+def _after_content(tokenizer: Any, messages: list[dict[str, Any]],
+                   kwargs: dict[str, Any] | None) -> list[int]:
     """The tokens after the content of ``messages[1]`` (an assistant message)."""
-    ids = render_ids(tokenizer, messages)
-    span = content_span(tokenizer, messages, 1, ids)
+    ids = render_ids(tokenizer, messages, kwargs)
+    span = content_span(tokenizer, messages, 1, ids, kwargs)
     if span is None:
         raise RuntimeConfigError("data: the chat template does not render an assistant "
                                  "message's content where peftc can find it")
     return list(ids[span[1]:])
 
 
-def masking(tokenizer: Any, own: str | None = None) -> Masking:
+def masking(tokenizer: Any, own: str | None = None, *, eot_tokens: list[str] | None = None,
+            kwargs: dict[str, Any] | None = None) -> Masking:
     """The route for this tokenizer's template; says which on stderr. ``own`` is why the
-    data's options need peftc's masks whatever the template (see :func:`options_need_own`)."""
+    data's options need peftc's masks whatever the template (see :func:`options_need_own`).
+    ``eot_tokens`` (Axolotl's key), when given, are the end-of-turn tokens instead of the
+    template's; ``kwargs`` are the template's variables."""
     from trl.chat_template_utils import (
         get_training_chat_template,
         is_chat_template_stop_token_trained,
@@ -155,7 +167,15 @@ def masking(tokenizer: Any, own: str | None = None) -> Masking:
         return Masking("trl", why)
     why = own or ("its end-of-turn token falls outside TRL's mask" if training is not False
                   else "the template has no generation markers")
-    middle, last = find_terminators(tokenizer)
+    kwargs = dict(kwargs or {})
+    if eot_tokens:
+        eot = user_eot(tokenizer, eot_tokens)
+        if eot:
+            names = ", ".join(repr(tokenizer.decode([t])) for t in eot)
+            print(f"peftc: data: chat masks from the rendered template ({why}); end of turn "
+                  f"{names} (eot_tokens)", file=sys.stderr, flush=True)
+            return Masking("rendered", why, text=names, eot=eot, kwargs=kwargs)
+    middle, last = find_terminators(tokenizer, kwargs)
     if not (middle or last):
         raise RuntimeConfigError(
             "data: the chat template puts nothing after an assistant message, so the model "
@@ -170,13 +190,40 @@ def masking(tokenizer: Any, own: str | None = None) -> Masking:
               f"{len(longest)} tokens of this tokenizer; they are trained together. Adding it "
               "as one token (tokens:) lets the model emit it at once", file=sys.stderr,
               flush=True)
-    return Masking("rendered", why, middle, last, " / ".join(texts))
+    return Masking("rendered", why, middle, last, " / ".join(texts), kwargs=kwargs)
 
 
-def options_need_own(datasets: list[dict[str, Any]], train_on_inputs: bool) -> str | None:
-    """Why the chat entries' options need peftc's masks (TRL's route trains the assistant
-    turns and their end of turn, nothing else), or None."""
-    for entry in datasets:
+def user_eot(tokenizer: Any, eot_tokens: list[str]) -> tuple[int, ...]:
+    """The ids of the user's eot_tokens, as Axolotl checks them: one the template never
+    writes is dropped with a warning; one that is several tokens of the tokenizer is an
+    error."""
+    template = tokenizer.chat_template or ""
+    out = []
+    for token in eot_tokens:
+        ids = tokenizer.encode(token, add_special_tokens=False)
+        if len(ids) != 1:
+            raise RuntimeConfigError(
+                f"data: eot_tokens: {token!r} is {len(ids)} tokens of this tokenizer, so it "
+                "cannot mark an end of turn (Axolotl refuses it too); remove it to use the "
+                "end of turn the template writes")
+        if token not in template:
+            print(f"peftc: warning: eot_tokens: the chat template never writes {token!r}; it "
+                  "is ignored", file=sys.stderr, flush=True)
+            continue
+        out.append(ids[0])
+    return tuple(out)
+
+
+def options_need_own(data: dict[str, Any]) -> str | None:
+    """Why the data section's chat options need peftc's masks (TRL's route trains the
+    assistant turns and the template's end of turn, and renders without variables), or
+    None."""
+    if data.get("eot_tokens"):
+        return "eot_tokens"
+    if data.get("chat_template_kwargs"):
+        return "chat_template_kwargs"
+    train_on_inputs = data.get("train_on_inputs")
+    for entry in data["datasets"]:
         if entry.get("type") != "chat_template":
             continue
         if train_on_inputs:
@@ -207,7 +254,7 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
     (``peftc_unlocated``), so it is dropped."""
     eot_policy = train_on_eot or train_on_eos
     policies = (eot_policy, train_on_eos)
-    ids = render_ids(tokenizer, messages)
+    ids = render_ids(tokenizer, messages, chat.kwargs)
     mask = [0] * len(ids)
     eos = (tokenizer.eos_token_id,) if tokenizer.eos_token_id is not None else ()
     eot_hits: list[tuple[int, int]] = []
@@ -216,7 +263,7 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
         trained = train_on_inputs or message.get("role") in roles_to_train
         if not trained and "all" not in policies:
             continue
-        span = content_span(tokenizer, messages, i, ids)
+        span = content_span(tokenizer, messages, i, ids, chat.kwargs)
         if span is None:
             if trained:
                 return {"input_ids": ids, "assistant_masks": [0] * len(ids),
@@ -227,6 +274,10 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
             mask[start:end] = [1] * (end - start)
         terminator = chat.last_terminator if i == len(messages) - 1 else chat.terminator
         at = _terminator_at(ids, end, terminator)
+        if chat.eot:  # the user's: the first of them after the content
+            at = next((p for p in range(end, min(end + TERMINATOR_SLACK + 1, len(ids)))
+                       if ids[p] in chat.eot), None)
+            terminator = (ids[at],) if at is not None else ()
         if at is not None and (trained or eot_policy == "all"):
             eot_hits.append((at, len(terminator)))
         if eos and eos != terminator:

@@ -240,7 +240,8 @@ def chat_masking(data: dict[str, Any], args: Any, tokenizer: Any) -> Masking | N
         return None
     from peftc.runtime.chat import masking, options_need_own
 
-    chat = masking(tokenizer, options_need_own(data["datasets"], data["train_on_inputs"]))
+    chat = masking(tokenizer, options_need_own(data), eot_tokens=data.get("eot_tokens"),
+                   kwargs=data.get("chat_template_kwargs"))
     args.assistant_only_loss = chat.route == "trl"
     return chat
 

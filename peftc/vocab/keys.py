@@ -501,6 +501,17 @@ SETTINGS: tuple[Key, ...] = (
                  "conversation with the EOS, which Axolotl's copies leave out (and Axolotl's "
                  "phi_3 adds a BOS). A Jinja string in chat_template itself is peftc's "
                  "shorthand for jinja + chat_template_jinja.")),
+    Key("eot_tokens", {**STR_LIST, "group": "data",
+                       "description": "chat_template: the tokens that end a turn, instead of "
+                                      "the ones the template writes; each must be one token "
+                                      "of the tokenizer."},
+        run="data.eot_tokens",
+        differs=("Unset, the end of turn is what the chat template writes after an answer; "
+                 "Axolotl's default is the tokenizer's EOS.")),
+    Key("chat_template_kwargs", {"type": "object", "group": "data",
+                                 "description": "Variables for the chat template (e.g. "
+                                                "{enable_thinking: false})."},
+        run="data.chat_template_kwargs"),
     Key("chat_template_jinja", _t("string", "With chat_template: jinja, the Jinja template, or "
                                   "a file holding it (relative to the spec).", group="data"),
         run="tokenizer.chat_template"),
@@ -748,7 +759,6 @@ OTHERS: tuple[Key, ...] = (
         ("fsdp_config", "use peftc's fsdp mapping (sharding_strategy, offload_params, "
          "state_dict_type, auto_wrap)"),
         ("fsdp_version", "use peftc's fsdp mapping"),
-        ("eot_tokens", "remove it; the chat template's own end-of-turn token is used"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("group_by_length", "remove it"),

@@ -220,10 +220,13 @@ def test_roles_to_train_and_train_on_inputs(options, words):
 def test_options_trl_cannot_honour_take_peftcs_masks():
     entry = {"type": "chat_template", "roles_to_train": ["assistant"], "train_on_eos": "turn",
              "train_on_eot": "turn"}
-    assert chat.options_need_own([entry], False) is None
-    assert chat.options_need_own([entry], True) == "train_on_inputs trains every turn's content"
-    assert chat.options_need_own([{**entry, "train_on_eot": "all"}], False) == \
-        "train_on_eot: all"
+    data = {"datasets": [entry], "train_on_inputs": False}
+    assert chat.options_need_own(data) is None
+    assert chat.options_need_own({**data, "train_on_inputs": True}) == \
+        "train_on_inputs trains every turn's content"
+    assert chat.options_need_own({**data, "datasets": [{**entry, "train_on_eot": "all"}]}) \
+        == "train_on_eot: all"
+    assert chat.options_need_own({**data, "eot_tokens": ["<|im_end|>"]}) == "eot_tokens"
     tok = AutoTokenizer.from_pretrained(str(ASSETS))  # its template has generation markers
     assert chat.masking(tok).route == "trl"
     assert chat.masking(tok, "train_on_eot: all").route == "rendered"
@@ -260,3 +263,25 @@ def test_peftc_run_of_a_spec_completes_with_each_template(tmp_path, case):
     assert proc.returncode == 0, proc.stderr[-3000:]
     [run_dir] = (tmp_path / "out" / "runs").iterdir()
     assert metrics(read_run(run_dir))["chat_masking"]["route"] == "rendered"
+
+
+def test_the_users_eot_tokens_win_and_are_checked_as_axolotl_checks_them(capsys):
+    tok = _real("llama3_2")
+    masking = chat.masking(tok, "eot_tokens", eot_tokens=["<|eot_id|>", "<|im_end|>"])
+    assert masking.eot == (tok.convert_tokens_to_ids("<|eot_id|>"),)
+    assert "never writes '<|im_end|>'; it is ignored" in capsys.readouterr().err
+    row = chat.tokenize_conversation(SHORT, tok, masking)
+    assert trained(tok, row) == "It is 4.<|eot_id|>Six, of course.<|eot_id|>"
+    with pytest.raises(RuntimeConfigError, match="'<eot>' is 4 tokens of this tokenizer"):
+        chat.masking(tok, "eot_tokens", eot_tokens=["<eot>"])
+
+
+def test_chat_template_kwargs_reach_the_template():
+    template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}"
+                "{% if shout %}!{% endif %}<|im_end|>\n{% endfor %}")
+    tok = tokenizer(template, ["<|im_end|>"])
+    masking = chat.masking(tok, "chat_template_kwargs", kwargs={"shout": True})
+    row = chat.tokenize_conversation(SHORT, tok, masking)
+    assert tok.decode(row["input_ids"]).startswith("user: What is 2+2?!<|im_end|>")
+    # ': ' + content: the space is one token with the first word
+    assert trained(tok, row) == " It is 4.!<|im_end|> Six, of course.!<|im_end|>"
