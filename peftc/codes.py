@@ -40,6 +40,7 @@ CODES: dict[str, str] = {
     "E215": "ReLoRA without a restart period, or with a non-LoRA adapter or a non-Adam "
             "optimizer",
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
+    "E217": "roles_to_train names a role the first rows of a local dataset never use",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",

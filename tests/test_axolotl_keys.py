@@ -181,8 +181,8 @@ def test_chat_options_reach_the_run_as_axolotl_means_them(write_spec, tmp_path):
 
 
 @pytest.mark.parametrize("extra,code,where,words", [
-    ("    field_tools: tools\n", "E107", "6:5",
-     "'datasets[0].field_tools' is an Axolotl key peftc does not support yet"),
+    ("    field_thinking: reasoning\n", "E107", "6:5",
+     "'datasets[0].field_thinking' is an Axolotl key peftc does not support yet"),
     ("    trust_remote_code: true\n", "E105", "6:5",
      "'datasets[0].trust_remote_code' is an Axolotl key peftc does not take"),
     ("gradient_checkpointing: offload\n", "E107", "6:25",
@@ -410,3 +410,28 @@ def test_eot_tokens_and_template_variables_reach_the_data_section(write_spec, tm
                     "chat_template_kwargs: {enable_thinking: false}\n")["data"]
     assert data["eot_tokens"] == ["<|im_end|>"]
     assert data["chat_template_kwargs"] == {"enable_thinking": False}
+
+
+def test_a_datasets_own_template_is_taken_when_it_is_the_runs(write_spec):
+    same = resolve_spec(write_spec(CHAT + "    chat_template: tokenizer_default\n"))
+    assert "chat_template" not in same.runs[0].values["datasets"][0]
+    resolve_spec(write_spec(CHAT + "    chat_template: chatml\nchat_template: chatml\n",
+                            "same.yaml"))
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(CHAT + "    chat_template: llama3\n", "own.yaml"))
+    [d] = exc.value.diagnostics
+    assert d.code == "E107" and "chat template of its own ('llama3')" in d.message
+
+
+def test_lint_says_when_roles_to_train_names_a_role_the_rows_never_use(write_spec, tmp_path):
+    rows = tmp_path / "talk.jsonl"
+    rows.write_text('{"conversations": [{"from": "human", "value": "Hi"}, '
+                    '{"from": "gpt", "value": "Hello"}]}\n' * 3)
+    spec = (f"base_model: NousResearch/Llama-3.2-1B\nadapter: lora\ndatasets:\n"
+            f"  - path: {rows}\n    type: chat_template\n    field_messages: conversations\n"
+            f"    message_property_mappings: {{role: from, content: value}}\n")
+    resolve_spec(write_spec(spec + "    roles_to_train: [gpt, user]\n"))  # both are used
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(spec + "    roles_to_train: [assistant, tool]\n", "bad.yaml"))
+    [d] = exc.value.diagnostics
+    assert (d.code, d.line) == ("E217", 4) and "roles_to_train ['tool']" in d.message

@@ -15,8 +15,9 @@ from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
+from peftc.limits import PEEK_BYTES, PEEK_ROWS
 from peftc.vocab.chat_templates import FALLBACK, NAMED
-from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY, DPO_RENAMED, DPO_TYPES
+from peftc.vocab.keys import AXOLOTL_ROLES, CHAT_OPTIONS, DATASET_KEY, DPO_RENAMED, DPO_TYPES
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -355,6 +356,12 @@ def _data(d: _Deriver) -> None:
             item["type"] = DPO_RENAMED.get(item["type"], item["type"])
             if item["type"] == "chat_template":
                 item["type"] = "chat_template.default"
+        own = item.pop("chat_template", "tokenizer_default")
+        if own not in ("tokenizer_default", v["chat_template"]):
+            d.problem("E107", f"dataset '{item['path']}' has a chat template of its own "
+                      f"({own!r}); peftc renders every dataset with the run's "
+                      f"({v['chat_template']!r}) and does not support one per dataset yet",
+                      "datasets", "move it to the top-level chat_template, or remove it")
         if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
             for name in CHAT_OPTIONS:
                 item.setdefault(name, DATASET_KEY[name].schema.get("default"))
@@ -368,6 +375,8 @@ def _data(d: _Deriver) -> None:
             d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
                       "needs rl: dpo", "datasets")
         path = item["path"]
+        if item["type"] == "chat_template":
+            _check_roles(d, item)
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
             d.problem("E213", f"dataset {path} is not there (not found: "
                       f"{tried(path, d.resolver.spec_dir)})", "datasets",
@@ -375,6 +384,38 @@ def _data(d: _Deriver) -> None:
         items.append(item)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")
+
+
+def _check_roles(d: _Deriver, item: dict[str, Any]) -> None:
+    """A role of roles_to_train that no turn of a local JSONL file's first rows has trains
+    nothing: say so at lint time (bounded: PEEK_ROWS rows, PEEK_BYTES)."""
+    found = find_local(item["path"], d.resolver.spec_dir)
+    if found is None or not found.is_file() or found.suffix.lower() != ".jsonl":
+        return
+    import json
+
+    roles = item.get("roles") or AXOLOTL_ROLES
+    role_of = {raw: role for role, raws in roles.items() for raw in raws}
+    mappings = item.get("message_property_mappings") or {}
+    role_key = mappings.get("role", item.get("message_field_role", "role"))
+    column = item.get("field_messages", "messages")
+    seen: set[str] = set()
+    with open(found, encoding="utf-8", errors="replace") as f:
+        text = f.read(PEEK_BYTES)
+    for line in text.splitlines()[:PEEK_ROWS]:
+        try:
+            turns = json.loads(line).get(column) or []
+        except (ValueError, AttributeError):
+            return  # a row cut by the byte limit, or not a JSON object: no verdict
+        seen.update(role_of.get(t.get(role_key), t.get(role_key)) for t in turns
+                    if isinstance(t, dict))
+    wanted = [role_of.get(r, r) for r in item["roles_to_train"]]
+    unused = [r for r in wanted if r not in seen]
+    if seen and unused:
+        d.problem("E217", f"roles_to_train {unused} of dataset '{item['path']}': no turn of "
+                  f"its first rows has that role (they have {sorted(map(str, seen))})",
+                  "datasets", "check roles and message_property_mappings, or the role's "
+                  "spelling")
 
 
 def _suggest(task: str) -> str:

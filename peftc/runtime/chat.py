@@ -226,6 +226,8 @@ def options_need_own(data: dict[str, Any]) -> str | None:
     for entry in data["datasets"]:
         if entry.get("type") != "chat_template":
             continue
+        if entry.get("message_field_training"):
+            return f"message_field_training {entry['message_field_training']}"
         if train_on_inputs:
             return "train_on_inputs trains every turn's content"
         if list(entry.get("roles_to_train", ["assistant"])) != ["assistant"]:
@@ -239,12 +241,14 @@ def options_need_own(data: dict[str, Any]) -> str | None:
 def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: Masking, *,
                           roles_to_train: tuple[str, ...] | list[str] = ("assistant",),
                           train_on_inputs: bool = False, train_on_eos: str = "turn",
-                          train_on_eot: str | None = None) -> dict[str, Any]:
+                          train_on_eot: str | None = None,
+                          tools: list[Any] | None = None) -> dict[str, Any]:
     """``{"input_ids", "assistant_masks", "peftc_unlocated"}`` of one conversation, masked as
     Axolotl's chat_template strategy masks it:
 
     - the content of the turns whose role is in ``roles_to_train`` (every turn with
-      ``train_on_inputs``) is trained; role headers and separators never are;
+      ``train_on_inputs``; a turn's own ``training`` flag, when set, decides for it) is
+      trained; role headers and separators never are;
     - the template's end-of-turn tokens are trained as ``train_on_eot`` says (after all
       turns, the trained ones, the last trained one, or none; ``train_on_eos`` when unset),
       and the tokenizer's EOS, where the template writes it within a few tokens after a turn
@@ -254,16 +258,19 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
     (``peftc_unlocated``), so it is dropped."""
     eot_policy = train_on_eot or train_on_eos
     policies = (eot_policy, train_on_eos)
-    ids = render_ids(tokenizer, messages, chat.kwargs)
+    kwargs = {**chat.kwargs, **({"tools": tools} if tools else {})}
+    ids = render_ids(tokenizer, messages, kwargs)
     mask = [0] * len(ids)
     eos = (tokenizer.eos_token_id,) if tokenizer.eos_token_id is not None else ()
     eot_hits: list[tuple[int, int]] = []
     eos_hits: list[tuple[int, int]] = []
     for i, message in enumerate(messages):
-        trained = train_on_inputs or message.get("role") in roles_to_train
+        trained = message.get("training")
+        if trained is None:
+            trained = train_on_inputs or message.get("role") in roles_to_train
         if not trained and "all" not in policies:
             continue
-        span = content_span(tokenizer, messages, i, ids, chat.kwargs)
+        span = content_span(tokenizer, messages, i, ids, kwargs)
         if span is None:
             if trained:
                 return {"input_ids": ids, "assistant_masks": [0] * len(ids),

@@ -9,6 +9,7 @@ template TRL cannot mask (:mod:`peftc.runtime.chat`) and ``input_output`` segmen
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from functools import partial
@@ -88,7 +89,8 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     if dtype == "chat_template":
         formatter = partial(formatter, roles=entry.get("roles"),
                             message_property_mappings=entry.get("message_property_mappings"),
-                            drop_system_message=bool(entry.get("drop_system_message")))
+                            drop_system_message=bool(entry.get("drop_system_message")),
+                            message_field_training=entry.get("message_field_training"))
     if dtype == "preference":
         consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
         return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
@@ -111,8 +113,9 @@ def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Mas
     options = {k: entry[k] for k in ("roles_to_train", "train_on_eos", "train_on_eot")
                if k in entry}
     out = dataset.map(lambda row: tokenize_conversation(
-        row["messages"], tokenizer, chat, train_on_inputs=train_on_inputs, **options),
-        remove_columns=["messages"])
+        row["messages"], tokenizer, chat, train_on_inputs=train_on_inputs,
+        tools=json.loads(row["tools"]) if row.get("tools") else None, **options),
+        remove_columns=[c for c in ("messages", "tools") if c in dataset.column_names])
     unlocated = sum(out["peftc_unlocated"])
     if unlocated:
         print(f"peftc: data: {entry['path']}: {unlocated} of {len(out)} rows have a turn the "

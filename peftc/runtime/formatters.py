@@ -14,6 +14,7 @@ present field of a list of candidates, wrapped in ``### Instruction`` / ``### Re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -172,7 +173,8 @@ def format_completion(row: Row, fields: dict[str, str], train_on_inputs: bool) -
 def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
                          message_property_mappings: dict[str, str] | None = None,
                          roles: dict[str, list[str]] | None = None,
-                         drop_system_message: bool = False) -> Row:
+                         drop_system_message: bool = False,
+                         message_field_training: str | None = None) -> Row:
     """A conversational ``messages`` row (Axolotl ``chat_template``); the tokenizer's chat template
     renders it and TRL's ``assistant_only_loss`` masks non-assistant turns.
 
@@ -180,7 +182,9 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
     ``message_property_mappings`` names (``{role: from, content: value}`` for ShareGPT rows),
     and role values go through ``roles`` (``gpt`` -> ``assistant``); a role it does not list
     passes through unchanged. A ``system`` column becomes the first turn when the messages
-    do not start with one; ``drop_system_message`` drops a leading system turn."""
+    do not start with one; ``drop_system_message`` drops a leading system turn. A message's
+    ``message_field_training`` key, when set, says whether its turn trains (``training``).
+    The ``tools`` column (``field_tools``) goes to the template as JSON text."""
     messages = column(row, fields, "messages")
     if not messages:
         raise RuntimeConfigError("data: chat_template rows need a messages list")
@@ -196,12 +200,16 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
                 f"{mappings['content']!r} key (its keys: {', '.join(sorted(message))}); set "
                 "message_property_mappings")
         turn["role"] = role_of.get(turn["role"], turn["role"])
+        if message_field_training:
+            turn["training"] = message.get(message_field_training)
         out.append(turn)
     if row.get("system") and (not out or out[0]["role"] != "system"):
         out.insert(0, {"role": "system", "content": row["system"]})
     if drop_system_message and out and out[0]["role"] == "system":
         out = out[1:]
-    return {"messages": out}
+    tools = column(row, fields, "tools")  # every row has the column: datasets needs one shape
+    return {"messages": out,
+            "tools": tools if isinstance(tools, str) or tools is None else json.dumps(tools)}
 
 
 def input_output_segments(row: Row, fields: dict[str, str]) -> list[dict[str, Any]]:

@@ -152,8 +152,8 @@ CHAT_OPTIONS = ("roles_to_train", "train_on_eos", "train_on_eot", "drop_system_m
 AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                  "system": ["system"], "tool": ["tool"]}
 
-_CHAT_PENDING = ("not yet: the chat template renders the messages as they are; tools, "
-                 "reasoning and per-message training flags come next")
+_CHAT_PENDING = ("not yet: the chat template renders the messages as they are; reasoning "
+                 "fields, character-range training and per-dataset templates come next")
 
 # The keys of one ``datasets[]`` entry; ``run`` names the field of run.yaml's entry.
 DATASET_KEYS: tuple[Key, ...] = (
@@ -212,10 +212,20 @@ DATASET_KEYS: tuple[Key, ...] = (
                  "trains no end of turn there and the model does not learn to stop.")),
     Key("drop_system_message", _bool("chat_template: drop a leading system turn.",
                                      axolotl=True), run="drop_system_message"),
+    Key("field_tools", _t("string", "chat_template: column of the tool definitions the "
+                          "template gets as tools (a list, or JSON text).", "tools",
+                          axolotl=True), run="fields.tools"),
+    Key("message_field_training", _t("string", "chat_template: message key whose true/false "
+                                     "says whether that turn trains, over roles_to_train."),
+        run="message_field_training"),
+    Key("chat_template", _t("string", "chat_template: this dataset's template: "
+                            "tokenizer_default or the run's chat_template (a dataset with a "
+                            "template of its own is not supported yet)."),
+        differs=("Only the run's template is taken; Axolotl renders each dataset with its "
+                 "own.")),
     *(Key(name, way=Way.PENDING, note=_CHAT_PENDING) for name in (
-        "field_tools", "field_thinking", "template_thinking_key", "split_thinking",
-        "message_field_training", "message_field_training_detail", "chat_template",
-        "chat_template_jinja")),
+        "field_thinking", "template_thinking_key", "split_thinking",
+        "message_field_training_detail", "chat_template_jinja")),
     Key("shards", way=Way.PENDING, note="remove it; the whole split is loaded"),
     Key("trust_remote_code", way=Way.REFUSED,
         note="datasets with loading scripts are not supported; convert it to files"),

@@ -285,3 +285,26 @@ def test_chat_template_kwargs_reach_the_template():
     assert tok.decode(row["input_ids"]).startswith("user: What is 2+2?!<|im_end|>")
     # ': ' + content: the space is one token with the first word
     assert trained(tok, row) == " It is 4.!<|im_end|> Six, of course.!<|im_end|>"
+
+
+def test_a_turns_own_training_flag_and_the_tools_column(tmp_path):
+    from peftc.runtime.data import load_data
+
+    rows = tmp_path / "rows.jsonl"
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {}}}]
+    rows.write_text(json.dumps({"tools": tools, "messages": [
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "Five.", "train": False},  # a bad answer, kept
+        {"role": "user", "content": "Again?"},
+        {"role": "assistant", "content": "Four."}]}) + "\n")
+    template = ("{% if tools %}tools: {{ tools | length }}\n{% endif %}"
+                + STYLES["chatml"][0])
+    tok = tokenizer(template, STYLES["chatml"][1])
+    entry = {"path": str(rows), "type": "chat_template", "split": "train", "builder": "json",
+             "message_field_training": "train", "roles_to_train": ["assistant"]}
+    data = {"datasets": [entry], "val_set_size": 0, "train_on_inputs": False}
+    masking = chat.masking(tok, chat.options_need_own(data))
+    assert masking.route == "rendered" and "message_field_training" in masking.reason
+    [row] = load_data(data, "sft", tok, masking)[0]
+    assert tok.decode(row["input_ids"]).startswith("tools: 1\n<|im_start|>user")
+    assert trained(tok, row) == "Four.<|im_end|>"

@@ -121,7 +121,7 @@ def test_completion_and_chat_template():
     entry = dataset_entry("alpaca.jsonl", "completion", fields={"text": "output"})
     assert rows(entry)[0] == {"text": "3, 17, 27, 49"}
     chat = rows(dataset_entry("chat.jsonl", "chat_template"))[0]
-    assert set(chat) == {"messages"}
+    assert set(chat) == {"messages", "tools"} and chat["tools"] is None
     assert [m["role"] for m in chat["messages"]] == ["system", "user", "assistant", "user",
                                                      "assistant"]
 
@@ -179,7 +179,7 @@ def test_chat_template_reads_sharegpt_rows_through_mappings_and_roles(tmp_path):
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
         {"role": "narrator", "content": "(end)"},  # a role the map does not list passes
-    ]}]
+    ], "tools": None}]
     del entry["message_property_mappings"]
     with pytest.raises(RuntimeConfigError, match=r"no 'role' or 'content' key .*from, value"):
         rows(entry)
