@@ -412,15 +412,20 @@ def test_eot_tokens_and_template_variables_reach_the_data_section(write_spec, tm
     assert data["chat_template_kwargs"] == {"enable_thinking": False}
 
 
-def test_a_datasets_own_template_is_taken_when_it_is_the_runs(write_spec):
+def test_a_datasets_own_template(write_spec, tmp_path):
     same = resolve_spec(write_spec(CHAT + "    chat_template: tokenizer_default\n"))
-    assert "chat_template" not in same.runs[0].values["datasets"][0]
-    resolve_spec(write_spec(CHAT + "    chat_template: chatml\nchat_template: chatml\n",
-                            "same.yaml"))
+    assert "chat_template" not in same.runs[0].values["datasets"][0]  # Axolotl's default
+    same = resolve_spec(write_spec(CHAT + "    chat_template: chatml\nchat_template: chatml\n",
+                                   "same.yaml"))
+    assert "chat_template" not in same.runs[0].values["datasets"][0]  # the run's anyway
+    out = tmp_path / "own"
+    result = compile_spec(write_spec(CHAT + "    chat_template: llama3\n", "own.yaml"), out)
+    run = yaml.safe_load((out / "runs" / result.runs[0].run_id / "run.yaml").read_text())
+    entry = run["data"]["datasets"][0]
+    assert entry["chat_template"] == "llama3"
     with pytest.raises(PeftcError) as exc:
-        resolve_spec(write_spec(CHAT + "    chat_template: llama3\n", "own.yaml"))
-    [d] = exc.value.diagnostics
-    assert d.code == "E107" and "chat template of its own ('llama3')" in d.message
+        resolve_spec(write_spec(CHAT + "    chat_template: jinja\n", "bad.yaml"))
+    assert exc.value.diagnostics[0].code == "E214"
 
 
 def test_lint_says_when_roles_to_train_names_a_role_the_rows_never_use(write_spec, tmp_path):

@@ -356,12 +356,14 @@ def _data(d: _Deriver) -> None:
             item["type"] = DPO_RENAMED.get(item["type"], item["type"])
             if item["type"] == "chat_template":
                 item["type"] = "chat_template.default"
-        own = item.pop("chat_template", "tokenizer_default")
-        if own not in ("tokenizer_default", v["chat_template"]):
-            d.problem("E107", f"dataset '{item['path']}' has a chat template of its own "
-                      f"({own!r}); peftc renders every dataset with the run's "
-                      f"({v['chat_template']!r}) and does not support one per dataset yet",
-                      "datasets", "move it to the top-level chat_template, or remove it")
+        own = item.pop("chat_template", "tokenizer_default")  # Axolotl writes this default
+        jinja = item.pop("chat_template_jinja", None)
+        if own not in ("tokenizer_default", v["chat_template"]):  # a template of its own
+            if own.startswith(FALLBACK):
+                d.problem("E107", f"dataset '{item['path']}': a fallback template per dataset "
+                          "is not supported yet", "datasets", "give the template's name")
+            else:
+                item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
         if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
             for name in CHAT_OPTIONS:
                 item.setdefault(name, DATASET_KEY[name].schema.get("default"))
@@ -425,55 +427,64 @@ def _suggest(task: str) -> str:
 
 
 def _chat_template(d: _Deriver) -> None:
-    """The chat template is a name, a fallback to one, or Jinja text (given, or read from
-    chat_template_jinja's file); Jinja is parsed here, never rendered."""
+    """The run's chat template: a name, a fallback to one, or Jinja text (given, or read from
+    chat_template_jinja's file)."""
     v = d.v
-    template = v["chat_template"]
+    text = resolve_template(d, v["chat_template"], v.get("chat_template_jinja"),
+                            "chat_template", "chat_template_jinja")
+    if v["chat_template"] == "jinja" and text and text != v.get("chat_template_jinja"):
+        d.set("chat_template_jinja", text, "the text of the file chat_template_jinja names",
+              "chat_template_jinja")
+
+
+def resolve_template(d: _Deriver, template: str, jinja: str | None, key: str,
+                     jinja_key: str) -> str | None:
+    """``template`` as the runtime takes it: tokenizer_default, a name, a fallback, or Jinja
+    text (``jinja`` with chat_template_jinja's text or file); None after a problem. Jinja is
+    parsed here, never rendered."""
     if template == "tokenizer_default" or template in NAMED:
-        return
+        return template
     if template.startswith(FALLBACK):
         if template[len(FALLBACK):] not in NAMED:
             d.problem("E214", f"chat_template {template!r} falls back to an unknown template",
-                      "chat_template", f"use {FALLBACK}<name>, <name> one of "
-                      f"{', '.join(NAMED)}")
-        return
+                      key, f"use {FALLBACK}<name>, <name> one of {', '.join(NAMED)}")
+            return None
+        return template
     if template != "jinja":
         if not looks_like_jinja(template):
             d.problem("E214", f"chat_template {template!r} is neither a template name "
-                      f"(tokenizer_default, {', '.join(NAMED)}) nor a Jinja template",
-                      "chat_template")
-            return
-        _check_jinja(d, template, "chat_template")
-        return
-    text = v.get("chat_template_jinja")
-    if not text:
+                      f"(tokenizer_default, {', '.join(NAMED)}) nor a Jinja template", key)
+            return None
+        return template if _check_jinja(d, template, key) else None
+    if not jinja:
         d.problem("E214", "chat_template: jinja needs chat_template_jinja (the template, or a "
-                  "file holding it)", "chat_template")
-        return
-    if not looks_like_jinja(text):
-        path = find_local(text, d.resolver.spec_dir)
+                  "file holding it)", key)
+        return None
+    if not looks_like_jinja(jinja):
+        path = find_local(jinja, d.resolver.spec_dir)
         if path is None or not path.is_file():
-            d.problem("E214", f"chat_template_jinja {text!r} is neither a Jinja template nor "
-                      f"a file (not found: {tried(text, d.resolver.spec_dir)})",
-                      "chat_template_jinja", WHERE_HINT)
-            return
-        text = path.read_text(encoding="utf-8")
-        d.set("chat_template_jinja", text, f"the text of {path}", "chat_template_jinja")
-    _check_jinja(d, text, "chat_template_jinja")
+            d.problem("E214", f"chat_template_jinja {jinja!r} is neither a Jinja template nor "
+                      f"a file (not found: {tried(jinja, d.resolver.spec_dir)})", jinja_key,
+                      WHERE_HINT)
+            return None
+        jinja = path.read_text(encoding="utf-8")
+    return jinja if _check_jinja(d, jinja, jinja_key) else None
 
 
 def looks_like_jinja(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
-def _check_jinja(d: _Deriver, text: str, key: str) -> None:
+def _check_jinja(d: _Deriver, text: str, key: str) -> bool:
     import jinja2.sandbox
 
     try:
         jinja2.sandbox.ImmutableSandboxedEnvironment().parse(text)
+        return True
     except jinja2.TemplateSyntaxError as exc:
         d.problem("E214", f"{key}: the Jinja template does not parse: {exc.message} (its line "
                   f"{exc.lineno})", key)
+        return False
 
 
 def _conflicts(d: _Deriver) -> None:

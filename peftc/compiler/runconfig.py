@@ -216,6 +216,7 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
                     # named as rows name them (gpt) or as the template does (assistant)
                     "roles_to_train": [role_of.get(r, r) for r in ds["roles_to_train"]],
                     "message_field_training": ds.get("message_field_training"),
+                    "chat_template": ds.get("chat_template"),  # its own: a name or Jinja
                     **{k: ds[k] for k in CHAT_OPTIONS if k != "roles_to_train"}}
         items.append({
             "path": str(local_path.resolve()) if local_path is not None else path,

@@ -153,7 +153,7 @@ def masking(tokenizer: Any, own: str | None = None, *, eot_tokens: list[str] | N
         is_chat_template_stop_token_trained,
     )
 
-    if not tokenizer.chat_template:
+    if not ((kwargs or {}).get("chat_template") or tokenizer.chat_template):
         raise RuntimeConfigError("data: type chat_template needs a chat template, and the "
                                  "tokenizer has none: set chat_template in the spec")
     try:
@@ -193,6 +193,21 @@ def masking(tokenizer: Any, own: str | None = None, *, eot_tokens: list[str] | N
     return Masking("rendered", why, middle, last, " / ".join(texts), kwargs=kwargs)
 
 
+def for_dataset(chat: Masking, tokenizer: Any, entry: dict[str, Any]) -> Masking:
+    """The masking of a dataset with a chat template of its own (Axolotl renders each dataset
+    with its own): the run's, rendered with that template."""
+    from peftc.vocab.chat_templates import NAMED, template_text
+
+    own = entry.get("chat_template")
+    if not own:
+        return chat
+    kwargs = {**chat.kwargs, "chat_template": template_text(own) if own in NAMED else own}
+    if chat.eot:
+        return Masking("rendered", chat.reason, text=chat.text, eot=chat.eot, kwargs=kwargs)
+    print(f"peftc: data: {entry['path']}: its own chat template", file=sys.stderr, flush=True)
+    return masking(tokenizer, chat.reason, kwargs=kwargs)
+
+
 def user_eot(tokenizer: Any, eot_tokens: list[str]) -> tuple[int, ...]:
     """The ids of the user's eot_tokens, as Axolotl checks them: one the template never
     writes is dropped with a warning; one that is several tokens of the tokenizer is an
@@ -226,6 +241,8 @@ def options_need_own(data: dict[str, Any]) -> str | None:
     for entry in data["datasets"]:
         if entry.get("type") != "chat_template":
             continue
+        if entry.get("chat_template"):
+            return "a dataset has a chat template of its own"
         if entry.get("message_field_training"):
             return f"message_field_training {entry['message_field_training']}"
         if train_on_inputs:

@@ -108,7 +108,9 @@ def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Mas
     """``{"input_ids", "assistant_masks"}`` rows, masked by :mod:`peftc.runtime.chat`. A row
     with a turn the template does not render where it can be found is left with no trained
     token (the trainer drops and counts it), and said here."""
-    from peftc.runtime.chat import tokenize_conversation
+    from peftc.runtime.chat import for_dataset, tokenize_conversation
+
+    chat = for_dataset(chat, tokenizer, entry)
 
     options = {k: entry[k] for k in ("roles_to_train", "train_on_eos", "train_on_eot")
                if k in entry}

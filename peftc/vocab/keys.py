@@ -153,7 +153,7 @@ AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                  "system": ["system"], "tool": ["tool"]}
 
 _CHAT_PENDING = ("not yet: the chat template renders the messages as they are; reasoning "
-                 "fields, character-range training and per-dataset templates come next")
+                 "fields and character-range training come next")
 
 # The keys of one ``datasets[]`` entry; ``run`` names the field of run.yaml's entry.
 DATASET_KEYS: tuple[Key, ...] = (
@@ -218,14 +218,15 @@ DATASET_KEYS: tuple[Key, ...] = (
     Key("message_field_training", _t("string", "chat_template: message key whose true/false "
                                      "says whether that turn trains, over roles_to_train."),
         run="message_field_training"),
-    Key("chat_template", _t("string", "chat_template: this dataset's template: "
-                            "tokenizer_default or the run's chat_template (a dataset with a "
-                            "template of its own is not supported yet)."),
-        differs=("Only the run's template is taken; Axolotl renders each dataset with its "
-                 "own.")),
+    Key("chat_template", _t("string", "chat_template: this dataset's own template (a name, "
+                            "jinja with chat_template_jinja, or Jinja text); the run's when "
+                            "unset or tokenizer_default."), run="chat_template"),
+    Key("chat_template_jinja", _t("string", "chat_template: with chat_template: jinja, this "
+                                  "dataset's Jinja template or a file holding it."),
+        run="chat_template"),
     *(Key(name, way=Way.PENDING, note=_CHAT_PENDING) for name in (
         "field_thinking", "template_thinking_key", "split_thinking",
-        "message_field_training_detail", "chat_template_jinja")),
+        "message_field_training_detail")),
     Key("shards", way=Way.PENDING, note="remove it; the whole split is loaded"),
     Key("trust_remote_code", way=Way.REFUSED,
         note="datasets with loading scripts are not supported; convert it to files"),

@@ -308,3 +308,19 @@ def test_a_turns_own_training_flag_and_the_tools_column(tmp_path):
     [row] = load_data(data, "sft", tok, masking)[0]
     assert tok.decode(row["input_ids"]).startswith("tools: 1\n<|im_start|>user")
     assert trained(tok, row) == "Four.<|im_end|>"
+
+
+def test_a_dataset_with_its_own_template_is_rendered_with_it(tmp_path):
+    from peftc.runtime.data import load_data
+
+    tok = tokenizer(STYLES["chatml"][0], STYLES["chatml"][1] + STYLES["llama3"][1])
+    chatml = {"path": str(DATA / "chat.jsonl"), "type": "chat_template", "split": "train[:1]",
+              "builder": "json"}
+    llama3 = {**chatml, "chat_template": "llama3"}
+    data = {"datasets": [chatml, llama3], "val_set_size": 0, "train_on_inputs": False}
+    masking = chat.masking(tok, chat.options_need_own(data))
+    assert masking.reason == "a dataset has a chat template of its own"
+    first, second = load_data(data, "sft", tok, masking)[0]
+    assert trained(tok, first) == f"{A1}<|im_end|>{A2}<|im_end|>"
+    assert trained(tok, second) == f"{A1}<|eot_id|>{A2}<|eot_id|>"
+    assert "<|start_header_id|>" in tok.decode(second["input_ids"])
