@@ -51,7 +51,9 @@ class Masking:
     last_terminator: tuple[int, ...] = ()
     text: str = ""
     eot: tuple[int, ...] = ()  # the user's eot_tokens: any one of them ends a turn
-    kwargs: dict[str, Any] = field(default_factory=dict)  # chat_template_kwargs
+    # apply_chat_template's other arguments: chat_template_kwargs, and a dataset's own
+    # chat_template (for_dataset)
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "reason": self.reason, "end_of_turn": self.text or None}
