@@ -289,6 +289,8 @@ def tokenize_conversation(messages: list[dict[str, Any]], tokenizer: Any, chat: 
             trained = train_on_inputs or message.get("role") in roles_to_train
         if not trained and "all" not in policies:
             continue
+        if message.get("content") == "":  # a tool call's turn: nothing of it to train, as
+            continue                       # Axolotl skips it
         span = content_span(tokenizer, messages, i, ids, kwargs)
         if span is None:
             if trained:

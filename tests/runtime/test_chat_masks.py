@@ -324,3 +324,11 @@ def test_a_dataset_with_its_own_template_is_rendered_with_it(tmp_path):
     assert trained(tok, first) == f"{A1}<|im_end|>{A2}<|im_end|>"
     assert trained(tok, second) == f"{A1}<|eot_id|>{A2}<|eot_id|>"
     assert "<|start_header_id|>" in tok.decode(second["input_ids"])
+
+
+def test_an_empty_turn_is_skipped_not_the_row():
+    tok = tokenizer(*STYLES["chatml"])
+    talk = [SHORT[0], {"role": "assistant", "content": ""}, *SHORT[2:]]
+    row = chat.tokenize_conversation(talk, tok, chat.masking(tok))
+    assert not row["peftc_unlocated"]
+    assert trained(tok, row) == "Six, of course.<|im_end|>"
