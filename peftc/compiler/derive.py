@@ -7,6 +7,7 @@ Semantic errors that block a run (conflicts the schema cannot see) are collected
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -394,23 +395,15 @@ def _check_roles(d: _Deriver, item: dict[str, Any]) -> None:
     found = find_local(item["path"], d.resolver.spec_dir)
     if found is None or not found.is_file() or found.suffix.lower() != ".jsonl":
         return
-    import json
-
-    roles = item.get("roles") or AXOLOTL_ROLES
-    role_of = {raw: role for role, raws in roles.items() for raw in raws}
     mappings = item.get("message_property_mappings") or {}
-    role_key = mappings.get("role", item.get("message_field_role", "role"))
-    column = item.get("field_messages", "messages")
-    seen: set[str] = set()
-    with open(found, encoding="utf-8", errors="replace") as f:
-        text = f.read(PEEK_BYTES)
-    for line in text.splitlines()[:PEEK_ROWS]:
-        try:
-            turns = json.loads(line).get(column) or []
-        except (ValueError, AttributeError):
-            return  # a row cut by the byte limit, or not a JSON object: no verdict
-        seen.update(role_of.get(t.get(role_key), t.get(role_key)) for t in turns
-                    if isinstance(t, dict))
+    raw = _first_roles(str(found), found.stat().st_mtime_ns,
+                       item.get("field_messages", "messages"),
+                       mappings.get("role", item.get("message_field_role", "role")))
+    if raw is None:
+        return
+    roles = item.get("roles") or AXOLOTL_ROLES
+    role_of = {r: role for role, raws in roles.items() for r in raws}
+    seen = {role_of.get(r, r) for r in raw}
     wanted = [role_of.get(r, r) for r in item["roles_to_train"]]
     unused = [r for r in wanted if r not in seen]
     if seen and unused:
@@ -424,6 +417,28 @@ def _suggest(task: str) -> str:
     from peftc.diagnostics import did_you_mean
 
     return did_you_mean(task, catalog.TASKS)
+
+
+@functools.lru_cache(maxsize=64)  # a sweep checks each file once
+def _first_roles(path: str, mtime: int, column: str, role_key: str
+                 ) -> frozenset[Any] | None:
+    """The role values of the turns of a JSONL file's first PEEK_ROWS rows (read from its
+    first PEEK_BYTES), or None when they are not JSON rows with a list of turns."""
+    import json
+
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read(PEEK_BYTES)
+    lines = text.splitlines()
+    if len(text) == PEEK_BYTES:
+        lines = lines[:-1]  # cut by the byte limit
+    seen: set[Any] = set()
+    for line in lines[:PEEK_ROWS]:
+        try:
+            turns = json.loads(line).get(column) or []
+        except (ValueError, AttributeError):
+            return None
+        seen.update(t.get(role_key) for t in turns if isinstance(t, dict))
+    return frozenset(seen)
 
 
 def _chat_template(d: _Deriver) -> None:
