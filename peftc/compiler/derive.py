@@ -423,7 +423,8 @@ def _suggest(task: str) -> str:
 def _first_roles(path: str, mtime: int, column: str, role_key: str
                  ) -> frozenset[Any] | None:
     """The role values of the turns of a JSONL file's first PEEK_ROWS rows (read from its
-    first PEEK_BYTES), or None when they are not JSON rows with a list of turns."""
+    first PEEK_BYTES), or None when they are not JSON rows with a list of turns. ``mtime``
+    is part of the cache key only: a rewritten file is read again."""
     import json
 
     with open(path, encoding="utf-8", errors="replace") as f:
