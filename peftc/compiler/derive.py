@@ -18,7 +18,14 @@ from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES, PEEK_ROWS
 from peftc.vocab.chat_templates import FALLBACK, NAMED
-from peftc.vocab.keys import AXOLOTL_ROLES, CHAT_OPTIONS, DATASET_KEY, DPO_RENAMED, DPO_TYPES
+from peftc.vocab.keys import (
+    AXOLOTL_ROLES,
+    CHAT_OPTIONS,
+    DATASET_KEY,
+    DPO_RENAMED,
+    DPO_TYPES,
+    role_of,
+)
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -366,10 +373,7 @@ def _data(d: _Deriver) -> None:
             else:
                 item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
         if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
-            for name in CHAT_OPTIONS:
-                item.setdefault(name, DATASET_KEY[name].schema.get("default"))
-            if item["train_on_eot"] is None:
-                item["train_on_eot"] = item["train_on_eos"]
+            _chat_entry(item)
         if dpo and item["type"] not in DPO_TYPES:
             d.problem("E212", f"rl: dpo trains on preference data, but dataset "
                       f"'{item['path']}' has type '{item['type']}'", "datasets",
@@ -389,23 +393,37 @@ def _data(d: _Deriver) -> None:
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")
 
 
+def _chat_entry(item: dict[str, Any]) -> None:
+    """Fill a chat_template entry as Axolotl does: the options' defaults, the role map, the
+    message keys (message_field_role/content are the older spelling of the mappings, which
+    win), and roles_to_train named as the template names roles (gpt -> assistant)."""
+    for name in CHAT_OPTIONS:
+        item.setdefault(name, DATASET_KEY[name].schema.get("default"))
+    if item["train_on_eot"] is None:
+        item["train_on_eot"] = item["train_on_eos"]
+    item["roles"] = item.get("roles") or AXOLOTL_ROLES
+    item["message_property_mappings"] = {
+        "role": item.pop("message_field_role", "role"),
+        "content": item.pop("message_field_content", "content"),
+        **(item.get("message_property_mappings") or {})}
+    to_template = role_of(item["roles"])
+    item["roles_to_train"] = [to_template.get(r, r) for r in item["roles_to_train"]]
+
+
 def _check_roles(d: _Deriver, item: dict[str, Any]) -> None:
     """A role of roles_to_train that no turn of a local JSONL file's first rows has trains
     nothing: say so at lint time (bounded: PEEK_ROWS rows, PEEK_BYTES)."""
     found = find_local(item["path"], d.resolver.spec_dir)
     if found is None or not found.is_file() or found.suffix.lower() != ".jsonl":
         return
-    mappings = item.get("message_property_mappings") or {}
     raw = _first_roles(str(found), found.stat().st_mtime_ns,
                        item.get("field_messages", "messages"),
-                       mappings.get("role", item.get("message_field_role", "role")))
+                       item["message_property_mappings"]["role"])
     if raw is None:
         return
-    roles = item.get("roles") or AXOLOTL_ROLES
-    role_of = {r: role for role, raws in roles.items() for r in raws}
-    seen = {role_of.get(r, r) for r in raw}
-    wanted = [role_of.get(r, r) for r in item["roles_to_train"]]
-    unused = [r for r in wanted if r not in seen]
+    to_template = role_of(item["roles"])
+    seen = {to_template.get(r, r) for r in raw}
+    unused = [r for r in item["roles_to_train"] if r not in seen]
     if seen and unused:
         d.problem("E217", f"roles_to_train {unused} of dataset '{item['path']}': no turn of "
                   f"its first rows has that role (they have {sorted(map(str, seen))})",

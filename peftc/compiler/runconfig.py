@@ -15,7 +15,7 @@ from peftc.compiler import catalog
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.chat_templates import FALLBACK
-from peftc.vocab.keys import AXOLOTL_ROLES, CHAT_OPTIONS
+from peftc.vocab.keys import CHAT_OPTIONS
 
 PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
                 "prompt_tuning": "PromptTuningConfig", "prefix_tuning": "PrefixTuningConfig",
@@ -205,19 +205,12 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
         fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
         chat = {}
-        if ds["type"] == "chat_template":  # Axolotl fills these for every chat_template entry
-            roles = ds.get("roles") or AXOLOTL_ROLES
-            role_of = {raw: role for role, raws in roles.items() for raw in raws}
-            chat = {"message_property_mappings": {
-                        "role": ds.get("message_field_role", "role"),
-                        "content": ds.get("message_field_content", "content"),
-                        **(ds.get("message_property_mappings") or {})},
-                    "roles": roles,
-                    # named as rows name them (gpt) or as the template does (assistant)
-                    "roles_to_train": [role_of.get(r, r) for r in ds["roles_to_train"]],
+        if ds["type"] == "chat_template":  # filled as Axolotl fills them (derive)
+            chat = {"message_property_mappings": ds["message_property_mappings"],
+                    "roles": ds["roles"],
                     "message_field_training": ds.get("message_field_training"),
                     "chat_template": ds.get("chat_template"),  # its own: a name or Jinja
-                    **{k: ds[k] for k in CHAT_OPTIONS if k != "roles_to_train"}}
+                    **{k: ds[k] for k in CHAT_OPTIONS}}
         items.append({
             "path": str(local_path.resolve()) if local_path is not None else path,
             "local": local,

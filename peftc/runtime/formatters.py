@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.vocab.keys import role_of
 
 Row = dict[str, Any]
 
@@ -189,7 +190,7 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
     if not messages:
         raise RuntimeConfigError("data: chat_template rows need a messages list")
     mappings = message_property_mappings or {"role": "role", "content": "content"}
-    role_of = {raw: role for role, raws in (roles or {}).items() for raw in raws}
+    to_template = role_of(roles or {})
     out = []
     for message in messages:
         turn = {key: message[source] for key, source in mappings.items()
@@ -199,7 +200,7 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
                 f"data: a chat_template message has no {mappings['role']!r} or "
                 f"{mappings['content']!r} key (its keys: {', '.join(sorted(message))}); set "
                 "message_property_mappings")
-        turn["role"] = role_of.get(turn["role"], turn["role"])
+        turn["role"] = to_template.get(turn["role"], turn["role"])
         if message_field_training:
             turn["training"] = message.get(message_field_training)
         out.append(turn)

@@ -152,6 +152,11 @@ CHAT_OPTIONS = ("roles_to_train", "train_on_eos", "train_on_eot", "drop_system_m
 AXOLOTL_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"],
                  "system": ["system"], "tool": ["tool"]}
 
+
+def role_of(roles: dict[str, list[str]]) -> dict[str, str]:
+    """A ``roles`` map turned around: the value rows use -> the template's role."""
+    return {raw: role for role, raws in roles.items() for raw in raws}
+
 _CHAT_PENDING = ("not yet: the chat template renders the messages as they are; reasoning "
                  "fields and character-range training come next")
 
