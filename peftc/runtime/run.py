@@ -149,6 +149,8 @@ def execute(run_dir: Path) -> Outcome:
 
 def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) -> None:
     """The recipe. Each step takes the run.yaml section it is named after."""
+    from transformers import set_seed
+
     from peftc.runtime.adapter import (
         adapter_callbacks,
         apply_adapter,
@@ -171,6 +173,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     check_world_size(spec["launch"], args)
     tokenizer = load_tokenizer(spec["tokenizer"])
     chat = chat_masking(spec["data"], args, tokenizer)
+    set_seed(args.seed)  # the adapter's initial weights are the spec's seed's, on every rank
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
