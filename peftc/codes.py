@@ -41,6 +41,7 @@ CODES: dict[str, str] = {
             "optimizer",
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E217": "roles_to_train names a role the first rows of a local dataset never use",
+    "E218": "tokens are new to the vocabulary but the adapter does not train the embeddings",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -63,6 +64,8 @@ CODES: dict[str, str] = {
     "E603": "training failed",
     "E604": "launch world size differs from the one the batch was derived for",
     "E605": "the processes a run started with differ from the ones it was compiled for",
+    "E606": "special tokens new to the vocabulary, but the adapter does not train the "
+            "embeddings (found once the tokenizer is loaded)",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from peftc.compiler import catalog
 from peftc.diagnostics import UsageError
 
 GB = 1024**3
@@ -109,7 +110,7 @@ def _adapter_params(run: dict[str, Any], shape: Shape) -> int:
     adapter = run["adapter"]
     cfg = adapter["config"]
     method = adapter["method"]
-    if method in ("prompt_tuning", "prefix_tuning", "p_tuning"):
+    if method in catalog.PROMPT_LEARNING:
         per_token = shape.hidden * (2 * shape.layers if method == "prefix_tuning" else 1)
         return cfg["num_virtual_tokens"] * per_token
     targets = cfg.get("target_modules") or []

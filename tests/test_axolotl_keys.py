@@ -440,3 +440,43 @@ def test_lint_says_when_roles_to_train_names_a_role_the_rows_never_use(write_spe
         resolve_spec(write_spec(spec + "    roles_to_train: [assistant, tool]\n", "bad.yaml"))
     [d] = exc.value.diagnostics
     assert (d.code, d.line) == ("E217", 4) and "roles_to_train ['tool']" in d.message
+
+
+def test_tokens_and_special_tokens_reach_the_tokenizer(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "special_tokens:\n  eos_token: <|im_end|>\n"
+                   "  additional_special_tokens: [<|im_start|>]\ntokens: [<tool>]\n"
+                   "lora_modules_to_save: [embed_tokens, lm_head]\n"
+                   "resize_token_embeddings_to_32x: true\n")
+    assert run["tokenizer"]["special_tokens"] == {
+        "eos_token": "<|im_end|>", "additional_special_tokens": ["<|im_start|>"]}
+    assert run["tokenizer"]["tokens"] == ["<tool>"]
+    assert run["model"]["resize_to_multiple_of"] == 32
+    assert run["adapter"]["config"]["modules_to_save"] == ["embed_tokens", "lm_head"]
+    plain = run_yaml(write_spec, tmp_path, "special_tokens:\n", "plain.yaml")  # null: unset
+    assert plain["tokenizer"]["special_tokens"] is None
+    assert plain["model"]["resize_to_multiple_of"] is None
+
+
+@pytest.mark.parametrize("extra,words", [
+    ("tokens: [<tool>]\n", "lora_modules_to_save lacks embed_tokens, lm_head (the llama "),
+    ("tokens: [<tool>]\nlora_modules_to_save: [embed_tokens]\n", "lacks lm_head (the llama"),
+    ("tokens: [<tool>]\nmodel_family: gpt_neox\n", "lacks embed_in, lm_head (the gpt_neox "
+     "family's"),
+    ("tokens: [<tool>]\nadapter: prompt_tuning\n", "need their embeddings trained, which a "
+     "'prompt_tuning' adapter cannot do"),
+])
+def test_new_tokens_need_the_familys_embeddings_trained(write_spec, extra, words):
+    text = (MINIMAL.replace("adapter: lora\n", "") if "adapter:" in extra else MINIMAL) + extra
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(text))
+    [d] = [d for d in exc.value.diagnostics if d.code == "E218"]
+    line = text.lstrip("\n").splitlines().index("tokens: [<tool>]") + 1
+    assert words in d.message and d.line == line, (d.line, d.message)
+
+
+def test_special_tokens_are_checked_against_the_tokenizer_at_run_time(write_spec):
+    # whether a special token is new is the tokenizer's to say: nothing to refuse here (E606)
+    resolve_spec(write_spec(MINIMAL + "special_tokens:\n  eos_token: <|im_end|>\n"))
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "special_tokens:\n  eos: <|im_end|>\n"))
+    assert [d.code for d in exc.value.diagnostics] == ["E100"]

@@ -106,34 +106,45 @@ METHOD_NOTES: dict[str, str] = {
     "p_tuning": "PromptEncoderConfig with num_virtual_tokens and encoder_hidden_size.",
 }
 
+PROMPT_LEARNING = {"prompt_tuning", "prefix_tuning", "p_tuning"}  # no modules_to_save
 LORA_FAMILY = {"lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus"}
 
+# the input embedding and the output head, which new tokens need trained (modules_to_save)
+_LLAMA_EMBEDDINGS = ["embed_tokens", "lm_head"]
 _LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-# family -> facts the compiler and lint rules need
+# family -> facts the compiler and lint rules need: LoRA targets, IA3 targets and feed-forward
+# modules, the embedding modules, the decoder layer class (FSDP auto-wrap), the context length
 FAMILIES: dict[str, dict[str, Any]] = {
     "llama": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "layer": "LlamaDecoderLayer", "context": 4096,
+              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
+              "layer": "LlamaDecoderLayer", "context": 4096,
               "match": ["llama", "tinyllama", "vicuna", "codellama"]},
     "mistral": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-                "ff": ["down_proj"], "layer": "MistralDecoderLayer", "context": 8192,
+                "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
+                "layer": "MistralDecoderLayer", "context": 8192,
                 "match": ["mistral", "mixtral", "zephyr"]},
     "qwen2": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "layer": "Qwen2DecoderLayer", "context": 32768,
+              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
+              "layer": "Qwen2DecoderLayer", "context": 32768,
               "match": ["qwen2", "qwen1.5", "qwen3", "qwq"]},
     "gemma": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "layer": "GemmaDecoderLayer", "context": 8192,
+              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
+              "layer": "GemmaDecoderLayer", "context": 8192,
               "match": ["gemma"]},
     "phi": {"targets": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
-            "ia3": ["k_proj", "v_proj", "fc2"], "ff": ["fc2"], "layer": "PhiDecoderLayer",
-            "context": 2048, "match": ["phi"]},
+            "ia3": ["k_proj", "v_proj", "fc2"], "ff": ["fc2"], "embeddings": _LLAMA_EMBEDDINGS,
+            "layer": "PhiDecoderLayer", "context": 2048, "match": ["phi"]},
     "gpt_neox": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
                  "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
-                 "layer": "GPTNeoXLayer", "context": 2048,
-                 "match": ["pythia", "gpt-neox", "gpt_neox", "neox"]},
+                 # transformers 5 renamed the head embed_out to lm_head (Axolotl still
+                 # names embed_out, which the loaded model no longer has)
+                 "embeddings": ["embed_in", "lm_head"], "layer": "GPTNeoXLayer",
+                 "context": 2048, "match": ["pythia", "gpt-neox", "gpt_neox", "neox"]},
     "falcon": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
                "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
-               "layer": "FalconDecoderLayer", "context": 2048, "match": ["falcon"]},
+               "embeddings": ["word_embeddings", "lm_head"], "layer": "FalconDecoderLayer",
+               "context": 2048, "match": ["falcon"]},
 }
 
 EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}

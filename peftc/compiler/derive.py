@@ -67,6 +67,7 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
         v["base_model"] = "peftc:tiny-llama"
     _model(d)
     _adapter(d)
+    _new_tokens(d)
     _batch(d)
     _schedule(d)
     _data(d)
@@ -96,6 +97,30 @@ def _model(d: _Deriver) -> None:
               if auto else "fp16 unset", "bf16")
     elif v["fp16"] is True and v["bf16"] == "auto":
         d.set("bf16", False, "fp16: true", "fp16")
+
+
+def _new_tokens(d: _Deriver) -> None:
+    """``tokens`` are new to the vocabulary, so their embedding rows start untrained: the adapter
+    must train the family's two embedding modules in full (Axolotl fails the same way, once the
+    model has loaded). New special tokens are known only with the tokenizer: the runtime checks
+    those, and these too on a family the table does not know (E606)."""
+    v = d.v
+    if not v.get("tokens"):
+        return
+    fam = v.get("model_family")
+    needed = catalog.FAMILIES[fam]["embeddings"] if fam in catalog.FAMILIES else None
+    fix = f"lora_modules_to_save: [{', '.join(needed)}]" if needed else "lora_modules_to_save"
+    if v["adapter"] in catalog.PROMPT_LEARNING:
+        d.problem("E218", f"tokens are new to the vocabulary and need their embeddings "
+                  f"trained, which a '{v['adapter']}' adapter cannot do", "tokens",
+                  f"use a LoRA adapter with {fix}, or drop tokens")
+        return
+    saved = {str(m).rsplit(".", 1)[-1] for m in v.get("lora_modules_to_save") or []}
+    missing = [m for m in needed or [] if m not in saved]
+    if missing:
+        d.problem("E218", f"tokens are new to the vocabulary: their embedding rows start "
+                  f"untrained, and lora_modules_to_save lacks {', '.join(missing)} (the {fam} "
+                  "family's embedding modules)", "tokens", f"set {fix}")
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:

@@ -40,7 +40,8 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "name_or_path": _maybe_local(v["tokenizer_config"], spec_dir),
             "class": v["tokenizer_type"],
             "padding_side": v["padding_side"],
-            "pad_token": None,
+            "special_tokens": v.get("special_tokens"),
+            "tokens": v.get("tokens"),
             **_chat_template(v),
         },
         "quantization": _quantization(v),
@@ -106,6 +107,7 @@ def _model(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         },
         "gradient_checkpointing": v["gradient_checkpointing"],
         "gradient_checkpointing_kwargs": _checkpointing_kwargs(v),
+        "resize_to_multiple_of": 32 if v["resize_token_embeddings_to_32x"] else None,
     }
 
 

@@ -21,7 +21,6 @@ from peftc.rules._common import (
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
 
-_PROMPT = {"prompt_tuning", "prefix_tuning", "p_tuning"}
 _LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "lora_bias", "lora_target_modules",
               "lora_target_linear", "peft_use_dora", "peft_use_rslora",
               "peft_init_lora_weights")
@@ -39,7 +38,7 @@ READ_BY: dict[str, set[str]] = {
     "loraplus_lr_embedding": set(catalog.LORA_FAMILY),
     "ia3_target_modules": {"ia3"},
     "ia3_feedforward_modules": {"ia3"},
-    "num_virtual_tokens": set(_PROMPT),
+    "num_virtual_tokens": set(catalog.PROMPT_LEARNING),
     "prompt_tuning_init_text": {"prompt_tuning"},
     "prefix_projection": {"prefix_tuning"},
     "encoder_hidden_size": {"p_tuning"},

@@ -22,20 +22,13 @@ from peftc.rules._common import (
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
 
-_LLAMA_EXTRA = ["lm_head", "embed_tokens"]
-# family -> module names a target may name (the family table's projections, the embedding and
-# output head, and the names of close relatives the family detection also matches)
+# family -> module names a target may name (the family table's projections and embedding
+# modules, and the names of close relatives the family detection also matches)
 KNOWN_MODULES: dict[str, set[str]] = {
-    "llama": {*catalog.FAMILIES["llama"]["targets"], *_LLAMA_EXTRA},
-    "mistral": {*catalog.FAMILIES["mistral"]["targets"], *_LLAMA_EXTRA,
-                "w1", "w2", "w3", "gate"},  # Mixtral experts and router
-    "qwen2": {*catalog.FAMILIES["qwen2"]["targets"], *_LLAMA_EXTRA},
-    "gemma": {*catalog.FAMILIES["gemma"]["targets"], *_LLAMA_EXTRA},
-    "phi": {*catalog.FAMILIES["phi"]["targets"], *_LLAMA_EXTRA,
-            "qkv_proj", "o_proj", "gate_up_proj", "down_proj"},  # Phi-3
-    "gpt_neox": {*catalog.FAMILIES["gpt_neox"]["targets"], "embed_in", "embed_out"},
-    "falcon": {*catalog.FAMILIES["falcon"]["targets"], "lm_head", "word_embeddings"},
+    family: {*facts["targets"], *facts["embeddings"]} for family, facts in catalog.FAMILIES.items()
 }
+KNOWN_MODULES["mistral"] |= {"w1", "w2", "w3", "gate"}  # Mixtral experts and router
+KNOWN_MODULES["phi"] |= {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}  # Phi-3
 _QWEN1 = re.compile(r"^qwen-\d", re.IGNORECASE)  # first-generation Qwen: c_attn, w1, w2
 
 
@@ -50,8 +43,7 @@ def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
         for key in ("ia3_target_modules", "ia3_feedforward_modules"):
             if isinstance(v.get(key), list) and written(run, key):
                 yield key, v[key]
-    if isinstance(v.get("lora_modules_to_save"), list) and method not in (
-            "prompt_tuning", "prefix_tuning", "p_tuning"):
+    if isinstance(v.get("lora_modules_to_save"), list) and method not in catalog.PROMPT_LEARNING:
         yield "lora_modules_to_save", v["lora_modules_to_save"]
 
 

@@ -23,7 +23,8 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     if not (adapter_dir / "adapter_config.json").exists():
         raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
     dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
-    base = load_base(spec["model"], dtype)
+    tokenizer = load_tokenizer(spec["tokenizer"])  # with the run's added tokens
+    base = load_base(spec["model"], dtype, tokenizer)
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:
@@ -34,5 +35,5 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     merged = model.merge_and_unload()
     out_dir = Path(out_dir)
     merged.save_pretrained(str(out_dir))
-    load_tokenizer(spec["tokenizer"]).save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
     return out_dir

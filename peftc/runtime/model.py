@@ -60,16 +60,21 @@ def transformers_class(section: dict[str, Any], default: str) -> Any:
 
 
 def load_tokenizer(section: dict[str, Any]) -> Any:
-    """``tokenizer.class.from_pretrained`` (AutoTokenizer by default) with the padding side, pad
-    token and chat template."""
+    """The run's tokenizer: see :func:`tokenizer_and_new_tokens`."""
+    return tokenizer_and_new_tokens(section)[0]
+
+
+def tokenizer_and_new_tokens(section: dict[str, Any]) -> tuple[Any, list[str]]:
+    """``tokenizer.class.from_pretrained`` (AutoTokenizer by default) with the padding side, the
+    spec's special tokens and tokens, the pad token and chat template; and the tokens that were
+    new to the vocabulary (a new pad token aside: padding is never trained on)."""
     name = section["name_or_path"]
     cls = transformers_class(section, "AutoTokenizer")
     with loading("tokenizer", name):
         tokenizer = cls.from_pretrained(resolve_model_path(name))
     tokenizer.padding_side = section.get("padding_side") or tokenizer.padding_side
-    if section.get("pad_token"):
-        tokenizer.pad_token = section["pad_token"]
-    elif tokenizer.pad_token is None:
+    new = add_tokens(tokenizer, section.get("special_tokens") or {}, section.get("tokens") or [])
+    if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     template = section.get("chat_template")
     fallback = section.get("chat_template_fallback")
@@ -79,7 +84,83 @@ def load_tokenizer(section: dict[str, Any]) -> Any:
         tokenizer.chat_template = template_text(fallback)
         print(f"peftc: warning: the tokenizer has no chat template: {fallback} is used",
               file=sys.stderr, flush=True)
-    return tokenizer
+    return tokenizer, new
+
+
+# Axolotl rebuilds these classes' post-processor when bos and eos are both replaced, so the
+# ids the tokenizer inserts are the new ones
+_LLAMA_TOKENIZERS = ("LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
+                     "CodeLlamaTokenizerFast")
+
+
+def add_tokens(tokenizer: Any, special: dict[str, Any], tokens: list[str]) -> list[str]:
+    """Add ``special_tokens`` and ``tokens`` as Axolotl's ``load_tokenizer`` does: each special
+    token as an AddedToken that is neither stripped nor normalized, then the plain tokens, then
+    ``additional_special_tokens`` (last, so a token listed twice ends up special). Returns the
+    ones new to the vocabulary, bar a pad token."""
+    from tokenizers import AddedToken
+
+    def added(text: str) -> Any:
+        return AddedToken(text, rstrip=False, lstrip=False, normalized=False)
+
+    special = dict(special)
+    extra = special.pop("additional_special_tokens", None) or []
+    vocab = tokenizer.get_vocab()
+    wanted = [text for name, text in special.items() if name != "pad_token"] + tokens + extra
+    new = [text for text in dict.fromkeys(wanted) if text not in vocab]
+    for name, text in special.items():
+        tokenizer.add_special_tokens({name: added(text)})
+    if {"bos_token", "eos_token"} <= special.keys() and \
+            type(tokenizer).__name__ in _LLAMA_TOKENIZERS:
+        tokenizer.update_post_processor()
+    if tokens:
+        tokenizer.add_tokens([added(text) for text in tokens])
+    if extra:
+        tokenizer.add_special_tokens({"additional_special_tokens": extra})
+    return new
+
+
+def fit_embeddings(model: Any, tokenizer: Any, multiple_of: int | None) -> None:
+    """Grow the embeddings to the tokenizer's length (rounded up to ``multiple_of``; never
+    shrunk) and point the model's bos and eos ids at the tokenizer's, as Axolotl does."""
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=multiple_of)
+    for name in ("bos_token_id", "eos_token_id"):
+        token_id = getattr(tokenizer, name)
+        for config in (model.config, getattr(model, "generation_config", None)):
+            current = getattr(config, name, None)
+            if token_id is None or current is None:
+                continue
+            if isinstance(current, list):  # generation stops at any of them: keep the others
+                if token_id not in current:
+                    setattr(config, name, [*current, token_id])
+            elif current != token_id:
+                setattr(config, name, token_id)
+
+
+def embedding_modules(model: Any) -> list[str]:
+    """The names (last part) of the model's input embedding and output head."""
+    wanted = [model.get_input_embeddings(), model.get_output_embeddings()]
+    names = {id(module): name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+    return [names[id(m)] for m in wanted if m is not None and id(m) in names]
+
+
+def check_new_tokens(model: Any, new: list[str], adapter: dict[str, Any]) -> None:
+    """New tokens start with embedding rows nothing trained: the adapter must train the
+    embedding modules in full (``modules_to_save``), or the run stops before training."""
+    if not new:
+        return
+    needed = embedding_modules(model)
+    saved = {str(m).rsplit(".", 1)[-1] for m in (adapter.get("config") or {}).get(
+        "modules_to_save") or []}
+    missing = [m for m in needed if m not in saved]
+    if missing:
+        listed = ", ".join(repr(t) for t in new[:5]) + (" ..." if len(new) > 5 else "")
+        raise RuntimeConfigError(
+            f"tokens {listed} are new to the vocabulary: their embedding rows start untrained, "
+            f"and the adapter does not train {', '.join(missing)}. Set lora_modules_to_save: "
+            f"[{', '.join(needed)}] (a LoRA or IA3 adapter), or use tokens the tokenizer "
+            "already has", code="E606")
 
 
 def quantization_config(section: dict[str, Any] | None) -> Any:
@@ -104,24 +185,30 @@ def model_config(path: str, section: dict[str, Any]) -> Any:
     return config
 
 
-def load_base(section: dict[str, Any], dtype: str, **extra: Any) -> Any:
+def load_base(section: dict[str, Any], dtype: str, tokenizer: Any = None, **extra: Any) -> Any:
     """The base model as the ``model`` section says: its class, its from_pretrained kwargs and
-    config overrides, in ``dtype`` (for training, and for merging a trained adapter)."""
+    config overrides, in ``dtype`` (for training, and for merging a trained adapter), with its
+    embeddings fitted to ``tokenizer`` when given."""
     kwargs = to_torch_dtypes({"dtype": dtype, **(section.get("from_pretrained") or {}), **extra})
     with loading("model", section["name_or_path"]):
         path = resolve_model_path(section["name_or_path"])
         if section.get("config_overrides"):  # Axolotl's model_config: set on the config
             kwargs["config"] = model_config(path, section)
-        return transformers_class(section, "AutoModelForCausalLM").from_pretrained(path, **kwargs)
+        model = transformers_class(section, "AutoModelForCausalLM").from_pretrained(path,
+                                                                                     **kwargs)
+    if tokenizer is not None:
+        fit_embeddings(model, tokenizer, section.get("resize_to_multiple_of"))
+    return model
 
 
 def load_model(
     section: dict[str, Any], quantization: dict[str, Any] | None, adapter: dict[str, Any],
-    dtype: str,
+    dtype: str, tokenizer: Any,
 ) -> Any:
     """``model.class.from_pretrained`` (AutoModelForCausalLM by default) with the section's
-    kwargs in ``dtype`` (the resolved precision's), then k-bit preparation
-    (``adapter.prepare_kbit``) and gradient checkpointing."""
+    kwargs in ``dtype`` (the resolved precision's), its embeddings fitted to ``tokenizer``, then
+    k-bit preparation (``adapter.prepare_kbit``) and gradient checkpointing (after the resize,
+    which replaces the embedding module checkpointing hooks)."""
     import torch
 
     extra: dict[str, Any] = {}
@@ -134,7 +221,7 @@ def load_model(
                 not torch.cuda.is_available():
             # bitsandbytes places quantized weights at load time; without CUDA they stay on CPU.
             extra["device_map"] = {"": "cpu"}
-    model = load_base(section, dtype, **extra)
+    model = load_base(section, dtype, tokenizer, **extra)
 
     checkpointing = bool(section.get("gradient_checkpointing"))
     gc_kwargs = section.get("gradient_checkpointing_kwargs") or None

@@ -159,7 +159,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         trainable_parameters,
     )
     from peftc.runtime.data import load_data
-    from peftc.runtime.model import load_model, load_tokenizer
+    from peftc.runtime.model import check_new_tokens, load_model, tokenizer_and_new_tokens
     from peftc.runtime.outputs import InterruptCallback, MetricsCallback
     from peftc.runtime.progress import ProgressCallback, print_summary
     from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
@@ -171,10 +171,12 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     # validates trainer.config up front
     args = training_args(trainer_section, spec["model"], precision)
     check_world_size(spec["launch"], args)
-    tokenizer = load_tokenizer(spec["tokenizer"])
+    tokenizer, new_tokens = tokenizer_and_new_tokens(spec["tokenizer"])
     chat = chat_masking(spec["data"], args, tokenizer)
     set_seed(args.seed)  # the adapter's initial weights are the spec's seed's, on every rank
-    model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype)
+    model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype,
+                       tokenizer)
+    check_new_tokens(model, new_tokens, adapter)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
     trainable, total = trainable_parameters(model)

@@ -143,6 +143,8 @@ def _steps(desc: str, **extra: Any) -> dict[str, Any]:
 
 
 STR_LIST = {"type": "array", "items": {"type": "string"}}
+# the tokenizer attributes special_tokens may set (Axolotl's SpecialTokensConfig)
+SPECIAL_TOKENS = ("bos_token", "eos_token", "pad_token", "unk_token")
 TRAIN_ON_EOS = ["all", "turn", "last", "none"]  # chat_template: where an end of turn trains
 # the chat_template entry options and their defaults, filled into every such entry
 CHAT_OPTIONS = ("roles_to_train", "train_on_eos", "train_on_eot", "drop_system_message")
@@ -339,6 +341,25 @@ SETTINGS: tuple[Key, ...] = (
                              "LlamaTokenizer).", "AutoTokenizer",
                              pattern="^[A-Za-z][A-Za-z0-9_]*$", axolotl=True, group="model"),
         run="tokenizer.class"),
+    Key("special_tokens", {"type": "object", "group": "model", "additionalProperties": False,
+                           "description": "Special tokens to set on the tokenizer, added to "
+                           "the vocabulary when new (the embeddings grow to fit).",
+                           "properties": {**{name: {"type": "string"} for name in SPECIAL_TOKENS},
+                                          "additional_special_tokens": STR_LIST}},
+        run="tokenizer.special_tokens",
+        differs=("A token new to the vocabulary, except pad_token, needs lora_modules_to_save "
+                 "to hold the model's two embedding modules, or the run stops before training "
+                 "(E606). Axolotl asks for them only when the token's text splits into more "
+                 "than two pieces, so a new short token trains with an embedding row nothing "
+                 "ever updates.")),
+    Key("tokens", {**STR_LIST, "group": "model", "description": "Tokens to add to the "
+                   "vocabulary (not special); their embedding rows are new, so with an "
+                   "adapter lora_modules_to_save must hold the two embedding modules."},
+        run="tokenizer.tokens"),
+    Key("resize_token_embeddings_to_32x", _bool("When the embeddings must grow for new tokens, "
+                                                "round their rows up to a multiple of 32.",
+                                                group="model"),
+        run="model.resize_to_multiple_of"),
     Key("attn_implementation", _enum(ATTENTION, "Attention kernel.", "sdpa", group="model"),
         run="model.from_pretrained.attn_implementation"),
     Key("flash_attention", _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
@@ -375,7 +396,8 @@ SETTINGS: tuple[Key, ...] = (
                                     group="adapter"),
         run="adapter.config.target_modules"),
     Key("lora_modules_to_save", {**STR_LIST, "description": "Modules trained in full and saved "
-                                 "with the adapter (e.g. embed_tokens, lm_head).",
+                                 "with the adapter (e.g. embed_tokens, lm_head); new tokens "
+                                 "need the family's two embedding modules here.",
                                  "group": "adapter"},
         run="adapter.config.modules_to_save"),
     Key("peft_use_dora", _bool("Weight-decomposed LoRA (DoRA).", group="adapter"),
@@ -756,9 +778,6 @@ SETTINGS: tuple[Key, ...] = (
 OTHERS: tuple[Key, ...] = (
     # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
     *(Key(name, way=Way.PENDING, note=note) for name, note in (
-        ("special_tokens", "remove it to train with the tokenizer's own special tokens (pad "
-         "falls back to eos)"),
-        ("tokens", "remove it; adding tokens (with their embeddings trained) is coming"),
         ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
         ("lora_model_dir", "to start from a trained adapter, use sft_adapter (merged into the "
          "base, then a fresh adapter is trained)"),
@@ -779,8 +798,6 @@ OTHERS: tuple[Key, ...] = (
          "checkpoint when run again"),
         ("group_by_length", "remove it"),
         ("lora_target_parameters", "remove it, or list modules in lora_target_modules"),
-        ("resize_token_embeddings_to_32x", "remove it; the embeddings grow only with new "
-         "tokens, which are not supported yet either"),
     )),
     # -- hints: speed or infrastructure only, they cannot change what is trained -----------
     *(Key(name, way=Way.HINT, note=note) for name, note in (

@@ -66,7 +66,7 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
         "precision": {"bf16": "auto", "fp16": "auto", "tf32": "auto",  # fp32 on a CPU
                       "bfloat16": False, "float16": False},
         "tokenizer": {"name_or_path": "peftc:tiny-llama", "padding_side": "right",
-                      "pad_token": None, "chat_template": None},
+                      "chat_template": None},
         "quantization": None,
         "adapter": {
             "method": "lora",

@@ -62,3 +62,18 @@ def status(run: dict[str, Any]) -> dict[str, Any]:
 
 def metrics(run: dict[str, Any]) -> dict[str, Any]:
     return json.loads((Path(run["output_dir"]) / "metrics.json").read_text())
+
+
+def tiny_model(path: Path, config: Any) -> Path:
+    """A tiny random model of ``config``'s architecture (transformers' own config class, as
+    users' models are), saved with the embedded tiny tokenizer (its vocabulary of 1000)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from peftc.runtime.tiny_model import resolve_model_path
+
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(path))
+    AutoTokenizer.from_pretrained(resolve_model_path("peftc:tiny-llama")).save_pretrained(
+        str(path))
+    return path
