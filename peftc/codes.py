@@ -42,6 +42,8 @@ CODES: dict[str, str] = {
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E217": "roles_to_train names a role the first rows of a local dataset never use",
     "E218": "tokens are new to the vocabulary but the adapter does not train the embeddings",
+    "E219": "early stopping or the best checkpoint without evaluations, or with saves that "
+            "miss them",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",

@@ -185,8 +185,8 @@ def test_chat_options_reach_the_run_as_axolotl_means_them(write_spec, tmp_path):
      "'datasets[0].field_thinking' is an Axolotl key peftc does not support yet"),
     ("    trust_remote_code: true\n", "E105", "6:5",
      "'datasets[0].trust_remote_code' is an Axolotl key peftc does not take"),
-    ("gradient_checkpointing: offload\n", "E107", "6:25",
-     "'gradient_checkpointing: offload' is an Axolotl value peftc does not support yet"),
+    ("gradient_checkpointing: offload_disk\n", "E107", "6:25",
+     "'gradient_checkpointing: offload_disk' is an Axolotl value peftc does not support yet"),
 ])
 def test_entry_keys_and_values_have_their_way(write_spec, extra, code, where, words):
     with pytest.raises(PeftcError) as exc:
@@ -373,7 +373,7 @@ def test_bad_chat_templates_are_located_errors(write_spec, extra, line, words):
     ("val_set_size: 0.1\neval_strategy: epoch\n", "epoch", True, "epoch"),  # asked: baseline
     ("val_set_size: 0.1\n", "epoch", False, "epoch"),  # peftc's own: once per epoch
     ("val_set_size: 0.1\neval_strategy: 'no'\nsave_strategy: 'no'\n", "no", False, "no"),
-    ("save_strategy: best\n", "no", False, "best"),
+    ("val_set_size: 0.1\nsave_strategy: best\n", "epoch", False, "best"),
 ])
 def test_eval_and_save_strategies(write_spec, tmp_path, extra, eval_, start, save):
     tr = run_yaml(write_spec, tmp_path, extra)["trainer"]["config"]
@@ -398,10 +398,10 @@ def test_runtime_passthrough_keys(write_spec, tmp_path):
 
 
 def test_a_value_way_is_not_taken_where_it_is_not_said(write_spec):
-    """gradient_checkpointing: offload in a stage is reported, not silently accepted."""
+    """gradient_checkpointing: offload_disk in a stage is reported, not silently accepted."""
     with pytest.raises(PeftcError) as exc:
         resolve_spec(write_spec(MINIMAL + "stages:\n  sft:\n    gradient_checkpointing: "
-                                "offload\n"))
+                                "offload_disk\n"))
     assert exc.value.diagnostics and all(d.is_error for d in exc.value.diagnostics)
 
 
@@ -480,3 +480,53 @@ def test_special_tokens_are_checked_against_the_tokenizer_at_run_time(write_spec
     with pytest.raises(PeftcError) as exc:
         resolve_spec(write_spec(MINIMAL + "special_tokens:\n  eos: <|im_end|>\n"))
     assert [d.code for d in exc.value.diagnostics] == ["E100"]
+
+
+def test_checkpointing_offload_is_axolotls_rewrite(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "gradient_checkpointing: offload\n")
+    assert run["model"]["gradient_checkpointing"] is True
+    tr = run["trainer"]["config"]
+    assert (tr["activation_checkpointing"], tr["activation_offloading"]) == (True, True)
+    plain = run_yaml(write_spec, tmp_path, "gradient_checkpointing: true\n", "plain.yaml")
+    assert plain["trainer"]["config"]["activation_offloading"] is False
+
+
+EVALS = "val_set_size: 0.1\neval_steps: 10\n"
+
+
+@pytest.mark.parametrize("extra,saves,best", [
+    # no save key: saves follow the evaluations, so the best one is kept
+    (EVALS + "early_stopping_patience: 3\n", ("steps", 10), True),
+    (EVALS + "save_steps: 20\nearly_stopping_patience: 3\n", ("steps", 20), True),
+    ("val_set_size: 0.1\nearly_stopping_patience: 2\n", ("epoch", None), True),  # per epoch
+    (EVALS + "load_best_model_at_end: true\n", ("steps", 10), True),
+])
+def test_early_stopping_keeps_the_best_evaluation(write_spec, tmp_path, extra, saves, best):
+    run = run_yaml(write_spec, tmp_path, extra)
+    tr = run["trainer"]["config"]
+    assert (tr["save_strategy"], tr["save_steps"]) == saves
+    assert (tr["load_best_model_at_end"], tr["metric_for_best_model"]) == (best, "eval_loss")
+    assert run["trainer"]["early_stopping_patience"] == (
+        int(extra.split("patience: ")[1][0]) if "patience" in extra else None)
+
+
+@pytest.mark.parametrize("extra,line,words", [
+    ("early_stopping_patience: 3\n", 10, "early_stopping_patience compares evaluations, and "
+     "this run has none"),
+    (EVALS + "save_steps: 15\nearly_stopping_patience: 3\n", 12, "save_steps 15 does not "
+     "fall on eval_steps 10"),
+    ("save_strategy: best\n", 10, "save_strategy compares evaluations, and this run has none"),
+    ("val_set_size: 0.1\nsaves_per_epoch: 4\nload_best_model_at_end: true\n", 11,
+     "save_steps 0.25 does not fall on eval_strategy 'epoch'"),
+])
+def test_saves_that_miss_the_evaluations_are_refused(write_spec, extra, line, words):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + extra))
+    [d] = exc.value.diagnostics
+    assert (d.code, d.line) == ("E219", line) and words in d.message, d
+
+
+def test_loss_watchdog_reaches_the_trainer(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "loss_watchdog_threshold: 5.0\n")
+    assert run["trainer"]["loss_watchdog"] == {"threshold": 5.0, "patience": 3}  # Axolotl's 3
+    assert run_yaml(write_spec, tmp_path, "", "plain.yaml")["trainer"]["loss_watchdog"] is None

@@ -66,6 +66,7 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
                   "peftc:tiny-llama)", "base_model")
         v["base_model"] = "peftc:tiny-llama"
     _model(d)
+    _checkpointing(d)
     _adapter(d)
     _new_tokens(d)
     _batch(d)
@@ -350,6 +351,61 @@ def _evaluation_and_saves(d: _Deriver) -> None:
         d.set("save_strategy", "steps", "save_steps", "save_steps")
     elif v.get("save_strategy") is None:
         d.set("save_strategy", "epoch", "Axolotl's default: each epoch's end", "num_epochs")
+    _best_checkpoint(d)
+
+
+_SAVE_KEYS = ("save_strategy", "save_steps", "saves_per_epoch")
+
+
+def _best_checkpoint(d: _Deriver) -> None:
+    """Early stopping and the best checkpoint compare evaluations, and the best one must have
+    been saved: transformers refuses load_best_model_at_end unless saves fall on evaluations
+    (at run time); here that is settled before, saves following evaluations when no save key
+    was given."""
+    v = d.v
+    patience = v.get("early_stopping_patience")
+    key = next((k for k, on in (("early_stopping_patience", patience),
+                                ("load_best_model_at_end", v.get("load_best_model_at_end")),
+                                ("save_strategy", v.get("save_strategy") == "best")) if on),
+               None)
+    if key is None:
+        return
+    if v["eval_strategy"] == "no":
+        d.problem("E219", f"{key} compares evaluations, and this run has none (val_set_size "
+                  "is 0)", key, "set val_set_size (e.g. 0.05)")
+        return
+    if not d.given("metric_for_best_model"):
+        d.set("metric_for_best_model", "eval_loss", f"{key}: the evaluation loss", key)
+    if patience and not v.get("load_best_model_at_end"):
+        d.set("load_best_model_at_end", True, "early_stopping_patience: the adapter is the "
+              "best evaluation's (as in Axolotl)", key)
+    if not v.get("load_best_model_at_end") or v["save_strategy"] == "best":
+        return
+    eval_steps, save_steps = v.get("eval_steps"), v.get("save_steps")
+    if not any(d.run.source(k).kind not in ("default", "derived") and v.get(k) is not None
+               for k in _SAVE_KEYS):
+        d.set("save_strategy", v["eval_strategy"], f"{key}: a save at each evaluation, to "
+              "keep the best", key)
+        d.set("save_steps", eval_steps, f"{key}: a save at each evaluation", key)
+    elif v["save_strategy"] != v["eval_strategy"] or (
+            eval_steps and not float(save_steps / eval_steps).is_integer()):
+        saves = f"save_steps {num(save_steps)}" if save_steps else \
+            f"save_strategy '{v['save_strategy']}'"
+        evals = f"eval_steps {num(eval_steps)}" if eval_steps else \
+            f"eval_strategy '{v['eval_strategy']}'"
+        d.problem("E219", f"{key} keeps the best evaluation's checkpoint, but {saves} does not "
+                  f"fall on {evals}", next(k for k in _SAVE_KEYS if d.given(k)),
+                  "save at evaluations (a multiple of eval_steps), or remove the save keys")
+
+
+def _checkpointing(d: _Deriver) -> None:
+    """Axolotl rewrites ``gradient_checkpointing: offload`` into checkpointing plus activation
+    offloading."""
+    if d.v["gradient_checkpointing"] == "offload":
+        d.set("gradient_checkpointing", True, "offload: checkpointing plus activation "
+              "offloading (Axolotl's rewrite)", "gradient_checkpointing")
+        d.set("activation_offloading", True, "gradient_checkpointing: offload",
+              "gradient_checkpointing")
 
 
 def _default_warmup(d: _Deriver) -> None:

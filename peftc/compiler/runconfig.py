@@ -259,6 +259,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
         "max_grad_norm": v["max_grad_norm"],
         "activation_checkpointing": v["gradient_checkpointing"],  # transformers 5.23's name
         "activation_checkpointing_kwargs": _checkpointing_kwargs(v),
+        "activation_offloading": v["activation_offloading"],  # the runtime: off without a GPU
         # as Axolotl: the setting under DDP, transformers' choice on one process
         "ddp_find_unused_parameters": v["ddp_find_unused_parameters"] if v["num_gpus"] > 1
         else None,
@@ -271,6 +272,9 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
         "eval_strategy": v["eval_strategy"],
         "eval_steps": v.get("eval_steps"),
         "eval_on_start": v["eval_on_start"],  # Axolotl: a baseline before step 1
+        "load_best_model_at_end": v["load_best_model_at_end"],
+        "metric_for_best_model": v.get("metric_for_best_model"),
+        "greater_is_better": v.get("greater_is_better"),
         "report_to": [],  # wandb_* arrive with the runtime's reporting
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],
@@ -303,6 +307,10 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
                   "min_lr_scale": v["cosine_min_lr_ratio"] or 0.001}
     return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
             "config": cfg, "max_warmup_steps": v.get("max_warmup_steps"), "jagged_lr": jagged,
+            "early_stopping_patience": v.get("early_stopping_patience"),
+            "loss_watchdog": None if v.get("loss_watchdog_threshold") is None else {
+                "threshold": v["loss_watchdog_threshold"],
+                "patience": v["loss_watchdog_patience"]},
             "resume_from_checkpoint": _checkpoint(v.get("resume_from_checkpoint"), spec_dir)}
 
 

@@ -15,8 +15,13 @@ class RuntimeConfigError(Exception):
         self.code = code
 
 
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the run stops and is marked ``failed``."""
+class LossError(RuntimeError):
+    """The training loss went where the run must not go on; the run stops and is ``failed``
+    (its checkpoints stay)."""
+
+
+class NonFiniteLossError(LossError):
+    """Training produced a NaN or infinite loss."""
 
     def __init__(self, step: int, loss: float) -> None:
         super().__init__(
@@ -25,3 +30,15 @@ class NonFiniteLossError(RuntimeError):
         )
         self.step = step
         self.loss = loss
+
+
+class LossWatchdogError(LossError):
+    """The logged loss stayed above ``loss_watchdog_threshold`` for its patience."""
+
+    def __init__(self, step: int, threshold: float, losses: list[float]) -> None:
+        super().__init__(
+            f"loss stayed above loss_watchdog_threshold {threshold} for {len(losses)} logged "
+            f"losses in a row ({', '.join(f'{x:.4g}' for x in losses)}): training stopped at "
+            f"step {step}. Lower the learning rate, or check the data."
+        )
+        self.step = step

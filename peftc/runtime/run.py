@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+from peftc.runtime.errors import LossError, RuntimeConfigError
 
 if TYPE_CHECKING:
     from peftc.runtime.chat import Masking
@@ -132,7 +132,7 @@ def execute(run_dir: Path) -> Outcome:
     except RuntimeConfigError as exc:
         outputs.status("failed", error=exc.message)
         raise
-    except NonFiniteLossError as exc:
+    except LossError as exc:
         outputs.status("failed", error=str(exc))
         print(f"peftc: {exc}", file=sys.stderr, flush=True)
         outcome.exit_code = EXIT_FAILED
@@ -164,7 +164,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.progress import ProgressCallback, print_summary
     from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
     from peftc.runtime.samples import SamplesCallback
-    from peftc.runtime.trainer import build_trainer, training_args
+    from peftc.runtime.trainer import build_trainer, stopping_callbacks, training_args
 
     precision = preflight(spec)
     adapter, trainer_section = spec["adapter"], spec["trainer"]
@@ -188,6 +188,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         *adapter_callbacks(adapter),
         ProgressCallback(),
         metrics,
+        *stopping_callbacks(trainer_section),
         InterruptCallback(interrupt),
         SamplesCallback(spec.get("samples") or {}, tokenizer, outputs.dir),
     ]
@@ -218,6 +219,9 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     outputs.last_step = trainer.state.global_step
     result = metrics.summary(trainer, trainable, total)
     result["precision"] = precision.as_dict()
+    result["activation_offloading"] = args.activation_offloading  # as resolved on the machine
+    if args.load_best_model_at_end:
+        result["best"] = best_checkpoint(trainer, trainer_section)
     if chat is not None:
         result["chat_masking"] = chat.as_dict()
     result["rows_dropped"] = {name: asdict(counts) for name, counts in dropped.items()}
@@ -236,6 +240,24 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if trainer.is_world_process_zero():
         print_summary(result, str(outputs.dir), "completed")
     outcome.exit_code = EXIT_OK
+
+
+def best_checkpoint(trainer: Any, section: dict[str, Any]) -> dict[str, Any]:
+    """Which evaluation's checkpoint the saved adapter is (transformers loaded it at the end),
+    and whether early stopping ended the run; said on the console too."""
+    state = trainer.state
+    best = {"checkpoint": state.best_model_checkpoint,
+            "metric": trainer.args.metric_for_best_model, "value": state.best_metric,
+            "stopped_early": bool(section.get("early_stopping_patience"))
+            and state.global_step < state.max_steps}
+    if trainer.is_world_process_zero():
+        if best["stopped_early"]:
+            print(f"peftc: early stopping: no better {best['metric']} for "
+                  f"{section['early_stopping_patience']} evaluations; stopped at step "
+                  f"{state.global_step} of {state.max_steps}", flush=True)
+        print(f"peftc: the adapter is the best evaluation's: {best['checkpoint']} "
+              f"({best['metric']} {best['value']})", flush=True)
+    return best
 
 
 def chat_masking(data: dict[str, Any], args: Any, tokenizer: Any) -> Masking | None:

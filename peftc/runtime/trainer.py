@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from peftc.runtime.errors import NonFiniteLossError, RuntimeConfigError
+from peftc.runtime.errors import LossWatchdogError, NonFiniteLossError, RuntimeConfigError
 from peftc.runtime.precision import Precision
 
 KINDS = {"sft": ("SFTConfig", "SFTTrainer"), "dpo": ("DPOConfig", "DPOTrainer")}
@@ -41,6 +41,12 @@ def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
         if kwargs["activation_checkpointing"]:
             kwargs.setdefault("activation_checkpointing_kwargs",
                               model_section.get("gradient_checkpointing_kwargs"))
+    if kwargs.get("activation_offloading") and not torch.accelerator.is_available():
+        # TRL's offloading moves activations from the accelerator to CPU memory: without one,
+        # they are in CPU memory already (and TRL would fail looking for the device)
+        kwargs["activation_offloading"] = False
+        print("peftc: activation_offloading: no GPU here, the activations stay in CPU memory",
+              flush=True)
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # nothing to pin to without a GPU
         if precision.bf16:
@@ -100,6 +106,41 @@ def guard_finite_loss(trainer: Any) -> None:
         return loss
 
     trainer.training_step = checked_training_step
+
+
+def stopping_callbacks(section: dict[str, Any]) -> list[Any]:
+    """transformers' ``EarlyStoppingCallback`` for ``early_stopping_patience``, and the loss
+    watchdog."""
+    from transformers import EarlyStoppingCallback
+
+    callbacks: list[Any] = []
+    if section.get("early_stopping_patience"):
+        callbacks.append(EarlyStoppingCallback(section["early_stopping_patience"]))
+    if section.get("loss_watchdog"):
+        callbacks.append(loss_watchdog(**section["loss_watchdog"]))
+    return callbacks
+
+
+def loss_watchdog(threshold: float, patience: int) -> Any:
+    """Axolotl's loss watchdog: stop when ``patience`` logged losses in a row are above
+    ``threshold``. Hand-written (transformers has none); each logged loss counts once, where
+    Axolotl's counts the last one again at every step."""
+    from transformers import TrainerCallback
+
+    class LossWatchdog(TrainerCallback):
+        def __init__(self) -> None:
+            self.high: list[float] = []
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None,
+                   **kw: Any) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is None:
+                return
+            self.high = [*self.high, loss] if loss > threshold else []
+            if len(self.high) >= patience:
+                raise LossWatchdogError(state.global_step, threshold, self.high)
+
+    return LossWatchdog()
 
 
 @dataclass

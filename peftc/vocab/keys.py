@@ -684,9 +684,20 @@ SETTINGS: tuple[Key, ...] = (
     Key("tf32", _auto_bool("Allow TF32 matmuls. auto: on where the GPU has them (Ampere or "
                            "newer), resolved by the runtime.", group="training"),
         run="precision.tf32"),
-    Key("gradient_checkpointing", _bool("Recompute activations to save memory "
-                                        "(use_reentrant: false).", axolotl=True, group="training"),
+    Key("gradient_checkpointing", _annotate(
+        {"anyOf": [{"type": "boolean"}, {"enum": ["offload"]}],
+         "description": "Recompute activations to save memory (use_reentrant: false); "
+                        "offload: also activation_offloading, as Axolotl rewrites it."},
+        False, {"axolotl": True, "group": "training"}),
         run="model.gradient_checkpointing"),
+    Key("activation_offloading", _bool("Keep the activations saved for the backward pass in CPU "
+                                       "memory (TRL's activation offloading); a machine without "
+                                       "a GPU runs without it, its activations being there "
+                                       "already.", axolotl=True, group="training"),
+        run="trainer.config.activation_offloading",
+        differs=("Axolotl's legacy, disk and hidden_states modes are not taken: TRL offloads "
+                 "to CPU memory. Axolotl also refuses it without gradient_checkpointing; "
+                 "peftc offloads either way.")),
     Key("gradient_checkpointing_kwargs", {
         "type": "object", "description": "Arguments of gradient checkpointing; unset: "
         "{use_reentrant: false}.", "group": "training"},
@@ -721,6 +732,39 @@ SETTINGS: tuple[Key, ...] = (
                                "eval_steps, else each epoch's end with val_set_size, else no.",
                                group="output"),
         run="trainer.config.eval_strategy"),
+    Key("early_stopping_patience", _int("Stop after this many evaluations in a row without "
+                                        "a better metric_for_best_model (eval_loss); the "
+                                        "adapter saved is the best evaluation's.", minimum=1,
+                                        group="output"),
+        run="trainer.early_stopping_patience",
+        differs=("Axolotl needs explicit save_steps and eval_steps (evals_per_epoch and "
+                 "saves_per_epoch do not count), and stops only SFT runs; peftc saves at each "
+                 "evaluation when no save key is given, refuses saves that miss evaluations "
+                 "(E219), and stops DPO runs too.")),
+    Key("load_best_model_at_end", _bool("At the end, the adapter is the checkpoint with the "
+                                        "best metric_for_best_model (saves must fall on "
+                                        "evaluations).", axolotl=True, group="output"),
+        run="trainer.config.load_best_model_at_end"),
+    Key("metric_for_best_model", _t("string", "The evaluation metric that decides the best "
+                                    "checkpoint; unset: eval_loss.", group="output"),
+        run="trainer.config.metric_for_best_model"),
+    Key("greater_is_better", _t("boolean", "Whether a larger metric_for_best_model is better; "
+                                "unset: transformers decides from the metric's name (a loss "
+                                "is better lower).", group="output"),
+        run="trainer.config.greater_is_better"),
+    Key("loss_watchdog_threshold", _num("Stop the run, failed, when the training loss stays "
+                                        "above this for loss_watchdog_patience logged losses "
+                                        "in a row.", exclusiveMinimum=0, group="output"),
+        run="trainer.loss_watchdog.threshold",
+        differs=("Axolotl counts the last logged loss again at every step, so with "
+                 "logging_steps 10 one high loss stops the run three steps later; peftc counts "
+                 "each logged loss once. Axolotl then saves and reports the run as finished "
+                 "(SFT runs only); peftc marks it failed, keeps its checkpoints, and watches "
+                 "DPO runs too.")),
+    Key("loss_watchdog_patience", _int("Logged losses in a row above loss_watchdog_threshold "
+                                       "that stop the run.", 3, minimum=1, axolotl=True,
+                                       group="output"),
+        run="trainer.loss_watchdog.patience"),
     Key("save_strategy", _enum(["no", "steps", "epoch", "best"], "When to save a checkpoint; "
                                "unset: steps with save_steps, else each epoch's end.",
                                group="output"),
@@ -783,9 +827,6 @@ OTHERS: tuple[Key, ...] = (
          "base, then a fresh adapter is trained)"),
         ("unfrozen_parameters", "remove it; only the adapter trains"),
         ("dataset_prepared_path", "remove it; peftc tokenizes at the start of each run"),
-        ("early_stopping_patience", "remove it, or set max_steps"),
-        ("loss_watchdog_threshold", "remove it; a NaN or infinite loss stops the run anyway"),
-        ("loss_watchdog_patience", "remove it; a NaN or infinite loss stops the run anyway"),
         ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
         ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
         ("wandb_log_model", "remove it"), ("wandb_mode", "remove it"),
@@ -861,7 +902,6 @@ OTHERS: tuple[Key, ...] = (
         ("shuffle_merged_datasets", "remove it; datasets are concatenated and split with the "
          "seed"),
         ("lr_quadratic_warmup", "remove it"),
-        ("load_best_model_at_end", "remove it"),
         ("max_packed_sequence_len", "use sequence_len with sample_packing"),
         ("torchdistx_path", "remove it"),
         ("push_dataset_to_hub", "remove it"),
@@ -903,11 +943,12 @@ _NAMED_TEMPLATES = ("this Axolotl template is not taken yet; use tokenizer_defau
                     "tokenizer's own template), jinja with chat_template_jinja, or another "
                     "name: " + ", ".join(NAMED))
 VALUES: dict[tuple[str, str], tuple[Way, str]] = {
-    ("gradient_checkpointing", "offload"): (Way.PENDING, "use gradient_checkpointing: true "
-                                            "(activations are recomputed, not offloaded)"),
     ("gradient_checkpointing", "offload_disk"): (Way.PENDING, "use gradient_checkpointing: "
-                                                 "true (activations are recomputed, not "
-                                                 "offloaded)"),
+                                                 "offload (TRL offloads activations to CPU "
+                                                 "memory, not to disk)"),
+    **{("activation_offloading", mode): (Way.PENDING, "use activation_offloading: true (TRL "
+                                         "offloads activations to CPU memory)")
+       for mode in ("legacy", "disk", "hidden_states")},
     **{("attn_implementation", name): (Way.HINT, "transformers' default attention is used")
        for name in ("xformers", "sage", "fp8")},
     **{("type", old): (Way.RENAMED, f"write {new}: Axolotl renamed it (#2303)")
