@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "E218": "tokens are new to the vocabulary but the adapter does not train the embeddings",
     "E219": "early stopping or the best checkpoint without evaluations, or with saves that "
             "miss them",
+    "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -68,6 +69,8 @@ CODES: dict[str, str] = {
     "E605": "the processes a run started with differ from the ones it was compiled for",
     "E606": "special tokens new to the vocabulary, but the adapter does not train the "
             "embeddings (found once the tokenizer is loaded)",
+    "E607": "an unfrozen_parameters pattern matches no parameter of the model, or only "
+            "quantized ones",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",

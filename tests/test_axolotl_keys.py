@@ -530,3 +530,24 @@ def test_loss_watchdog_reaches_the_trainer(write_spec, tmp_path):
     run = run_yaml(write_spec, tmp_path, "loss_watchdog_threshold: 5.0\n")
     assert run["trainer"]["loss_watchdog"] == {"threshold": 5.0, "patience": 3}  # Axolotl's 3
     assert run_yaml(write_spec, tmp_path, "", "plain.yaml")["trainer"]["loss_watchdog"] is None
+
+
+def test_unfrozen_parameters_reach_the_adapter_as_axolotls_regexes(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "unfrozen_parameters: ['^model.norm.weight$', "
+                   "'layers.1.+.post_attention_layernorm']\n")
+    assert run["adapter"]["unfrozen_parameters"] == [
+        {"pattern": "^model.norm.weight$", "regex": r"^model\.norm\.weight$"},
+        {"pattern": "layers.1.+.post_attention_layernorm",
+         "regex": r"layers\.1.+\.post_attention_layernorm"}]
+
+
+@pytest.mark.parametrize("pattern,code,words", [
+    ("'^model.embed_tokens.weight$[:32000]'", "E107", "a row range ([start:end]) is not "
+     "supported yet"),
+    ("'^model.layers.(0'", "E220", "is not a regular expression: missing ), unterminated"),
+])
+def test_unfrozen_parameters_that_cannot_be_taken(write_spec, pattern, code, words):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + f"unfrozen_parameters: [{pattern}]\n"))
+    [d] = exc.value.diagnostics
+    assert d.code == code and words in d.message and d.line == 10, d

@@ -8,6 +8,7 @@ table. Each entry is written with spec keys, so a layer is just a partial spec.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _PAPER_COMMON: dict[str, Any] = {
@@ -150,6 +151,16 @@ FAMILIES: dict[str, dict[str, Any]] = {
 EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
 
 # chat_template names besides a Jinja string; the runtime maps each to its template
+
+
+# Axolotl's unfrozen_parameters: a pattern may end in a row range, `[start:end]`
+PARAM_RANGE = re.compile(r"^(.+)\[([0-9]*)(?::([0-9]*))?\]$")
+
+
+def param_regex(pattern: str) -> str:
+    """An unfrozen_parameters pattern as the regular expression Axolotl matches with
+    ``re.match``: a dot is a literal dot unless ``+`` follows it (``.+`` stays a wildcard)."""
+    return re.sub(r"\.(?!\+)", r"\\.", pattern)
 
 
 def detect_family(base_model: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
     _checkpointing(d)
     _adapter(d)
     _new_tokens(d)
+    _unfrozen(d)
     _batch(d)
     _schedule(d)
     _data(d)
@@ -122,6 +124,22 @@ def _new_tokens(d: _Deriver) -> None:
         d.problem("E218", f"tokens are new to the vocabulary: their embedding rows start "
                   f"untrained, and lora_modules_to_save lacks {', '.join(missing)} (the {fam} "
                   "family's embedding modules)", "tokens", f"set {fix}")
+
+
+def _unfrozen(d: _Deriver) -> None:
+    """unfrozen_parameters are regular expressions (which parameters they match, only the
+    loaded model can say: the runtime, E607)."""
+    for pattern in d.v.get("unfrozen_parameters") or []:
+        if catalog.PARAM_RANGE.match(pattern):
+            d.problem("E107", f"unfrozen_parameters '{pattern}': a row range ([start:end]) is "
+                      "not supported yet", "unfrozen_parameters",
+                      "unfreeze the whole parameter (drop the range), or leave it frozen")
+            continue
+        try:
+            re.compile(catalog.param_regex(pattern))
+        except re.error as exc:
+            d.problem("E220", f"unfrozen_parameters '{pattern}' is not a regular expression: "
+                      f"{exc}", "unfrozen_parameters")
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:

@@ -193,6 +193,8 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
             "fallback_to_base": v["sft_adapter_fallback"]},
         "relora": relora,
         "loraplus": loraplus,
+        "unfrozen_parameters": [{"pattern": p, "regex": catalog.param_regex(p)}
+                                for p in v.get("unfrozen_parameters") or []] or None,
     }
 
 

@@ -17,6 +17,7 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     from peftc.runtime.model import load_base, load_tokenizer
     from peftc.runtime.relora import load_base_weights
     from peftc.runtime.run import read_run
+    from peftc.runtime.unfreeze import load_unfrozen
 
     spec = read_run(Path(run_dir))
     adapter_dir = Path(spec["output_dir"])
@@ -26,6 +27,7 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     tokenizer = load_tokenizer(spec["tokenizer"])  # with the run's added tokens
     base = load_base(spec["model"], dtype, tokenizer)
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
+    load_unfrozen(base, adapter_dir)  # so do unfrozen_parameters
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:
         raise RuntimeConfigError(

@@ -165,6 +165,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
     from peftc.runtime.samples import SamplesCallback
     from peftc.runtime.trainer import build_trainer, stopping_callbacks, training_args
+    from peftc.runtime.unfreeze import load_unfrozen, save_unfrozen, unfreeze, unfrozen_callback
 
     precision = preflight(spec)
     adapter, trainer_section = spec["adapter"], spec["trainer"]
@@ -179,6 +180,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     check_new_tokens(model, new_tokens, adapter)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
+    unfrozen = unfreeze(model, adapter.get("unfrozen_parameters"))
     trainable, total = trainable_parameters(model)
     train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
                                             chat)
@@ -189,6 +191,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         ProgressCallback(),
         metrics,
         *stopping_callbacks(trainer_section),
+        *([unfrozen_callback(unfrozen)] if unfrozen else []),
         InterruptCallback(interrupt),
         SamplesCallback(spec.get("samples") or {}, tokenizer, outputs.dir),
     ]
@@ -212,6 +215,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         print(f"peftc: resuming from {checkpoint}", flush=True)
         if adapter.get("relora"):
             load_base_weights(trainer.model, Path(checkpoint))
+        load_unfrozen(trainer.model, Path(checkpoint))
     trainer.train(resume_from_checkpoint=checkpoint)
     if eval_dataset is not None and not interrupt.requested:
         evaluate_final_step(trainer)
@@ -236,6 +240,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     save_adapter(trainer, outputs.dir, initial_dir)
     if adapter.get("relora") and trainer.is_world_process_zero():
         save_base_weights(trainer.model, outputs.dir)
+    if unfrozen and trainer.is_world_process_zero():
+        save_unfrozen(unfrozen, outputs.dir)
     outputs.status("completed")
     if trainer.is_world_process_zero():
         print_summary(result, str(outputs.dir), "completed")

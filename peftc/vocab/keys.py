@@ -400,6 +400,20 @@ SETTINGS: tuple[Key, ...] = (
                                  "need the family's two embedding modules here.",
                                  "group": "adapter"},
         run="adapter.config.modules_to_save"),
+    Key("unfrozen_parameters", {**STR_LIST, "group": "adapter", "description": "Base-model "
+                                "parameters trained in full beside the adapter: regular "
+                                "expressions matched from the start of names as the model "
+                                "spells them (model.layers.0.mlp.down_proj.weight); a dot is a "
+                                "literal dot unless + follows it, as in Axolotl."},
+        run="adapter.unfrozen_parameters",
+        differs=("Axolotl matches the patterns against PEFT's prefixed names "
+                 "(base_model.model.model...), so with an adapter patterns written for the "
+                 "model's names match nothing and the adapter's own weights freeze too (the "
+                 "gemma3 examples); peftc matches the model's names, keeps the adapter "
+                 "trainable, stops on a pattern that matches nothing or only quantized weights "
+                 "(E607), and saves the trained parameters beside the adapter "
+                 "(unfrozen_parameters.safetensors, which peftc merge applies). Row ranges "
+                 "([start:end]) are not supported yet.")),
     Key("peft_use_dora", _bool("Weight-decomposed LoRA (DoRA).", group="adapter"),
         run="adapter.config.use_dora"),
     Key("peft_use_rslora", _bool("Rank-stabilised scaling alpha / sqrt(r).", group="adapter"),
@@ -825,7 +839,6 @@ OTHERS: tuple[Key, ...] = (
         ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
         ("lora_model_dir", "to start from a trained adapter, use sft_adapter (merged into the "
          "base, then a fresh adapter is trained)"),
-        ("unfrozen_parameters", "remove it; only the adapter trains"),
         ("dataset_prepared_path", "remove it; peftc tokenizes at the start of each run"),
         ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
         ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
