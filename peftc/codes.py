@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "E219": "early stopping or the best checkpoint without evaluations, or with saves that "
             "miss them",
     "E220": "an unfrozen_parameters pattern is not a regular expression",
+    "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -80,6 +81,7 @@ CODES: dict[str, str] = {
     "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
     "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
+    "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
 }
 
 

@@ -551,3 +551,18 @@ def test_unfrozen_parameters_that_cannot_be_taken(write_spec, pattern, code, wor
         resolve_spec(write_spec(MINIMAL + f"unfrozen_parameters: [{pattern}]\n"))
     [d] = exc.value.diagnostics
     assert d.code == code and words in d.message and d.line == 10, d
+
+
+def test_lora_model_dir_must_be_a_lora_adapter(write_spec, tmp_path):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "lora_model_dir: ./trained\n"))
+    [d] = exc.value.diagnostics
+    assert d.code == "E221" and d.line == 10
+    assert d.message.startswith("lora_model_dir: no PEFT adapter (adapter_config.json) at ")
+    ia3 = tmp_path / "ia3"
+    ia3.mkdir()
+    (ia3 / "adapter_config.json").write_text('{"peft_type": "IA3"}')
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + f"lora_model_dir: {ia3}\n"))
+    assert exc.value.diagnostics[0].message == (
+        "lora_model_dir holds an adapter of type IA3, not a LoRA one")

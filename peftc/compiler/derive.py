@@ -8,6 +8,7 @@ Semantic errors that block a run (conflicts the schema cannot see) are collected
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from pathlib import Path
@@ -71,6 +72,7 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
     _adapter(d)
     _new_tokens(d)
     _unfrozen(d)
+    _lora_model_dir(d)
     _batch(d)
     _schedule(d)
     _data(d)
@@ -140,6 +142,58 @@ def _unfrozen(d: _Deriver) -> None:
         except re.error as exc:
             d.problem("E220", f"unfrozen_parameters '{pattern}' is not a regular expression: "
                       f"{exc}", "unfrozen_parameters")
+
+
+# the spec's keys an adapter's adapter_config.json decides, with PEFT's field names
+_ADAPTER_FIELDS = (("lora_r", "r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout"),
+                   ("lora_target_modules", "target_modules"), ("peft_use_dora", "use_dora"),
+                   ("peft_use_rslora", "use_rslora"), ("lora_modules_to_save", "modules_to_save"))
+
+
+def _lora_model_dir(d: _Deriver) -> None:
+    """Going on training an adapter: PEFT loads it with its own config, so its values are the
+    run's (and a spec that says otherwise is told). For DPO it is merged into the base, and the
+    spec's values are the fresh adapter's."""
+    v = d.v
+    given = v.get("lora_model_dir")
+    if not given:
+        return
+    if v["adapter"] not in catalog.LORA_FAMILY:
+        d.problem("E221", f"lora_model_dir goes on training a LoRA adapter, not a "
+                  f"'{v['adapter']}' one", "lora_model_dir")
+        return
+    if "${" in given:  # an earlier stage's output: there once that stage has run
+        return
+    found = find_local(given, d.resolver.spec_dir)
+    config_file = found / "adapter_config.json" if found else None
+    if config_file is None or not config_file.is_file():
+        where = tried(given, d.resolver.spec_dir) if found is None else str(found)
+        d.problem("E221", f"lora_model_dir: no PEFT adapter (adapter_config.json) at {where}",
+                  "lora_model_dir", WHERE_HINT)
+        return
+    try:
+        with config_file.open("rb") as f:
+            config = json.loads(f.read(PEEK_BYTES))
+    except (OSError, ValueError) as exc:
+        d.problem("E221", f"lora_model_dir: cannot read {config_file}: {exc}", "lora_model_dir")
+        return
+    if config.get("peft_type") != "LORA":
+        d.problem("E221", "lora_model_dir holds an adapter of type "
+                  f"{config.get('peft_type')}, not a LoRA one", "lora_model_dir")
+        return
+    if v.get("rl") == "dpo":
+        return
+    for key, field in _ADAPTER_FIELDS:
+        theirs, mine = config.get(field), v.get(key)
+        same = sorted(theirs) == sorted(mine) if isinstance(theirs, list) and isinstance(
+            mine, list) else theirs == mine
+        if same or (field in ("use_dora", "use_rslora") and not theirs and not mine):
+            continue
+        if d.run.source(key).kind not in ("default", "derived"):
+            d.problem("W209", f"{key} {mine} is not the adapter's: lora_model_dir's "
+                      f"adapter_config.json has {field} {theirs}, which decides (as in Axolotl)",
+                      key, "remove the key, or start a fresh adapter", severity=WARNING)
+        d.set(key, theirs, "lora_model_dir's adapter_config.json", "lora_model_dir")
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:

@@ -172,7 +172,8 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
             config["prefix_projection"] = v["prefix_projection"]
         else:
             config["encoder_hidden_size"] = v["encoder_hidden_size"]
-    sft = v.get("sft_adapter")
+    resume = v.get("lora_model_dir")
+    dpo_merges = bool(resume) and v.get("rl") == "dpo"  # merged first, then a fresh adapter
     loraplus = None
     if v.get("loraplus_lr_ratio") is not None:
         emb = v.get("loraplus_lr_embedding")
@@ -187,15 +188,25 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         "peft_class": PEFT_CLASSES.get(method, "LoraConfig"),
         "config": config,
         "prepare_kbit": bool(v.get("load_in_4bit") or v.get("load_in_8bit")),
-        "sft_adapter": None if not sft else {
-            "path": _abs(sft, spec_dir),
-            "chain": [_abs(p, spec_dir) for p in v.get("sft_adapter_chain") or [sft]],
-            "fallback_to_base": v["sft_adapter_fallback"]},
+        "from_adapter": None if dpo_merges else _local_path(resume, spec_dir),
+        "sft_adapter": _sft_adapter(v, spec_dir, resume if dpo_merges else None),
         "relora": relora,
         "loraplus": loraplus,
         "unfrozen_parameters": [{"pattern": p, "regex": catalog.param_regex(p)}
                                 for p in v.get("unfrozen_parameters") or []] or None,
     }
+
+
+def _sft_adapter(v: dict[str, Any], spec_dir: Path, first: str | None) -> dict[str, Any] | None:
+    """Adapters merged into the base before the run's own: ``first`` (a DPO run's
+    lora_model_dir), then sft_adapter's chain."""
+    sft = v.get("sft_adapter")
+    chain = [_local_path(first, spec_dir)] if first else []
+    chain += [_abs(p, spec_dir) for p in (v.get("sft_adapter_chain") or [sft] if sft else [])]
+    if not chain:
+        return None
+    return {"path": _abs(sft, spec_dir) if sft else chain[0], "chain": chain,
+            "fallback_to_base": v["sft_adapter_fallback"] if sft else False}
 
 
 def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
@@ -313,12 +324,13 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
             "loss_watchdog": None if v.get("loss_watchdog_threshold") is None else {
                 "threshold": v["loss_watchdog_threshold"],
                 "patience": v["loss_watchdog_patience"]},
-            "resume_from_checkpoint": _checkpoint(v.get("resume_from_checkpoint"), spec_dir)}
+            "resume_from_checkpoint": _local_path(v.get("resume_from_checkpoint"), spec_dir)}
 
 
-def _checkpoint(path: str | None, spec_dir: Path) -> str | None:
-    """The checkpoint to resume from, absolute (the runtime checks that it is there: it may
-    be written after compile, by an earlier run)."""
+def _local_path(path: str | None, spec_dir: Path) -> str | None:
+    """A local path made absolute: where it is found (beside the spec, then in the working
+    directory), else its first candidate. The runtime checks that it is there: it may be
+    written after compile, by an earlier run."""
     if path is None:
         return None
     return str((find_local(path, spec_dir) or candidates(path, spec_dir)[0]).resolve())

@@ -117,14 +117,17 @@ def initial_adapter_dir(section: dict[str, Any], output_dir: Path) -> Path | Non
 
 
 def apply_adapter(model: Any, section: dict[str, Any], initial_dir: Path | None = None) -> Any:
-    """Merge the SFT adapter if any, then wrap the model with a fresh PEFT adapter (and keep the
-    untrained adapter in ``initial_dir`` when the initialisation mutates the base)."""
+    """Merge the SFT adapter if any, then wrap the model with a fresh PEFT adapter, or the one
+    ``from_adapter`` names to train further (and keep the untrained adapter in
+    ``initial_dir`` when the initialisation mutates the base)."""
     from peft import get_peft_model
 
     model = merge_sft_adapter(model, section.get("sft_adapter"))
     quantized = bool(getattr(model, "is_loaded_in_4bit", False) or
                      getattr(model, "is_loaded_in_8bit", False))
-    if uses_loftq(section) and quantized:
+    if section.get("from_adapter"):
+        model = load_trainable(model, Path(section["from_adapter"]))
+    elif uses_loftq(section) and quantized:
         model = loftq_on_quantized(model, section)
     else:
         model = get_peft_model(model, peft_config(section))
@@ -133,6 +136,18 @@ def apply_adapter(model: Any, section: dict[str, Any], initial_dir: Path | None 
     if initial_dir is not None and is_main_process():
         model.save_pretrained(str(initial_dir))
     return model
+
+
+def load_trainable(model: Any, path: Path) -> Any:
+    """Axolotl's lora_model_dir: the adapter at ``path``, loaded to be trained further (its own
+    adapter_config.json decides its shape, as the compiler recorded)."""
+    from peft import PeftModel
+
+    if not (path / "adapter_config.json").is_file():
+        raise RuntimeConfigError(f"adapter.from_adapter: no PEFT adapter (adapter_config.json) "
+                                 f"at {path}; train the run that produces it first", code="E221")
+    print(f"peftc: lora_model_dir: training the adapter at {path} further", flush=True)
+    return PeftModel.from_pretrained(model, str(path), is_trainable=True)
 
 
 def loftq_on_quantized(model: Any, section: dict[str, Any]) -> Any:

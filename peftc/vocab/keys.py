@@ -508,6 +508,16 @@ SETTINGS: tuple[Key, ...] = (
     Key("neftune_noise_alpha", _num("NEFTune embedding noise scale.", exclusiveMinimum=0,
                                     group="adapter"),
         run="trainer.config.neftune_noise_alpha"),
+    Key("lora_model_dir", _t("string", "A trained LoRA adapter to go on training: loaded "
+                             "trainable, its adapter_config.json deciding r, alpha, targets "
+                             "and dropout; with rl: dpo, merged into the base before a fresh "
+                             "adapter.", group="adapter"),
+        run="adapter.from_adapter",
+        differs=("Where the spec gives r, alpha, targets or dropout other than the adapter's "
+                 "own, peftc warns (W209) and records the adapter's values; Axolotl is "
+                 "silent. With rl: dpo Axolotl does not load it at all; peftc merges it into "
+                 "the base before the fresh DPO adapter, as sft_adapter does. A local folder "
+                 "without adapter_config.json is an error before training (E221).")),
     Key("sft_adapter", _t("string", "Start from this SFT adapter: loaded, merged into the base, "
                           "then the fresh adapter is applied.", group="adapter"),
         run="adapter.sft_adapter.path", own=True),
@@ -837,8 +847,6 @@ OTHERS: tuple[Key, ...] = (
     # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
     *(Key(name, way=Way.PENDING, note=note) for name, note in (
         ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
-        ("lora_model_dir", "to start from a trained adapter, use sft_adapter (merged into the "
-         "base, then a fresh adapter is trained)"),
         ("dataset_prepared_path", "remove it; peftc tokenizes at the start of each run"),
         ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
         ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
