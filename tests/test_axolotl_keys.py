@@ -566,3 +566,9 @@ def test_lora_model_dir_must_be_a_lora_adapter(write_spec, tmp_path):
         resolve_spec(write_spec(MINIMAL + f"lora_model_dir: {ia3}\n"))
     assert exc.value.diagnostics[0].message == (
         "lora_model_dir holds an adapter of type IA3, not a LoRA one")
+
+
+def test_dataset_prepared_path_is_beside_the_spec(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "dataset_prepared_path: last_run_prepared\n")
+    assert run["data"]["prepared_path"] == str(tmp_path / "last_run_prepared")
+    assert run_yaml(write_spec, tmp_path, "", "plain.yaml")["data"]["prepared_path"] is None

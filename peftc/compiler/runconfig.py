@@ -242,6 +242,8 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         "datasets": items,
         "val_set_size": v["val_set_size"],
         "shuffle_seed": v["seed"],
+        "prepared_path": _abs(v["dataset_prepared_path"], spec_dir)
+        if v.get("dataset_prepared_path") else None,
         "train_on_inputs": v["train_on_inputs"],
         "eot_tokens": v.get("eot_tokens"),
         "chat_template_kwargs": v.get("chat_template_kwargs"),

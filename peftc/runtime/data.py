@@ -9,10 +9,12 @@ template TRL cannot mask (:mod:`peftc.runtime.chat`) and ``input_output`` segmen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -27,12 +29,55 @@ log = logging.getLogger("peftc.runtime")
 SFT_TYPES = set(FORMATTERS) - set(DPO_TYPES) | {"input_output"}
 
 
-def load_one(entry: dict[str, Any]) -> Any:
-    """``datasets.load_dataset`` for one ``data.datasets[]`` entry."""
+def prepared_dir(section: dict[str, Any], tokenizer: Any | None) -> Path:
+    """Where ``datasets`` keeps this run's prepared data (the loaded files' Arrow tables and
+    every ``map`` and split over them, TRL's tokenization included, each under its
+    fingerprint): ``<prepared_path or the datasets cache>/peftc-<key>``.
+
+    The key hashes the content of the local data files, the data section and the tokenizer.
+    Hand-written because ``datasets`` keys a local file by its path and modification time
+    only, so a file edited with its time kept (``cp -p``, ``rsync -t``, an unpacked archive)
+    would be served stale; under this key an edited file is a new folder."""
+    root = section.get("prepared_path")
+    if not root:
+        import datasets
+
+        root = Path(datasets.config.HF_DATASETS_CACHE) / "peftc-prepared"
+    files = {}
+    for entry in section["datasets"]:
+        for path in _local_files(entry):
+            with path.open("rb") as f:
+                files[str(path)] = hashlib.file_digest(f, "sha256").hexdigest()
+    key = json.dumps({"files": files, "data": section, "tokenizer": tokenizer and {
+        "name": tokenizer.name_or_path, "length": len(tokenizer),
+        "special": tokenizer.special_tokens_map, "chat_template": tokenizer.chat_template,
+    }}, sort_keys=True, default=str)
+    return Path(root) / f"peftc-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _local_files(entry: dict[str, Any]) -> list[Path]:
+    """The files a local entry reads (a folder's, all of them), in a stable order."""
+    if not entry.get("local"):
+        return []
+    named = entry.get("data_files") or entry["path"]
+    paths = [Path(p) for p in (named.values() if isinstance(named, dict) else
+                               [named] if isinstance(named, str) else named)]
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_absolute():
+            path = Path(entry["path"]) / path if Path(entry["path"]).is_dir() else path
+        out += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else \
+            [path] if path.is_file() else []
+    return out
+
+
+def load_one(entry: dict[str, Any], cache_dir: Path | None = None) -> Any:
+    """``datasets.load_dataset`` for one ``data.datasets[]`` entry, cached in ``cache_dir``."""
     from datasets import load_dataset
 
     path = entry["path"]
-    kwargs: dict[str, Any] = {"split": entry.get("split") or "train"}
+    kwargs: dict[str, Any] = {"split": entry.get("split") or "train",
+                              "cache_dir": str(cache_dir) if cache_dir else None}
     if entry.get("name"):
         kwargs["name"] = entry["name"]
     try:
@@ -127,16 +172,19 @@ def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Mas
 
 
 def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
-              chat: Masking | None = None) -> tuple[Any, Any | None]:
-    """Load, format and concatenate ``data.datasets``; split off ``val_set_size``.
+              chat: Masking | None = None, cache_dir: Path | None = None,
+              ) -> tuple[Any, Any | None]:
+    """Load, format and concatenate ``data.datasets``; split off ``val_set_size``; all of it
+    kept in ``cache_dir`` (default: :func:`prepared_dir`).
 
     Returns ``(train_dataset, eval_dataset_or_None)``.
     """
     from datasets import concatenate_datasets
 
     train_on_inputs = bool(section.get("train_on_inputs"))
+    cache_dir = cache_dir or prepared_dir(section, tokenizer)
     parts = [
-        format_dataset(load_one(entry), entry, kind, train_on_inputs, tokenizer, chat)
+        format_dataset(load_one(entry, cache_dir), entry, kind, train_on_inputs, tokenizer, chat)
         for entry in section["datasets"]
     ]
     columns = {tuple(sorted(p.column_names)) for p in parts}

@@ -163,6 +163,8 @@ class MetricsCallback(TrainerCallback):
             "tokens_seen": self.tokens,
             "tokens_per_second": self.tokens_per_second(),
             "train_seconds": round(self.train_seconds, 3),
+            # from the run's start to its first step: loading, data preparation, trainer
+            "seconds_to_first_step": round(self.train_start - self.outputs.started, 3),
             "wall_time_seconds": round(time.time() - self.outputs.started, 3),
             "peak_memory_mb": peak_memory_mb(),
             "world_size": trainer.args.world_size,

@@ -182,8 +182,9 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     model = apply_adapter(model, adapter, initial_dir)
     unfrozen = unfreeze(model, adapter.get("unfrozen_parameters"))
     trainable, total = trainable_parameters(model)
+    prepared = prepared_data(spec["data"], tokenizer)
     train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
-                                            chat)
+                                            chat, Path(prepared["dir"]))
 
     metrics = MetricsCallback(outputs)
     callbacks = [
@@ -224,6 +225,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     result = metrics.summary(trainer, trainable, total)
     result["precision"] = precision.as_dict()
     result["activation_offloading"] = args.activation_offloading  # as resolved on the machine
+    result["prepared_data"] = prepared
     if args.load_best_model_at_end:
         result["best"] = best_checkpoint(trainer, trainer_section)
     if chat is not None:
@@ -246,6 +248,17 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if trainer.is_world_process_zero():
         print_summary(result, str(outputs.dir), "completed")
     outcome.exit_code = EXIT_OK
+
+
+def prepared_data(data: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+    """Where the run's prepared data is kept, and whether an earlier run prepared it."""
+    from peftc.runtime.data import prepared_dir
+
+    folder = prepared_dir(data, tokenizer)
+    reused = folder.is_dir() and any(folder.iterdir())
+    print(f"peftc: data: {'reusing the prepared data in' if reused else 'preparing the data in'} "
+          f"{folder}", flush=True)
+    return {"dir": str(folder), "reused": reused}
 
 
 def best_checkpoint(trainer: Any, section: dict[str, Any]) -> dict[str, Any]:

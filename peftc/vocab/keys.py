@@ -586,6 +586,17 @@ SETTINGS: tuple[Key, ...] = (
         differs=("Set alone (no eval_steps or evals_per_epoch), Axolotl holds the rows out but "
                  "never evaluates; peftc evaluates at each epoch's end and after the last "
                  "step.")),
+    Key("dataset_prepared_path", _t("string", "Folder that keeps the prepared (loaded, "
+                                    "formatted, tokenized) data for later runs with the same "
+                                    "data files, tokenizer and data settings; unset: the "
+                                    "datasets cache.", group="data"),
+        run="data.prepared_path",
+        differs=("Prepared data is reused only when the local files' content, the data "
+                 "settings (val_set_size, the seed, the processing keys) and the tokenizer are "
+                 "the same; Axolotl's key leaves out the content, val_set_size and the seed, "
+                 "so an edited file can be served stale. Unset, Axolotl keeps it in "
+                 "./last_run_prepared, peftc in the datasets cache (~/.cache/huggingface/"
+                 "datasets/peftc-prepared); a relative path is beside the spec.")),
     Key("sequence_len", _int("Maximum tokens per example (or per packed sequence).", 512,
                              minimum=8, group="data", axolotl=True),
         run="trainer.config.max_length"),
@@ -847,7 +858,6 @@ OTHERS: tuple[Key, ...] = (
     # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
     *(Key(name, way=Way.PENDING, note=note) for name, note in (
         ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
-        ("dataset_prepared_path", "remove it; peftc tokenizes at the start of each run"),
         ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
         ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
         ("wandb_log_model", "remove it"), ("wandb_mode", "remove it"),
