@@ -62,6 +62,7 @@ CODES: dict[str, str] = {
     "E502": "output folder not written by peftc",
     "E503": "output folder holds a different compile (use --force)",
     "E403": "SLURM cluster size contradicts the run's num_gpus",
+    "E404": "FSDP and DeepSpeed both asked for",
     "E504": "another process wrote the output folder during this compile",
     "E601": "run folder or run.yaml missing or invalid",
     "E602": "the machine cannot serve an option of the run (e.g. LoftQ without CUDA)",

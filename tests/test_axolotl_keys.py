@@ -131,13 +131,6 @@ def test_axolotls_shipped_deepspeed_file_is_its_preset_when_not_here(write_spec,
     assert not result.warnings and "offload_optimizer" not in found["zero_optimization"]
 
 
-def test_axolotls_fsdp_list_is_not_supported_yet(write_spec):
-    with pytest.raises(PeftcError) as exc:
-        resolve_spec(write_spec(MINIMAL + "fsdp: [full_shard, auto_wrap]\n"))
-    [d] = exc.value.diagnostics
-    assert d.code == "E107" and "fsdp list" in d.message and "mapping" in d.hint
-
-
 CHAT = """
 base_model: NousResearch/Llama-3.2-1B
 adapter: lora

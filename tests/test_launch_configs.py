@@ -242,3 +242,64 @@ def test_slurm_flags_override_the_cluster_section(write_spec, cli, tmp_path):
     for line in ("--partition=big", "--nodes=2", "--gpus-per-node=8", "--time=01:00:00",
                  "--account=me"):
         assert f"#SBATCH {line}" in text
+
+
+# the sample configs' FSDP sections (Axolotl's examples mistral/mistral-qlora-fsdp.yml and
+# qwen2/qlora-fsdp.yaml): the deprecated list, then fsdp_config with and without prefixes
+AXOLOTL_FSDP = """
+num_gpus: 2
+fsdp: [full_shard, auto_wrap]
+fsdp_config:
+  fsdp_limit_all_gathers: true
+  fsdp_sync_module_states: true
+  fsdp_offload_params: true
+  use_orig_params: false
+  fsdp_cpu_ram_efficient_loading: true
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_sharding_strategy: SHARD_GRAD_OP
+"""
+
+
+def test_axolotls_fsdp_config_reaches_accelerate(write_spec, tmp_path):
+    run_dir, run = compiled(write_spec, tmp_path, AXOLOTL_FSDP)
+    args = check_accelerate(run_dir, run)
+    assert args.use_fsdp is True and run["launch"]["fsdp"] is True
+    fsdp = yaml.safe_load((run_dir / "accelerate.yaml").read_text())["fsdp_config"]
+    assert fsdp == {
+        "fsdp_version": 1,  # as Axolotl pins it
+        "fsdp_sharding_strategy": "SHARD_GRAD_OP",  # fsdp_config over the list's full_shard
+        "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+        "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer",  # the family's layer
+        "fsdp_limit_all_gathers": True, "fsdp_sync_module_states": True,
+        "fsdp_offload_params": True, "fsdp_use_orig_params": False,
+        "fsdp_cpu_ram_efficient_loading": True, "fsdp_state_dict_type": "FULL_STATE_DICT",
+    }
+    # accelerate's parser read the settings as written
+    assert (args.fsdp_sharding_strategy, args.fsdp_offload_params) == ("SHARD_GRAD_OP", True)
+
+
+def test_fsdp_version_2_and_the_list_alone(write_spec, tmp_path):
+    run_dir, run = compiled(write_spec, tmp_path, "num_gpus: 2\nfsdp_version: 2\nfsdp_config:\n"
+                            "  reshard_after_forward: true\n  activation_checkpointing: true\n")
+    check_accelerate(run_dir, run)
+    fsdp = yaml.safe_load((run_dir / "accelerate.yaml").read_text())["fsdp_config"]
+    assert fsdp == {"fsdp_version": 2, "fsdp_reshard_after_forward": True,
+                    "fsdp_activation_checkpointing": True}
+    run_dir, run = compiled(write_spec, tmp_path, "num_gpus: 2\nfsdp: [offload]\n", "list.yaml")
+    check_accelerate(run_dir, run)
+    fsdp = yaml.safe_load((run_dir / "accelerate.yaml").read_text())["fsdp_config"]
+    assert fsdp == {"fsdp_version": 1, "fsdp_offload_params": True}
+
+
+@pytest.mark.parametrize("extra,code,words", [
+    ("fsdp_config: {fsdp_sharding: FULL_SHARD}\n", "E100", "fsdp_sharding"),
+    ("fsdp_config: {limit_all_gathers: false}\n", "E102", "limit_all_gathers"),
+    ("fsdp: [full_shard]\ndeepspeed: zero2\n", "E404", "fsdp and deepspeed both shard"),
+    ("fsdp_config: {transformer_layer_cls_to_wrap: 'X; rm -rf /'}\n", "E1", "transformer_layer"),
+])
+def test_fsdp_settings_that_are_refused(write_spec, tmp_path, extra, code, words):
+    with pytest.raises(PeftcError) as exc:
+        compiled(write_spec, tmp_path, "num_gpus: 2\n" + extra)
+    [d] = exc.value.diagnostics
+    assert d.code.startswith(code) and words in d.message, d

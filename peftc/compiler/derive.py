@@ -680,10 +680,10 @@ def _conflicts(d: _Deriver) -> None:
     _jagged(d)
     if v.get("relora"):
         _relora(d)
-    if isinstance(v.get("fsdp"), list):
-        d.problem("E107", f"Axolotl's fsdp list {v['fsdp']} (with fsdp_config) is not "
-                  "supported yet", "fsdp", "use peftc's fsdp mapping: sharding_strategy "
-                  "(FULL_SHARD, ...), offload_params, state_dict_type, auto_wrap")
+    fsdp = next((k for k in ("fsdp", "fsdp_config", "fsdp_version") if v.get(k)), None)
+    if fsdp and v.get("deepspeed"):
+        d.problem("E404", f"{fsdp} and deepspeed both shard the model; keep one (Axolotl "
+                  "refuses both too)", fsdp)
     if v.get("bf16") is True and v.get("fp16") is True:
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \

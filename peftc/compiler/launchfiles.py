@@ -155,7 +155,7 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
     accelerate reads it relative to the directory it is launched from."""
     v = run.values
     world = v["num_gpus"]
-    fsdp = v.get("fsdp")
+    fsdp = fsdp_settings(v)
     if ds is not None:
         dist = "DEEPSPEED"
     elif fsdp is not None:
@@ -164,9 +164,6 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
         dist = "MULTI_GPU"
     else:
         dist = "NO"
-    fam = v.get("model_family")
-    fsdp_full = {"sharding_strategy": "FULL_SHARD", "offload_params": False,
-                 "state_dict_type": "SHARDED_STATE_DICT", "auto_wrap": True, **(fsdp or {})}
     return render(
         "accelerate.yaml.j2", run_id=run.run_id, distributed_type=dist, num_processes=world,
         num_machines=v["num_machines"], main_process_ip=None,
@@ -174,9 +171,48 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
         # "auto" precision: "no" here, and transformers sets accelerate's mixed precision from
         # the bf16/fp16 flags the runtime resolves
         mixed_precision="bf16" if v["bf16"] is True else "fp16" if v["fp16"] is True else "no",
-        zero_stage=zero_stage(ds), fsdp=fsdp_full,
-        layer_cls=catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer",
-        deepspeed_file=str(run_dir / "deepspeed.json"))
+        zero_stage=zero_stage(ds), fsdp=fsdp, deepspeed_file=str(run_dir / "deepspeed.json"))
+
+
+# transformers' FSDPOption words of Axolotl's fsdp list that name a sharding strategy
+_STRATEGY_WORDS = {"full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2",
+                   "no_shard"}
+
+
+def fsdp_settings(v: dict[str, Any]) -> dict[str, Any] | None:
+    """accelerate's FSDP settings (its launch config's fsdp_* keys, unprefixed), or None
+    without FSDP: peftc's fsdp mapping (on peftc's defaults) or Axolotl's fsdp list
+    (transformers' words, on accelerate's defaults as in Axolotl), then fsdp_config and
+    fsdp_version over it; FSDP version 1 unless said (Axolotl pins it), and the family's
+    decoder layer as the auto-wrap class when none is named."""
+    given, config = v.get("fsdp"), v.get("fsdp_config") or {}
+    if given is None and not config and v.get("fsdp_version") is None:
+        return None
+    if isinstance(given, dict):  # peftc's own
+        out = {"version": 1, "sharding_strategy": given.get("sharding_strategy", "FULL_SHARD"),
+               "offload_params": given.get("offload_params", False),
+               "state_dict_type": given.get("state_dict_type", "SHARDED_STATE_DICT"),
+               "auto_wrap_policy": "TRANSFORMER_BASED_WRAP" if given.get("auto_wrap", True)
+               else "NO_WRAP", "use_orig_params": True, "cpu_ram_efficient_loading": True,
+               "sync_module_states": True}
+    else:
+        out = {"version": 1}
+        words = set(given or [])
+        strategy = words & _STRATEGY_WORDS
+        if strategy:
+            out["sharding_strategy"] = strategy.pop().upper()
+        if "offload" in words:
+            out["offload_params"] = True
+        if "auto_wrap" in words:
+            out["auto_wrap_policy"] = "TRANSFORMER_BASED_WRAP"
+    out.update({k.removeprefix("fsdp_"): value for k, value in config.items()})
+    if v.get("fsdp_version") is not None:
+        out["version"] = v["fsdp_version"]
+    fam = v.get("model_family")
+    if out.get("auto_wrap_policy") == "TRANSFORMER_BASED_WRAP":
+        out.setdefault("transformer_layer_cls_to_wrap",
+                       catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer")
+    return out
 
 
 def launch_sh(run: ResolvedRun) -> str:

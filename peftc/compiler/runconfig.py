@@ -12,6 +12,7 @@ from typing import Any
 
 from peftc import __version__
 from peftc.compiler import catalog
+from peftc.compiler.launchfiles import fsdp_settings
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.chat_templates import FALLBACK
@@ -61,7 +62,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "num_processes": v["num_gpus"],
             "num_machines": v["num_machines"],
             "deepspeed": "deepspeed.json" if v.get("deepspeed") else None,
-            "fsdp": v.get("fsdp") is not None,
+            "fsdp": fsdp_settings(v) is not None,
             "accelerate_config": "accelerate.yaml",
         },
     }

@@ -274,6 +274,31 @@ _FSDP = {
 }
 
 
+# transformers' FSDPOption words, Axolotl's deprecated `fsdp:` list
+FSDP_WORDS = ["full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "no_shard",
+              "offload", "auto_wrap"]
+# fsdp_config: the FSDP settings accelerate's launch config takes (`accelerate launch
+# --fsdp_*`), the fact accelerate.yaml is written from
+_LAYER_CLASSES = r"^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$"
+FSDP_SETTINGS: dict[str, dict[str, Any]] = {
+    "version": {"enum": [1, 2]},
+    "sharding_strategy": {"enum": ["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD",
+                                   "HYBRID_SHARD_ZERO2"]},
+    "reshard_after_forward": {"type": "boolean"},
+    "offload_params": {"type": "boolean"},
+    "auto_wrap_policy": {"enum": ["TRANSFORMER_BASED_WRAP", "SIZE_BASED_WRAP", "NO_WRAP"]},
+    "transformer_layer_cls_to_wrap": {"type": "string", "pattern": _LAYER_CLASSES},
+    "min_num_params": {"type": "integer", "minimum": 0},
+    "backward_prefetch": {"enum": ["BACKWARD_PRE", "BACKWARD_POST", "NO_PREFETCH"]},
+    "forward_prefetch": {"type": "boolean"},
+    "state_dict_type": {"enum": ["FULL_STATE_DICT", "SHARDED_STATE_DICT", "LOCAL_STATE_DICT"]},
+    "use_orig_params": {"type": "boolean"},
+    "cpu_ram_efficient_loading": {"type": "boolean"},
+    "sync_module_states": {"type": "boolean"},
+    "activation_checkpointing": {"type": "boolean"},
+    "limit_all_gathers": {"enum": [True]},
+}
+
 # Structural sections (peftc's own): shape the spec, not a run.
 SLURM_NAME = r"^[A-Za-z0-9_.-]+$"
 SLURM_NAMES = r"^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$"
@@ -844,13 +869,23 @@ SETTINGS: tuple[Key, ...] = (
                                             "each step (slower; needed by some models).",
                                             axolotl=True, group="distributed"),
         run="trainer.config.ddp_find_unused_parameters"),
-    Key("fsdp", {"anyOf": [_FSDP, {"type": "array", "items": {"type": "string"}}],
-                 "description": _FSDP["description"] + " (Axolotl's list form is not "
-                 "supported yet.)", "group": "distributed"},
+    Key("fsdp", {"anyOf": [_FSDP, {"type": "array", "items": {"enum": FSDP_WORDS}}],
+                 "description": _FSDP["description"] + " Also Axolotl's deprecated list of "
+                 "transformers' words (full_shard, auto_wrap, offload, ...).",
+                 "group": "distributed"},
+        run="launch.fsdp"),
+    Key("fsdp_config", {"type": "object", "group": "distributed", "additionalProperties": False,
+                        "description": "accelerate's FSDP settings (its launch config's fsdp_* "
+                        "keys, with or without the prefix), written into accelerate.yaml.",
+                        "patternProperties": {f"^(fsdp_)?{name}$": schema
+                                              for name, schema in FSDP_SETTINGS.items()}},
         run="launch.fsdp",
-        differs=("A mapping of peftc's (sharding_strategy, offload_params, state_dict_type, "
-                 "auto_wrap); Axolotl's `fsdp` is a deprecated list and its `fsdp_config` a "
-                 "mapping of accelerate's FSDP keys, not supported yet.")),
+        differs=("Axolotl drops sharding_strategy, forward_prefetch and backward_prefetch "
+                 "silently; peftc passes them to accelerate. limit_all_gathers is taken as "
+                 "true only (accelerate's default, which its launch config cannot change).")),
+    Key("fsdp_version", _enum([1, 2], "FSDP version; unset with fsdp_config: 1, as Axolotl "
+                              "pins it.", group="distributed"),
+        run="launch.fsdp"),
 )
 
 # Axolotl keys peftc does not take, and second spellings.
@@ -863,9 +898,6 @@ OTHERS: tuple[Key, ...] = (
         ("wandb_log_model", "remove it"), ("wandb_mode", "remove it"),
         ("wandb_run_id", "remove it"), ("use_wandb", "remove it"),
         ("use_tensorboard", "remove it; metrics.json holds the curves"),
-        ("fsdp_config", "use peftc's fsdp mapping (sharding_strategy, offload_params, "
-         "state_dict_type, auto_wrap)"),
-        ("fsdp_version", "use peftc's fsdp mapping"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
         ("group_by_length", "remove it"),
