@@ -565,3 +565,10 @@ def test_dataset_prepared_path_is_beside_the_spec(write_spec, tmp_path):
     run = run_yaml(write_spec, tmp_path, "dataset_prepared_path: last_run_prepared\n")
     assert run["data"]["prepared_path"] == str(tmp_path / "last_run_prepared")
     assert run_yaml(write_spec, tmp_path, "", "plain.yaml")["data"]["prepared_path"] is None
+
+
+def test_saves_on_evaluations_given_as_shares(write_spec, tmp_path):
+    # 0.3 / 0.1 is 2.9999999999999996 in floating point: still every third evaluation
+    tr = run_yaml(write_spec, tmp_path, "val_set_size: 0.1\neval_steps: 0.1\nsave_steps: 0.3\n"
+                  "early_stopping_patience: 2\n")["trainer"]["config"]
+    assert (tr["save_steps"], tr["eval_steps"], tr["load_best_model_at_end"]) == (0.3, 0.1, True)

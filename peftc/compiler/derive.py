@@ -454,19 +454,20 @@ def _best_checkpoint(d: _Deriver) -> None:
     if not v.get("load_best_model_at_end") or v["save_strategy"] == "best":
         return
     eval_steps, save_steps = v.get("eval_steps"), v.get("save_steps")
-    if not any(d.run.source(k).kind not in ("default", "derived") and v.get(k) is not None
-               for k in _SAVE_KEYS):
+    written = [k for k in _SAVE_KEYS
+               if d.run.source(k).kind not in ("default", "derived") and v.get(k) is not None]
+    ratio = save_steps / eval_steps if eval_steps and save_steps else 1.0
+    if not written:
         d.set("save_strategy", v["eval_strategy"], f"{key}: a save at each evaluation, to "
               "keep the best", key)
         d.set("save_steps", eval_steps, f"{key}: a save at each evaluation", key)
-    elif v["save_strategy"] != v["eval_strategy"] or (
-            eval_steps and not float(save_steps / eval_steps).is_integer()):
+    elif v["save_strategy"] != v["eval_strategy"] or abs(ratio - round(ratio)) > 1e-9:
         saves = f"save_steps {num(save_steps)}" if save_steps else \
             f"save_strategy '{v['save_strategy']}'"
         evals = f"eval_steps {num(eval_steps)}" if eval_steps else \
             f"eval_strategy '{v['eval_strategy']}'"
         d.problem("E219", f"{key} keeps the best evaluation's checkpoint, but {saves} does not "
-                  f"fall on {evals}", next(k for k in _SAVE_KEYS if d.given(k)),
+                  f"fall on {evals}", written[0],
                   "save at evaluations (a multiple of eval_steps), or remove the save keys")
 
 
