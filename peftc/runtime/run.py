@@ -253,11 +253,13 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
 def prepared_data(data: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
     """Where the run's prepared data is kept, and whether an earlier run prepared it."""
     from peftc.runtime.data import prepared_dir
+    from peftc.runtime.outputs import is_main_process
 
     folder = prepared_dir(data, tokenizer)
     reused = folder.is_dir() and any(folder.iterdir())
-    print(f"peftc: data: {'reusing the prepared data in' if reused else 'preparing the data in'} "
-          f"{folder}", flush=True)
+    if is_main_process():
+        doing = "reusing the prepared data in" if reused else "preparing the data in"
+        print(f"peftc: data: {doing} {folder}", flush=True)
     return {"dir": str(folder), "reused": reused}
 
 
