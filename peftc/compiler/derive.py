@@ -26,6 +26,7 @@ from peftc.vocab.keys import (
     DATASET_KEY,
     DPO_RENAMED,
     DPO_TYPES,
+    KEYS,
     role_of,
 )
 
@@ -144,10 +145,11 @@ def _unfrozen(d: _Deriver) -> None:
                       f"{exc}", "unfrozen_parameters")
 
 
-# the spec's keys an adapter's adapter_config.json decides, with PEFT's field names
-_ADAPTER_FIELDS = (("lora_r", "r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout"),
-                   ("lora_target_modules", "target_modules"), ("peft_use_dora", "use_dora"),
-                   ("peft_use_rslora", "use_rslora"), ("lora_modules_to_save", "modules_to_save"))
+# the spec's keys an adapter's adapter_config.json decides, with their PEFT field (the last
+# part of the key's run.yaml field, adapter.config.<field>)
+_ADAPTER_FIELDS = tuple((key, KEYS[key].run.rsplit(".", 1)[-1]) for key in (
+    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "peft_use_dora",
+    "peft_use_rslora", "lora_modules_to_save"))
 
 
 def _lora_model_dir(d: _Deriver) -> None:

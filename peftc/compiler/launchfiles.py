@@ -19,6 +19,7 @@ from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
+from peftc.vocab.keys import FSDP_SWITCHES
 
 PRESETS: dict[str, dict[str, Any]] = {
     "zero1": {"stage": 1},
@@ -174,9 +175,6 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
         zero_stage=zero_stage(ds), fsdp=fsdp, deepspeed_file=str(run_dir / "deepspeed.json"))
 
 
-# transformers' FSDPOption words of Axolotl's fsdp list that name a sharding strategy
-_STRATEGY_WORDS = {"full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2",
-                   "no_shard"}
 
 
 def fsdp_settings(v: dict[str, Any]) -> dict[str, Any] | None:
@@ -198,7 +196,7 @@ def fsdp_settings(v: dict[str, Any]) -> dict[str, Any] | None:
     else:
         out = {"version": 1}
         words = set(given or [])
-        strategy = words & _STRATEGY_WORDS
+        strategy = words - set(FSDP_SWITCHES)  # the rest name a sharding strategy
         if strategy:
             out["sharding_strategy"] = strategy.pop().upper()
         if "offload" in words:

@@ -207,6 +207,29 @@ class AdaLoraBudgetCallback(TrainerCallback):
         model.base_model.update_and_allocate(state.global_step)
 
 
+def base_parameters(model: Any) -> dict[str, Any]:
+    """The base model's parameters by the names the model spells them: PEFT's prefix and its
+    ``base_layer`` wrapper left out, tied parameters under each of their names."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {name.replace(".base_layer", ""): param
+            for name, param in base.named_parameters(remove_duplicate=False)}
+
+
+def load_base_tensors(model: Any, path: Path) -> bool:
+    """Copy the tensors saved at ``path`` under base-model names (ReLoRA's merged restarts,
+    unfrozen parameters) into a base or PEFT-wrapped model; False when there is no file."""
+    if not path.exists():
+        return False
+    import torch
+    from safetensors.torch import load_file
+
+    named = base_parameters(model)
+    with torch.no_grad():
+        for name, value in load_file(str(path)).items():
+            named[name].copy_(value)
+    return True
+
+
 def adapter_callbacks(section: dict[str, Any]) -> list[Any]:
     """The training callbacks the adapter needs (AdaLoRA budget, ReLoRA restarts)."""
     callbacks: list[Any] = []

@@ -22,6 +22,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from peftc.runtime.adapter import load_base_tensors
 from peftc.runtime.errors import RuntimeConfigError
 
 log = logging.getLogger("peftc.runtime")
@@ -166,26 +167,7 @@ def save_base_weights(model: Any, folder: Path) -> None:
 
 def load_base_weights(model: Any, folder: Path) -> bool:
     """Load saved restart weights into a base (or PEFT-wrapped) model; False when none saved."""
-    path = Path(folder) / BASE_WEIGHTS
-    if not path.exists():
-        return False
-    import torch
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path))
-    targets = {}
-    for name, module in model.named_modules():
-        weight = getattr(module, "weight", None)
-        if weight is None:
-            continue
-        if hasattr(module, "get_base_layer"):
-            continue
-        key = base_weight_key(name.replace(".base_layer", ""))
-        targets[key] = weight
-    with torch.no_grad():
-        for key, value in tensors.items():
-            targets[key].copy_(value)
-    return True
+    return load_base_tensors(model, Path(folder) / BASE_WEIGHTS)
 
 
 class ReLoraCallback(TrainerCallback):

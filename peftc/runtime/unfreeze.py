@@ -13,17 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from peftc.runtime.adapter import base_parameters, load_base_tensors
 from peftc.runtime.errors import RuntimeConfigError
 
 UNFROZEN = "unfrozen_parameters.safetensors"
-
-
-def base_parameters(model: Any) -> dict[str, Any]:
-    """The base model's parameters by the names the model spells them: PEFT's prefix and its
-    ``base_layer`` wrapper left out, tied parameters under each of their names."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {name.replace(".base_layer", ""): param
-            for name, param in base.named_parameters(remove_duplicate=False)}
 
 
 def unfreeze(model: Any, patterns: list[dict[str, str]] | None) -> dict[str, Any]:
@@ -69,17 +62,7 @@ def save_unfrozen(params: dict[str, Any], folder: Path) -> None:
 def load_unfrozen(model: Any, folder: Path) -> bool:
     """Load saved unfrozen parameters into a base or PEFT-wrapped model; False when the
     folder has none."""
-    path = Path(folder) / UNFROZEN
-    if not path.exists():
-        return False
-    import torch
-    from safetensors.torch import load_file
-
-    named = base_parameters(model)
-    with torch.no_grad():
-        for name, value in load_file(str(path)).items():
-            named[name].copy_(value)
-    return True
+    return load_base_tensors(model, Path(folder) / UNFROZEN)
 
 
 def unfrozen_callback(params: dict[str, Any]) -> Any:

@@ -258,25 +258,9 @@ _LOFTQ = {
     },
 }
 
-_FSDP = {
-    "type": "object",
-    "description": "Fully Sharded Data Parallel through accelerate.",
-    "additionalProperties": False,
-    "properties": {
-        "sharding_strategy": _enum(["FULL_SHARD", "SHARD_GRAD_OP", "NO_SHARD", "HYBRID_SHARD"],
-                                   "How parameters, gradients and optimizer state are sharded.",
-                                   "FULL_SHARD"),
-        "offload_params": _bool("Offload parameters to CPU."),
-        "state_dict_type": _enum(["FULL_STATE_DICT", "SHARDED_STATE_DICT"],
-                                 "How checkpoints are written.", "SHARDED_STATE_DICT"),
-        "auto_wrap": _bool("Wrap each decoder layer (class taken from the model family).", True),
-    },
-}
-
-
-# transformers' FSDPOption words, Axolotl's deprecated `fsdp:` list
-FSDP_WORDS = ["full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2", "no_shard",
-              "offload", "auto_wrap"]
+# transformers' FSDPOption words, Axolotl's deprecated `fsdp:` list: a sharding strategy's
+# name in lower case, or one of these switches
+FSDP_SWITCHES = ["offload", "auto_wrap"]
 # fsdp_config: the FSDP settings accelerate's launch config takes (`accelerate launch
 # --fsdp_*`), the fact accelerate.yaml is written from
 _LAYER_CLASSES = r"^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -298,6 +282,23 @@ FSDP_SETTINGS: dict[str, dict[str, Any]] = {
     "activation_checkpointing": {"type": "boolean"},
     "limit_all_gathers": {"enum": [True]},
 }
+FSDP_WORDS = [name.lower() for name in FSDP_SETTINGS["sharding_strategy"]["enum"]] + FSDP_SWITCHES
+
+_FSDP = {
+    "type": "object",
+    "description": "Fully Sharded Data Parallel through accelerate.",
+    "additionalProperties": False,
+    "properties": {
+        "sharding_strategy": _enum(FSDP_SETTINGS["sharding_strategy"]["enum"],
+                                   "How parameters, gradients and optimizer state are sharded.",
+                                   "FULL_SHARD"),
+        "offload_params": _bool("Offload parameters to CPU."),
+        "state_dict_type": _enum(FSDP_SETTINGS["state_dict_type"]["enum"],
+                                 "How checkpoints are written.", "SHARDED_STATE_DICT"),
+        "auto_wrap": _bool("Wrap each decoder layer (class taken from the model family).", True),
+    },
+}
+
 
 # Structural sections (peftc's own): shape the spec, not a run.
 SLURM_NAME = r"^[A-Za-z0-9_.-]+$"
