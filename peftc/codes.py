@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
             "miss them",
     "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
+    "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -73,6 +74,7 @@ CODES: dict[str, str] = {
             "embeddings (found once the tokenizer is loaded)",
     "E607": "an unfrozen_parameters pattern matches no parameter of the model, or only "
             "quantized ones",
+    "E608": "the run reports to W&B but wandb is not installed",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",
@@ -83,6 +85,7 @@ CODES: dict[str, str] = {
     "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
+    "W210": "wandb_project reports to W&B although use_wandb is false (as in Axolotl)",
 }
 
 

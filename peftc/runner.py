@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def train_dir(run_dir: Path) -> int:
     try:
         code = run(run_dir)
     except RuntimeConfigError as exc:
-        raise PeftcError(Diagnostic(exc.code, ERROR, str(exc),
-                                    file=str(run_dir / "run.yaml"))) from None
+        file, line, col = spec_location(run_dir, exc.keys) or (str(run_dir / "run.yaml"), 0, 0)
+        raise PeftcError(Diagnostic(exc.code, ERROR, str(exc), file=file, line=line,
+                                    col=col)) from None
     if code == 1:
         import yaml
 
@@ -63,6 +65,20 @@ def train_dir(run_dir: Path) -> int:
                                     file=str(run_dir / "run.yaml"),
                                     hint="PEFTC_DEBUG=1 shows the traceback"))
     return code
+
+
+def spec_location(run_dir: Path, keys: tuple[str, ...]) -> tuple[str, int, int] | None:
+    """Where the spec set the first of ``keys`` it set, from the run's provenance.json (None
+    when none was set in a file: defaults, or values derived from other keys)."""
+    try:
+        sources = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in keys:
+        m = re.fullmatch(r"spec:(.+):(\d+):(\d+)", str(sources.get(key, {}).get("source")))
+        if m:
+            return m.group(1), int(m.group(2)), int(m.group(3))
+    return None
 
 
 def select_runs(manifest: dict, run_id: str | None, run_all: bool, spec: str) -> list[dict]:

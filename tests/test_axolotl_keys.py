@@ -572,3 +572,36 @@ def test_saves_on_evaluations_given_as_shares(write_spec, tmp_path):
     tr = run_yaml(write_spec, tmp_path, "val_set_size: 0.1\neval_steps: 0.1\nsave_steps: 0.3\n"
                   "early_stopping_patience: 2\n")["trainer"]["config"]
     assert (tr["save_steps"], tr["eval_steps"], tr["load_best_model_at_end"]) == (0.3, 0.1, True)
+
+
+def test_wandb_keys_reach_the_report_section_as_axolotl_reads_them(write_spec, tmp_path):
+    run = run_yaml(write_spec, tmp_path, "wandb_project: p\nwandb_entity: team\nwandb_watch: "
+                   "gradients\nwandb_log_model: false\nwandb_mode: offline\n")
+    name = run["run_id"]  # unset wandb_name: the run's id (Axolotl leaves W&B to pick one)
+    assert run["report"]["wandb"] == {"project": "p", "entity": "team", "name": name,
+                                      "run_id": None, "watch": "gradients",
+                                      "log_model": "false", "mode": "offline"}
+    assert run["trainer"]["config"]["report_to"] == ["wandb"]
+    assert run["trainer"]["config"]["run_name"] == name
+    # wandb_run_id names the run when wandb_name does not; use_wandb alone reports too
+    run = run_yaml(write_spec, tmp_path, "use_wandb: true\nwandb_run_id: abc123\n", "id.yaml")
+    assert (run["report"]["wandb"]["name"], run["report"]["wandb"]["run_id"]) == ("abc123",) * 2
+    assert run["trainer"]["config"]["run_name"] == "abc123"
+    # empty keys, as Axolotl's examples write them, report nothing
+    run = run_yaml(write_spec, tmp_path, "wandb_project:\nwandb_entity:\nwandb_watch:\n",
+                   "none.yaml")
+    assert run["report"]["wandb"] is None and run["trainer"]["config"]["report_to"] == []
+
+
+def test_wandb_project_reports_despite_use_wandb_false_and_says_so(write_spec, tmp_path):
+    compiled = resolve_spec(write_spec(MINIMAL + "use_wandb: false\nwandb_project: p\n"))
+    [w] = [d for d in compiled.warnings if d.code == "W210"]
+    assert w.line == MINIMAL.count("\n") and "as in Axolotl" in w.message
+
+
+def test_one_wandb_run_id_for_several_runs_is_refused(write_spec):
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + "wandb_run_id: abc\nsweep: {lora_r: [8, 16]}\n"))
+    [d] = exc.value.diagnostics
+    assert (d.code, d.line) == ("E222", MINIMAL.count("\n"))
+    assert "shared by 2 runs" in d.message

@@ -70,11 +70,11 @@ def test_yaml11_trap_is_explained(write_spec, cli):
 def test_axolotl_keys_by_way(write_spec, cli):
     """Refused and not-yet-supported keys are located errors that say what to do; speed hints
     and renamed keys are warnings, and the run is as if the hint were absent."""
-    code, out, _ = cli("lint", write_spec(GOOD + "gptq: true\nwandb_project: x\n"))
+    code, out, _ = cli("lint", write_spec(GOOD + "gptq: true\nuse_tensorboard: true\n"))
     assert code == 1
     assert ":6:1: E105 error: 'gptq' is an Axolotl key peftc does not take" in out
     assert "hint: GPTQ models are not supported; use load_in_4bit" in out
-    assert ":7:1: E107 error: 'wandb_project' is an Axolotl key peftc does not support " \
+    assert ":7:1: E107 error: 'use_tensorboard' is an Axolotl key peftc does not support " \
            "yet" in out
     code, out, _ = cli("lint", write_spec(GOOD + "plugins: [x.LigerPlugin]\nliger_rope: true\n"
                                           "dpo_beta: 0.2\n", "hints.yaml"))

@@ -677,9 +677,21 @@ def _check_jinja(d: _Deriver, text: str, key: str) -> bool:
         return False
 
 
+def _wandb(d: _Deriver) -> None:
+    """Axolotl's reading of the W&B keys (``setup_wandb_env_vars``)."""
+    v = d.v
+    if v.get("wandb_project") and v.get("use_wandb") is False:
+        d.problem("W210", "wandb_project reports to W&B although use_wandb is false, as in "
+                  "Axolotl", "use_wandb", "remove wandb_project to not report, or "
+                  "use_wandb to say that you do", severity=WARNING)
+    if v.get("wandb_run_id") and not v.get("wandb_name"):
+        d.set("wandb_name", v["wandb_run_id"], "wandb_run_id (as in Axolotl)", "wandb_run_id")
+
+
 def _conflicts(d: _Deriver) -> None:
     v = d.v
     _chat_template(d)
+    _wandb(d)
     _jagged(d)
     if v.get("relora"):
         _relora(d)

@@ -162,6 +162,7 @@ class Resolver:
                     by_stage[stage] = run
                 self._finish_output_dir(run)
                 out.append(run)
+        self._check_shared_wandb_run(out)
         total = len(out) or 1
         self.warnings = dedupe([p for p in self.problems if not p.is_error], total)
         if any(p.is_error for p in self.problems):
@@ -339,6 +340,22 @@ class Resolver:
             run.sources["sft_adapter_chain"] = Source(
                 "derived: adapters to merge before training, in order", run.loc("sft_adapter"),
                 RANK["derived"])
+
+    def _check_shared_wandb_run(self, runs: list[ResolvedRun]) -> None:
+        """One W&B run id for several runs would interleave their curves in one W&B run."""
+        by_id: dict[str, list[ResolvedRun]] = {}
+        for run in runs:
+            if run.values.get("wandb_run_id"):
+                by_id.setdefault(run.values["wandb_run_id"], []).append(run)
+        for run_id, shared in by_id.items():
+            if len(shared) > 1:
+                f, ln, c = shared[0].loc("wandb_run_id")
+                self.problems.append(Diagnostic(
+                    "E222", ERROR, f"wandb_run_id {run_id!r} is shared by {len(shared)} runs "
+                    f"({', '.join(r.run_id for r in shared)}): they would all log into one "
+                    "W&B run", file=f, line=ln, col=c,
+                    hint="give each run its own wandb_run_id (per stage or in the sweep), or "
+                    "remove it"))
 
     def _finish_output_dir(self, run: ResolvedRun) -> None:
         root = self.out_root or Path("OUT")

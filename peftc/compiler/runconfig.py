@@ -58,6 +58,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "global_batch_size": v.get("global_batch_size"),
             "effective_global_batch_size": v["effective_global_batch_size"],
         },
+        "report": {"wandb": _wandb(v, run.run_id)},
         "launch": {
             "num_processes": v["num_gpus"],
             "num_machines": v["num_machines"],
@@ -66,6 +67,20 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "accelerate_config": "accelerate.yaml",
         },
     }
+
+
+def _wandb(v: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+    """W&B's settings when the run reports there (a non-empty wandb_project reports whatever
+    use_wandb says, as in Axolotl); the runtime hands them to transformers' WandbCallback."""
+    if not (v.get("wandb_project") or v.get("use_wandb")):
+        return None
+    def off(key: str) -> str:  # transformers' word for "no"
+        return "false" if v.get(key) in (None, False) else v[key]
+
+    return {"project": v.get("wandb_project"), "entity": v.get("wandb_entity"),
+            "name": v.get("wandb_name") or run_id, "run_id": v.get("wandb_run_id"),
+            "watch": off("wandb_watch"), "log_model": off("wandb_log_model"),
+            "mode": v.get("wandb_mode")}
 
 
 def _chat_template(v: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +272,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
     warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
     cfg: dict[str, Any] = {
         "output_dir": output_dir,
-        "run_name": run_id,
+        "run_name": v.get("wandb_name") or run_id,  # Axolotl: run_name is wandb_name
         "per_device_train_batch_size": v["micro_batch_size"],
         "per_device_eval_batch_size": v.get("eval_batch_size") or v["micro_batch_size"],
         "gradient_accumulation_steps": v["gradient_accumulation_steps"],
@@ -291,7 +306,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
         "load_best_model_at_end": v["load_best_model_at_end"],
         "metric_for_best_model": v.get("metric_for_best_model"),
         "greater_is_better": v.get("greater_is_better"),
-        "report_to": [],  # wandb_* arrive with the runtime's reporting
+        "report_to": ["wandb"] if _wandb(v, run_id) else [],
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],
         "remove_unused_columns": v["remove_unused_columns"],

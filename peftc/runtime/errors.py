@@ -6,13 +6,15 @@ from __future__ import annotations
 class RuntimeConfigError(Exception):
     """A problem with the run (or the machine it runs on) that the user must fix.
 
-    The message is complete and actionable on its own; the CLI shows it as a diagnostic.
+    The message is complete and actionable on its own; the CLI shows it as a diagnostic,
+    located at the first of ``keys`` that the run's provenance.json places in the spec.
     """
 
-    def __init__(self, message: str, code: str = "E602") -> None:
+    def __init__(self, message: str, code: str = "E602", keys: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.keys = keys
 
 
 class LossError(RuntimeError):

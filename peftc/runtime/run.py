@@ -46,8 +46,10 @@ def preflight(spec: dict[str, Any]) -> Precision:
     resolved for this machine."""
     from peftc.runtime import precision
     from peftc.runtime.adapter import check_supported
+    from peftc.runtime.report import check_wandb
 
     check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
+    check_wandb(spec.get("report"))
     given = spec["trainer"].get("resume_from_checkpoint")
     if given and not Path(given).is_dir():
         raise RuntimeConfigError(f"trainer.resume_from_checkpoint: {given} is not there; train "
@@ -120,6 +122,7 @@ def run(run_dir: Path) -> int:
 def execute(run_dir: Path) -> Outcome:
     """:func:`run`, returning the trainer too."""
     from peftc.runtime.outputs import RunOutputs, catch_signals
+    from peftc.runtime.report import wandb_environment
 
     run_dir = Path(run_dir)
     spec = read_run(run_dir)
@@ -127,7 +130,8 @@ def execute(run_dir: Path) -> Outcome:
     outputs.start()
     outcome = Outcome(EXIT_FAILED)
     try:
-        with catch_signals() as interrupt:
+        with catch_signals() as interrupt, \
+                wandb_environment(spec.get("report"), Path(spec["output_dir"])):
             train(spec, outputs, interrupt, outcome)
     except RuntimeConfigError as exc:
         outputs.status("failed", error=exc.message)
@@ -163,6 +167,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.outputs import InterruptCallback, MetricsCallback
     from peftc.runtime.progress import ProgressCallback, print_summary
     from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
+    from peftc.runtime.report import RunFilesCallback
     from peftc.runtime.samples import SamplesCallback
     from peftc.runtime.trainer import build_trainer, stopping_callbacks, training_args
     from peftc.runtime.unfreeze import load_unfrozen, save_unfrozen, unfreeze, unfrozen_callback
@@ -195,6 +200,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         *([unfrozen_callback(unfrozen)] if unfrozen else []),
         InterruptCallback(interrupt),
         SamplesCallback(spec.get("samples") or {}, tokenizer, outputs.dir),
+        *([RunFilesCallback(outputs.run_yaml.parent)] if (spec.get("report") or {}).get("wandb")
+          else []),
     ]
     trainer = build_trainer(
         trainer_section["kind"], args, model, tokenizer, train_dataset, eval_dataset, callbacks,

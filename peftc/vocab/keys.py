@@ -826,6 +826,39 @@ SETTINGS: tuple[Key, ...] = (
                                        "that stop the run.", 3, minimum=1, axolotl=True,
                                        group="output"),
         run="trainer.loss_watchdog.patience"),
+    # -- W&B: transformers' WandbCallback, configured through its environment variables ----
+    Key("use_wandb", _bool("Report to Weights & Biases (a non-empty wandb_project reports "
+                           "even when this is false, as in Axolotl). Needs peftc[wandb].",
+                           group="output"),
+        run="report.wandb",
+        differs="Axolotl reports with wandb_project set even under use_wandb: false, silently; "
+                "peftc does the same and warns (W210)."),
+    Key("wandb_project", _t("string", "W&B project; set, the run reports to W&B.",
+                            group="output"),
+        run="report.wandb.project"),
+    Key("wandb_entity", _t("string", "W&B team or user the run is logged under.",
+                           group="output"),
+        run="report.wandb.entity"),
+    Key("wandb_name", _t("string", "W&B run name; unset: the run's id (wandb_run_id if set).",
+                         group="output"),
+        run="report.wandb.name",
+        differs="Unset, Axolotl lets W&B pick a random name; peftc names each run of a sweep "
+                "by its run id."),
+    Key("wandb_run_id", _t("string", "W&B run id, to log into (resume) a given W&B run.",
+                           group="output"),
+        run="report.wandb.run_id"),
+    Key("wandb_watch", _enum(["false", "gradients", "parameters", "all", False],
+                             "Log gradients and/or parameter histograms (wandb.watch).",
+                             group="output"),
+        run="report.wandb.watch"),
+    Key("wandb_log_model", _enum(["false", "end", "checkpoint", False],
+                                 "Upload the adapter to W&B as an artifact: at the end, or at "
+                                 "each checkpoint.", group="output"),
+        run="report.wandb.log_model"),
+    Key("wandb_mode", _enum(["online", "offline", "disabled", "shared"],
+                            "W&B mode; offline writes the run's files locally (wandb sync "
+                            "uploads them later).", group="output"),
+        run="report.wandb.mode"),
     Key("save_strategy", _enum(["no", "steps", "epoch", "best"], "When to save a checkpoint; "
                                "unset: steps with save_steps, else each epoch's end.",
                                group="output"),
@@ -894,10 +927,6 @@ OTHERS: tuple[Key, ...] = (
     # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
     *(Key(name, way=Way.PENDING, note=note) for name, note in (
         ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
-        ("wandb_project", "remove it; metrics.json holds the loss and learning-rate curves"),
-        ("wandb_entity", "remove it"), ("wandb_name", "remove it"), ("wandb_watch", "remove it"),
-        ("wandb_log_model", "remove it"), ("wandb_mode", "remove it"),
-        ("wandb_run_id", "remove it"), ("use_wandb", "remove it"),
         ("use_tensorboard", "remove it; metrics.json holds the curves"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),
