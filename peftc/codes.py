@@ -75,6 +75,7 @@ CODES: dict[str, str] = {
     "E607": "an unfrozen_parameters pattern matches no parameter of the model, or only "
             "quantized ones",
     "E608": "the run reports to W&B but wandb is not installed",
+    "E609": "rows longer than sequence_len, with excess_length_strategy: raise",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",

@@ -605,3 +605,14 @@ def test_one_wandb_run_id_for_several_runs_is_refused(write_spec):
     [d] = exc.value.diagnostics
     assert (d.code, d.line) == ("E222", MINIMAL.count("\n"))
     assert "shared by 2 runs" in d.message
+
+
+def test_data_processing_keys_reach_the_data_section_with_axolotls_defaults(write_spec,
+                                                                             tmp_path):
+    data = run_yaml(write_spec, tmp_path, "")["data"]
+    assert (data["shuffle"], data["deduplicate"], data["excess_length"]) == (True, False, "drop")
+    data = run_yaml(write_spec, tmp_path, "shuffle_merged_datasets: false\n"
+                    "dataset_exact_deduplication: true\nexcess_length_strategy: truncate\n",
+                    "set.yaml")["data"]
+    assert (data["shuffle"], data["deduplicate"], data["excess_length"]) == (
+        False, True, "truncate")

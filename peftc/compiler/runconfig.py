@@ -258,6 +258,9 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         "datasets": items,
         "val_set_size": v["val_set_size"],
         "shuffle_seed": v["seed"],
+        "shuffle": v["shuffle_merged_datasets"],
+        "deduplicate": bool(v.get("dataset_exact_deduplication")),
+        "excess_length": v["excess_length_strategy"],
         "prepared_path": _abs(v["dataset_prepared_path"], spec_dir)
         if v.get("dataset_prepared_path") else None,
         "train_on_inputs": v["train_on_inputs"],

@@ -2,9 +2,11 @@
 
 Each ``data.datasets[]`` entry is loaded with ``datasets.load_dataset`` (hub id, local file with
 its ``builder``, or folder), formatted by its ``type`` (:mod:`peftc.runtime.formatters`) and the
-results are concatenated; ``val_set_size`` then splits off an evaluation set with
-``shuffle_seed``. Tokenization and loss masking are TRL's, except for chat rows whose
-template TRL cannot mask (:mod:`peftc.runtime.chat`) and ``input_output`` segments.
+results are concatenated and exact duplicates removed (``deduplicate``); ``val_set_size`` then
+splits off the last rows as the evaluation set, after a shuffle with ``shuffle_seed`` unless
+``shuffle`` is false (Axolotl's order). Tokenization and loss masking are TRL's, except for
+chat rows whose template TRL cannot mask (:mod:`peftc.runtime.chat`) and ``input_output``
+segments.
 """
 
 from __future__ import annotations
@@ -173,9 +175,10 @@ def tokenize_chat(dataset: Any, entry: dict[str, Any], tokenizer: Any, chat: Mas
 
 def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
               chat: Masking | None = None, cache_dir: Path | None = None,
-              ) -> tuple[Any, Any | None]:
-    """Load, format and concatenate ``data.datasets``; split off ``val_set_size``; all of it
-    kept in ``cache_dir`` (default: :func:`prepared_dir`).
+              stats: dict[str, int] | None = None) -> tuple[Any, Any | None]:
+    """Load, format and concatenate ``data.datasets``, remove duplicates, shuffle, split off
+    ``val_set_size``; all of it kept in ``cache_dir`` (default: :func:`prepared_dir`).
+    ``stats``, when given, gets ``duplicates_removed``.
 
     Returns ``(train_dataset, eval_dataset_or_None)``.
     """
@@ -195,16 +198,39 @@ def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
             "time: use types that format alike (e.g. all instruction types, or all chat_template)"
         )
     dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if section.get("deduplicate"):
+        dataset, removed = deduplicate(dataset)
+        if stats is not None:
+            stats["duplicates_removed"] = removed
     val = section.get("val_set_size") or 0
-    if not val:
+    if not val:  # the trainer draws batches at random: a shuffle here would change nothing
         return dataset, None
+    if section.get("shuffle", True):  # Axolotl's shuffle_merged_datasets, before its split
+        dataset = dataset.shuffle(seed=section.get("shuffle_seed", 42))
     test_size = float(val) if val < 1 else int(val)
     if isinstance(test_size, int) and test_size >= len(dataset):
         raise RuntimeConfigError(
             f"data.val_set_size: {val} rows requested but the data has only {len(dataset)}"
         )
-    split = dataset.train_test_split(test_size=test_size, seed=section.get("shuffle_seed", 42))
+    split = dataset.train_test_split(test_size=test_size, shuffle=False)
     return split["train"], split["test"]
+
+
+def deduplicate(dataset: Any) -> tuple[Any, int]:
+    """``dataset`` without the rows equal to an earlier row, and how many went.
+
+    Hand-written: ``datasets`` has no deduplication (Axolotl hashes each row by hand too).
+    Rows are compared formatted, before tokenization, which maps equal rows to equal tokens.
+    """
+    seen: set[bytes] = set()
+    keep = []
+    for i, row in enumerate(dataset):
+        digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).digest()
+        if digest not in seen:
+            seen.add(digest)
+            keep.append(i)
+    removed = len(dataset) - len(keep)
+    return (dataset.select(keep) if removed else dataset), removed
 
 
 def truncate_prompt_ids(dataset: Any, max_prompt_length: int, bos_token_id: int | None) -> Any:

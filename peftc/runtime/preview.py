@@ -46,6 +46,7 @@ def preview(run: dict[str, Any], rows: int) -> tuple[list[dict[str, Any]], list[
     run = copy.deepcopy(run)
     data, trainer = run["data"], run["trainer"]
     data["val_set_size"] = 0
+    run["report"] = None  # a preview reports nowhere (and needs no wandb)
     with tempfile.TemporaryDirectory() as scratch:
         trainer["config"].update(output_dir=scratch, packing=False, shuffle_dataset=False,
                                  report_to=[])
@@ -59,8 +60,8 @@ def preview(run: dict[str, Any], rows: int) -> tuple[list[dict[str, Any]], list[
         load_data({**data, "datasets": firsts}, "sft", tokenizer, chat)  # training's checks
         for entry, first in zip(data["datasets"], firsts, strict=True):
             dataset, _ = load_data({**data, "datasets": [first]}, "sft", tokenizer, chat)
-            built = sft_trainer_class()(model=model, args=args, train_dataset=dataset,
-                                        processing_class=tokenizer)
+            built = sft_trainer_class(data.get("excess_length", "drop"))(
+                model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
             for i, row in enumerate(built.train_dataset):
                 out.append(_shown(entry["path"], i, row["input_ids"], row["labels"],
                                   tokenizer))

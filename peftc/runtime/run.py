@@ -188,8 +188,9 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     unfrozen = unfreeze(model, adapter.get("unfrozen_parameters"))
     trainable, total = trainable_parameters(model)
     prepared = prepared_data(spec["data"], tokenizer)
+    data_stats: dict[str, int] = {}
     train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
-                                            chat, Path(prepared["dir"]))
+                                            chat, Path(prepared["dir"]), data_stats)
 
     metrics = MetricsCallback(outputs)
     callbacks = [
@@ -206,6 +207,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     trainer = build_trainer(
         trainer_section["kind"], args, model, tokenizer, train_dataset, eval_dataset, callbacks,
         max_prompt_length=spec["data"].get("max_prompt_length"),
+        excess_length=spec["data"].get("excess_length", "drop"),
     )
     outcome.trainer = trainer
     if trainer_section.get("jagged_lr"):
@@ -215,6 +217,9 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         line = counts.report(name, args.max_length)
         if line and trainer.is_world_process_zero():
             print(f"peftc: data: {line}", flush=True)
+    if data_stats.get("duplicates_removed") and trainer.is_world_process_zero():
+        print(f"peftc: data: removed {data_stats['duplicates_removed']} exact duplicate rows "
+              "(dataset_exact_deduplication)", flush=True)
     if adapter.get("loraplus"):
         trainer.optimizer = loraplus_optimizer(trainer.model, adapter["loraplus"], args)
 
@@ -238,6 +243,8 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if chat is not None:
         result["chat_masking"] = chat.as_dict()
     result["rows_dropped"] = {name: asdict(counts) for name, counts in dropped.items()}
+    if "duplicates_removed" in data_stats:
+        result["duplicates_removed"] = data_stats["duplicates_removed"]
     outputs.metrics(result)
     if interrupt.requested:
         outputs.status("interrupted")

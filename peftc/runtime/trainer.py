@@ -145,31 +145,71 @@ def loss_watchdog(threshold: float, patience: int) -> Any:
 
 @dataclass
 class RowsDropped:
-    """Rows a dataset lost before training, and why (recorded in metrics.json)."""
+    """Rows a dataset lost or had cut before training, and why (recorded in metrics.json)."""
 
     rows: int = 0
     too_long: int = 0
+    truncated: int = 0
     nothing_trained: int = 0
 
     def report(self, name: str, limit: int) -> str | None:
-        if not (self.too_long or self.nothing_trained):
-            return None
         parts = []
         if self.too_long:
-            parts.append(f"{self.too_long} longer than sequence_len ({limit} tokens)")
+            parts.append(f"dropped {self.too_long} longer than sequence_len ({limit} tokens)")
+        if self.truncated:
+            parts.append(f"truncated {self.truncated} to sequence_len ({limit} tokens)")
         if self.nothing_trained:
-            parts.append(f"{self.nothing_trained} with no trained token")
-        return f"dropped {' and '.join(parts)} of {self.rows} {name} rows"
+            parts.append(f"dropped {self.nothing_trained} with no trained token")
+        return f"{' and '.join(parts)} of {self.rows} {name} rows" if parts else None
+
+
+def fit_to_length(dataset: Any, strategy: str, limit: int, length: Any, cut: Any,
+                  name: str, dropped: RowsDropped, gone: int = 0) -> Any:
+    """Axolotl's ``excess_length_strategy`` on tokenized rows: those longer than ``limit``
+    (``length(row)``) are dropped, cut (``cut(row)``, or None where a row cannot be cut) or
+    stop the run (E609); ``dropped`` counts them, with ``gone`` long rows already dropped."""
+    long = dataset.filter(lambda row: length(row) > limit)
+    if strategy == "raise" and len(long) + gone:
+        raise RuntimeConfigError(
+            f"data: {len(long) + gone} of {dropped.rows} {name} rows are longer than "
+            f"sequence_len ({limit} tokens) and excess_length_strategy is raise; raise "
+            "sequence_len, shorten the rows, or set excess_length_strategy to drop or truncate",
+            code="E609", keys=("excess_length_strategy",))
+    dropped.too_long = gone
+    if not len(long):
+        return dataset
+    if strategy == "truncate":
+        uncut = long.filter(lambda row: cut(row) is None)
+        dropped.truncated = len(long) - len(uncut)
+        dropped.too_long += len(uncut)
+        kept = dataset.filter(lambda row: length(row) <= limit or cut(row) is not None)
+        return kept.map(lambda row: cut(row) if length(row) > limit else row)
+    dropped.too_long += len(long)
+    return dataset.filter(lambda row: length(row) <= limit)
+
+
+def cut_sft_row(limit: int) -> Any:
+    """An SFT row's token columns kept to their first ``limit`` entries (as Axolotl's
+    ``truncate_long_seq``: every column as long as ``input_ids``)."""
+
+    def cut(row: dict[str, Any]) -> dict[str, Any]:
+        n = len(row["input_ids"])
+        return {k: v[:limit] if isinstance(v, list) and len(v) == n else v
+                for k, v in row.items()}
+
+    return cut
 
 
 @functools.cache
-def sft_trainer_class() -> Any:
-    """``trl.SFTTrainer`` that drops the rows longer than ``max_length`` and counts them.
+def sft_trainer_class(excess_length: str = "drop") -> Any:
+    """``trl.SFTTrainer`` that handles the rows longer than ``max_length`` as
+    ``excess_length`` says (drop, truncate, raise) and counts them.
 
-    Hand-written: Axolotl drops such rows (its default ``excess_length_strategy``), while
-    TRL 1.16 truncates them and silently drops rows the truncation left with no trained token,
-    so a long prompt would train on a cut answer, or an evaluation set could end up empty. This
-    tokenizes through TRL without truncation, filters and counts, then packs as TRL does."""
+    Hand-written: Axolotl drops such rows by default, while TRL 1.16 truncates them and
+    silently drops rows the truncation left with no trained token, so a long prompt would train
+    on a cut answer, or an evaluation set could end up empty. This tokenizes through TRL
+    without truncation, handles the long rows, drops and counts the rows with no trained
+    token, then packs as TRL does."""
     import trl
     from trl.data_utils import pack_dataset
 
@@ -187,8 +227,9 @@ def sft_trainer_class() -> Any:
                 args.max_length, args.shuffle_dataset = limit, shuffle
             dropped = RowsDropped(rows=len(dataset))
             if limit is not None:
-                dataset = dataset.filter(lambda row: len(row["input_ids"]) <= limit)
-                dropped.too_long = dropped.rows - len(dataset)
+                dataset = fit_to_length(dataset, excess_length, limit,
+                                        lambda row: len(row["input_ids"]), cut_sft_row(limit),
+                                        dataset_name, dropped)
             kept = len(dataset)
             dataset = dataset.filter(lambda row: any(x != -100 for x in row["labels"]))
             dropped.nothing_trained = kept - len(dataset)
@@ -209,6 +250,29 @@ def sft_trainer_class() -> Any:
     return LengthCheckedSFTTrainer
 
 
+def fit_dpo_rows(trainer: Any, strategy: str, limit: int, given: dict[str, int]) -> None:
+    """``excess_length_strategy`` on the DPO trainer's tokenized rows (prompt plus the longer
+    answer): dropped or refused as Axolotl does; truncate leaves the cut to TRL's collator
+    (``max_length``, keeping the start). TRL has dropped the rows whose prompt alone fills
+    ``max_length`` (they cannot be cut): they count as too long. ``given``: the rows each
+    dataset had before TRL's tokenization."""
+
+    def length(row: dict[str, Any]) -> int:
+        return len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"]))
+
+    for name, rows in given.items():
+        dataset = getattr(trainer, f"{name}_dataset")
+        dropped = RowsDropped(rows=rows)
+        dataset = fit_to_length(dataset, strategy, limit, length, lambda row: row, name,
+                                dropped, gone=rows - len(dataset))
+        trainer.peftc_dropped = {**getattr(trainer, "peftc_dropped", {}), name: dropped}
+        if len(dataset) == 0:
+            raise RuntimeConfigError(f"data: no {name} rows left to train on: "
+                                     f"{dropped.report(name, limit)}; raise sequence_len or "
+                                     "shorten them")
+        setattr(trainer, f"{name}_dataset", dataset)
+
+
 def build_trainer(
     kind: str,
     args: Any,
@@ -218,6 +282,7 @@ def build_trainer(
     eval_dataset: Any,
     callbacks: list[Any],
     max_prompt_length: int | None = None,
+    excess_length: str = "drop",
 ) -> Any:
     """The TRL trainer for ``kind``. DPO gets ``ref_model=None``: with a PEFT model TRL uses the
     adapter's initial state as the implicit reference, so only one model is in memory."""
@@ -247,8 +312,12 @@ def build_trainer(
             if trainer.eval_dataset is not None:
                 trainer.eval_dataset = truncate_prompt_ids(
                     trainer.eval_dataset, max_prompt_length, bos)
+        if args.max_length is not None:
+            given = {"train": len(train_dataset),
+                     **({"eval": len(eval_dataset)} if eval_dataset is not None else {})}
+            fit_dpo_rows(trainer, excess_length, args.max_length, given)
     else:
-        trainer = sft_trainer_class()(**common)
+        trainer = sft_trainer_class(excess_length)(**common)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     # peftc's ProgressCallback (a subclass of transformers' bar) prints readable lines instead

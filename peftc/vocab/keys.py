@@ -612,6 +612,25 @@ SETTINGS: tuple[Key, ...] = (
         differs=("Set alone (no eval_steps or evals_per_epoch), Axolotl holds the rows out but "
                  "never evaluates; peftc evaluates at each epoch's end and after the last "
                  "step.")),
+    Key("dataset_exact_deduplication", _bool("Remove rows that are exact duplicates of an "
+                                             "earlier row (after formatting, before the "
+                                             "evaluation split).", group="data"),
+        run="data.deduplicate"),
+    Key("shuffle_merged_datasets", _bool("Shuffle the rows of all datasets together, with "
+                                         "seed, before the evaluation split; false keeps the "
+                                         "datasets' order, so the evaluation rows are the last "
+                                         "ones. Training batches are drawn at random either "
+                                         "way.", True, axolotl=True, group="data"),
+        run="data.shuffle"),
+    Key("excess_length_strategy", _enum(["drop", "truncate", "raise"], "Rows longer than "
+                                        "sequence_len: drop them, truncate them to it, or "
+                                        "stop the run before training. The run counts them.",
+                                        "drop", axolotl=True, group="data"),
+        run="data.excess_length",
+        differs=("With truncate, Axolotl keeps SFT rows the cut leaves with no trained "
+                 "token; peftc drops them (as any row with none). peftc counts the rows "
+                 "dropped and truncated in metrics.json, and raise names how many rows are "
+                 "too long.")),
     Key("dataset_prepared_path", _t("string", "Folder that keeps the prepared (loaded, "
                                     "formatted, tokenized) data for later runs with the same "
                                     "data files, tokenizer and data settings; unset: the "
@@ -992,8 +1011,6 @@ OTHERS: tuple[Key, ...] = (
         ("is_qwen_derived_model", "use model_family"),
         ("max_memory", "remove it"), ("gpu_memory_limit", "remove it"),
         ("test_datasets", "use val_set_size"),
-        ("shuffle_merged_datasets", "remove it; datasets are concatenated and split with the "
-         "seed"),
         ("lr_quadratic_warmup", "remove it"),
         ("max_packed_sequence_len", "use sequence_len with sample_packing"),
         ("torchdistx_path", "remove it"),

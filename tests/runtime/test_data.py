@@ -160,6 +160,40 @@ def test_val_split_is_seeded():
     assert list(val) == list(val2)
 
 
+def completion_rows(tmp_path, texts):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    return {"path": str(path), "local": True, "builder": "json", "name": None,
+            "split": "train", "data_files": None, "type": "completion", "fields": {}}
+
+
+def test_evaluation_rows_are_a_seeded_shuffle_or_the_last_rows(tmp_path):
+    """Axolotl shuffles the merged datasets with the seed, then splits without shuffling;
+    shuffle_merged_datasets: false keeps the order, so the evaluation rows are the last."""
+    from datasets import Dataset
+
+    texts = [f"row {i}" for i in range(20)]
+    entry = completion_rows(tmp_path, texts)
+    _, val = load_data(data_section(entry, val_set_size=4, shuffle=False), "sft", None)
+    assert [r["text"] for r in val] == texts[-4:]
+    train, val = load_data(data_section(entry, val_set_size=4), "sft", None)
+    expected = Dataset.from_dict({"text": texts}).shuffle(seed=42)["text"]
+    assert [r["text"] for r in val] == expected[-4:]
+    assert [r["text"] for r in train] == expected[:-4]
+
+
+def test_exact_duplicates_are_removed_before_the_split(tmp_path):
+    texts = ["a", "b", "a", "c", "b", "a", "d"]
+    entry = completion_rows(tmp_path, texts)
+    stats: dict[str, int] = {}
+    train, val = load_data(data_section(entry, val_set_size=1, deduplicate=True), "sft", None,
+                           stats=stats)
+    assert sorted(r["text"] for r in [*train, *val]) == ["a", "b", "c", "d"]
+    assert stats == {"duplicates_removed": 3}
+    train, _ = load_data(data_section(entry), "sft", None)  # off by default, as in Axolotl
+    assert len(train) == 7
+
+
 def test_wrong_type_for_kind_is_a_config_error():
     with pytest.raises(RuntimeConfigError, match="dpo run cannot use"):
         rows(dataset_entry("alpaca.jsonl", "alpaca"), kind="dpo")
