@@ -305,7 +305,6 @@ def test_set_overrides_and_bad_set(write_spec, cli, tmp_path):
 
 
 @pytest.mark.parametrize("extra,code", [
-    ("relora_steps: 10\nadapter: qlora\n", "E107"),
     ("relora_steps: 10\nadapter: ia3\n", "E215"),
     ("chat_template: mychat\n", "E214"),
     ("bf16: true\nfp16: true\n", "E202"),

@@ -222,10 +222,6 @@ def _relora(d: _Deriver) -> None:
     v = d.v
     if v.get("jagged_restart_steps") is None:
         d.problem("E215", "relora needs jagged_restart_steps, the restart period", "relora")
-    if v.get("load_in_4bit") or v.get("load_in_8bit"):
-        d.problem("E107", "ReLoRA on a quantized base (merging into 4/8-bit weights) is not "
-                  "supported yet", "relora",
-                  "drop load_in_4bit/load_in_8bit (adapter lora rather than qlora)")
     if v["adapter"] not in catalog.LORA_FAMILY:
         d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'", "relora")
     if v.get("relora_prune_ratio") is None:  # Axolotl's defaults

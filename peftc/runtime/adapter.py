@@ -33,7 +33,7 @@ def uses_loftq(section: dict[str, Any]) -> bool:
     return (section.get("config") or {}).get("init_lora_weights") == "loftq"
 
 
-def check_supported(section: dict[str, Any], quantized: bool) -> None:
+def check_supported(section: dict[str, Any]) -> None:
     """Stop early (before any model or data is loaded) on adapters this machine cannot run."""
     import torch
 
@@ -42,11 +42,6 @@ def check_supported(section: dict[str, Any], quantized: bool) -> None:
             "adapter: LoftQ initialisation (init_lora_weights: loftq) needs a CUDA or XPU "
             "device, and this machine has none. Use init_lora_weights: true (or pissa/olora) on "
             "CPU, or run on a GPU machine."
-        )
-    if section.get("relora") and quantized:
-        raise RuntimeConfigError(
-            "adapter.relora: ReLoRA restarts merge the adapter into the base weights, which peftc "
-            "does not do for a quantized base yet; drop quantization or relora."
         )
     if section.get("peft_class") not in PEFT_CLASSES:
         known = ", ".join(PEFT_CLASSES)
@@ -220,18 +215,26 @@ def load_base_tensors(model: Any, path: Path) -> bool:
     unfrozen parameters) into a base or PEFT-wrapped model; False when there is no file."""
     if not path.exists():
         return False
-    import torch
     from safetensors.torch import load_file
 
-    named = base_parameters(model)
-    with torch.no_grad():
-        for name, value in load_file(str(path)).items():
-            named[name].copy_(value)
+    copy_base_tensors(model, load_file(str(path)))
     return True
 
 
-def adapter_callbacks(section: dict[str, Any]) -> list[Any]:
-    """The training callbacks the adapter needs (AdaLoRA budget, ReLoRA restarts)."""
+def copy_base_tensors(model: Any, tensors: dict[str, Any]) -> None:
+    """Copy ``tensors``, by base-model name, into a base or PEFT-wrapped model."""
+    import torch
+
+    named = base_parameters(model)
+    with torch.no_grad():
+        for name, value in tensors.items():
+            named[name].copy_(value)
+
+
+def adapter_callbacks(section: dict[str, Any], relora_full: dict[str, Any] | None = None,
+                      ) -> list[Any]:
+    """The training callbacks the adapter needs (AdaLoRA budget, ReLoRA restarts, into
+    ``relora_full`` on a quantized base)."""
     callbacks: list[Any] = []
     if section["peft_class"] == "AdaLoraConfig":
         callbacks.append(AdaLoraBudgetCallback())
@@ -240,5 +243,5 @@ def adapter_callbacks(section: dict[str, Any]) -> list[Any]:
 
         relora = section["relora"]
         callbacks.append(ReLoraCallback(relora["steps"], relora["prune_method"],
-                                        relora["prune_ratio"]))
+                                        relora["prune_ratio"], relora_full))
     return callbacks

@@ -48,7 +48,7 @@ def preflight(spec: dict[str, Any]) -> Precision:
     from peftc.runtime.adapter import check_supported
     from peftc.runtime.report import check_wandb
 
-    check_supported(spec["adapter"], quantized=bool(spec.get("quantization")))
+    check_supported(spec["adapter"])
     check_wandb(spec.get("report"))
     given = spec["trainer"].get("resume_from_checkpoint")
     if given and not Path(given).is_dir():
@@ -166,7 +166,12 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     from peftc.runtime.model import check_new_tokens, load_model, tokenizer_and_new_tokens
     from peftc.runtime.outputs import InterruptCallback, MetricsCallback
     from peftc.runtime.progress import ProgressCallback, print_summary
-    from peftc.runtime.relora import jagged_schedule, load_base_weights, save_base_weights
+    from peftc.runtime.relora import (
+        full_precision_base,
+        jagged_schedule,
+        load_base_weights,
+        save_base_weights,
+    )
     from peftc.runtime.report import RunFilesCallback
     from peftc.runtime.samples import SamplesCallback
     from peftc.runtime.trainer import build_trainer, stopping_callbacks, training_args
@@ -185,6 +190,9 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     check_new_tokens(model, new_tokens, adapter)
     initial_dir = initial_adapter_dir(adapter, outputs.dir)
     model = apply_adapter(model, adapter, initial_dir)
+    relora_full = None  # ReLoRA on a 4/8-bit base restarts into full-precision weights
+    if adapter.get("relora") and spec.get("quantization"):
+        relora_full = full_precision_base(model, spec["model"], precision.dtype, tokenizer)
     unfrozen = unfreeze(model, adapter.get("unfrozen_parameters"))
     trainable, total = trainable_parameters(model)
     prepared = prepared_data(spec["data"], tokenizer)
@@ -194,7 +202,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
 
     metrics = MetricsCallback(outputs)
     callbacks = [
-        *adapter_callbacks(adapter),
+        *adapter_callbacks(adapter, relora_full),
         ProgressCallback(),
         metrics,
         *stopping_callbacks(trainer_section),
@@ -227,7 +235,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     if checkpoint:
         print(f"peftc: resuming from {checkpoint}", flush=True)
         if adapter.get("relora"):
-            load_base_weights(trainer.model, Path(checkpoint))
+            load_base_weights(trainer.model, Path(checkpoint), relora_full)
         load_unfrozen(trainer.model, Path(checkpoint))
     trainer.train(resume_from_checkpoint=checkpoint)
     if eval_dataset is not None and not interrupt.requested:
@@ -255,7 +263,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
 
     save_adapter(trainer, outputs.dir, initial_dir)
     if adapter.get("relora") and trainer.is_world_process_zero():
-        save_base_weights(trainer.model, outputs.dir)
+        save_base_weights(trainer.model, outputs.dir, relora_full)
     if unfrozen and trainer.is_world_process_zero():
         save_unfrozen(unfrozen, outputs.dir)
     outputs.status("completed")

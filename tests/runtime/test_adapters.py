@@ -43,6 +43,10 @@ CASES = {
     "p_tuning": {"adapter": {"method": "p_tuning", "peft_class": "PromptEncoderConfig",
                              "config": {"task_type": "CAUSAL_LM", "num_virtual_tokens": 4,
                                         "encoder_hidden_size": 32}}},
+    "relora_4bit": {"quantization": QLORA, "adapter": {
+        "method": "qlora", "prepare_kbit": True, "relora": {
+            "steps": 2, "prune_method": "magnitude", "prune_ratio": 0.9}},
+        "trainer": {"config": {"max_steps": 3}}},
     "relora": {"adapter": {"method": "relora", "relora": {
                    "steps": 2, "prune_method": "magnitude", "prune_ratio": 0.9}},
                "trainer": {"config": {"max_steps": 5}, "jagged_lr": {
