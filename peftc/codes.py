@@ -76,6 +76,8 @@ CODES: dict[str, str] = {
             "quantized ones",
     "E608": "the run reports to W&B but wandb is not installed",
     "E609": "rows longer than sequence_len, with excess_length_strategy: raise",
+    "E610": "added_tokens_overrides names an id that is not an added token, or a text that is "
+            "already another token",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",

@@ -74,8 +74,10 @@ def spec_location(run_dir: Path, keys: tuple[str, ...]) -> tuple[str, int, int] 
         sources = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for key in keys:
-        m = re.fullmatch(r"spec:(.+):(\d+):(\d+)", str(sources.get(key, {}).get("source")))
+    for key in keys:  # the key itself, else its first entry (``key.sub``)
+        found = sources.get(key) or next((s for k, s in sources.items()
+                                          if k.startswith(key + ".")), {})
+        m = re.fullmatch(r"spec:(.+):(\d+):(\d+)", str(found.get("source")))
         if m:
             return m.group(1), int(m.group(2)), int(m.group(3))
     return None

@@ -623,3 +623,17 @@ def test_data_processing_keys_reach_the_data_section_with_axolotls_defaults(writ
                     "set.yaml")["data"]
     assert (data["shuffle"], data["deduplicate"], data["excess_length"]) == (
         False, True, "truncate")
+
+
+def test_added_tokens_overrides_reach_the_tokenizer_and_locate_runtime_errors(write_spec,
+                                                                               tmp_path):
+    from peftc.runner import spec_location
+
+    spec = write_spec(MINIMAL + "added_tokens_overrides:\n  128011: <tool>\n  '128012': <call>\n")
+    result = compile_spec(spec, tmp_path / "out")
+    run_dir = tmp_path / "out" / "runs" / result.runs[0].run_id
+    run = yaml.safe_load((run_dir / "run.yaml").read_text())
+    assert run["tokenizer"]["added_tokens_overrides"] == {128011: "<tool>", 128012: "<call>"}
+    line = MINIMAL.count("\n") + 1
+    assert spec_location(run_dir, ("added_tokens_overrides.128012",)) == (str(spec), line + 1, 13)
+    assert spec_location(run_dir, ("added_tokens_overrides",)) == (str(spec), line, 11)

@@ -111,6 +111,9 @@ def _new_tokens(d: _Deriver) -> None:
     model has loaded). New special tokens are known only with the tokenizer: the runtime checks
     those, and these too on a family the table does not know (E606)."""
     v = d.v
+    if v.get("added_tokens_overrides"):  # YAML gives int keys, or strings when quoted
+        v["added_tokens_overrides"] = {int(i): text for i, text in
+                                       v["added_tokens_overrides"].items()}
     if not v.get("tokens"):
         return
     fam = v.get("model_family")

@@ -43,6 +43,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "padding_side": v["padding_side"],
             "special_tokens": v.get("special_tokens"),
             "tokens": v.get("tokens"),
+            "added_tokens_overrides": v.get("added_tokens_overrides"),
             **_chat_template(v),
         },
         "quantization": _quantization(v),

@@ -53,6 +53,7 @@ def prepared_dir(section: dict[str, Any], tokenizer: Any | None) -> Path:
     key = json.dumps({"files": files, "data": section, "tokenizer": tokenizer and {
         "name": tokenizer.name_or_path, "length": len(tokenizer),
         "special": tokenizer.special_tokens_map, "chat_template": tokenizer.chat_template,
+        "added": {i: t.content for i, t in tokenizer.added_tokens_decoder.items()},
     }}, sort_keys=True, default=str)
     return Path(root) / f"peftc-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 

@@ -4,9 +4,11 @@ sections of run.yaml (``AutoModelForCausalLM`` / ``AutoTokenizer`` / ``BitsAndBy
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
@@ -72,6 +74,8 @@ def tokenizer_and_new_tokens(section: dict[str, Any]) -> tuple[Any, list[str]]:
     cls = transformers_class(section, "AutoTokenizer")
     with loading("tokenizer", name):
         tokenizer = cls.from_pretrained(resolve_model_path(name))
+    if section.get("added_tokens_overrides"):
+        tokenizer = override_added_tokens(tokenizer, cls, section["added_tokens_overrides"])
     tokenizer.padding_side = section.get("padding_side") or tokenizer.padding_side
     new = add_tokens(tokenizer, section.get("special_tokens") or {}, section.get("tokens") or [])
     if tokenizer.pad_token is None:
@@ -85,6 +89,70 @@ def tokenizer_and_new_tokens(section: dict[str, Any]) -> tuple[Any, list[str]]:
         print(f"peftc: warning: the tokenizer has no chat template: {fallback} is used",
               file=sys.stderr, flush=True)
     return tokenizer, new
+
+
+def override_added_tokens(tokenizer: Any, cls: Any, overrides: dict[int, str]) -> Any:
+    """The tokenizer with the added tokens of the ``overrides`` ids renamed (Axolotl's
+    ``added_tokens_overrides``): saved, its ``tokenizer.json`` (and ``tokenizer_config.json``
+    where it lists them) edited, loaded again. Hand-written, as in Axolotl: neither tokenizers
+    nor transformers can rename a token (transformers issue 27974)."""
+    import tempfile
+
+    added = {i: t.content for i, t in tokenizer.added_tokens_decoder.items()}
+    vocab = tokenizer.get_vocab()
+    for i, text in overrides.items():
+        if i not in added:
+            raise RuntimeConfigError(
+                f"added_tokens_overrides: id {i} is not an added token of the tokenizer, and "
+                "only added tokens can be renamed (its added tokens have the ids "
+                f"{_ranges(sorted(added))})", code="E610",
+                keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
+        if text in vocab and vocab[text] != i:
+            raise RuntimeConfigError(
+                f"added_tokens_overrides: {text!r} is already token {vocab[text]}; id {i} "
+                "would be a second spelling of it", code="E610",
+                keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        path = Path(folder) / "tokenizer.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for entry in data["added_tokens"]:
+            if entry["id"] in overrides:
+                entry["content"] = overrides[entry["id"]]
+        model_vocab = data["model"].get("vocab")
+        if isinstance(model_vocab, dict):  # BPE/WordPiece: the vocabulary names them too
+            for old, i in [(t, i) for t, i in model_vocab.items() if i in overrides]:
+                del model_vocab[old]
+                model_vocab[overrides[i]] = i
+        path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        renamed = {added[i]: text for i, text in overrides.items()}
+        for name in ("tokenizer_config.json", "special_tokens_map.json"):
+            config_path = Path(folder) / name
+            if config_path.exists():  # special-token settings name tokens by their text
+                config = json.loads(config_path.read_text(encoding="utf-8"))
+                config_path.write_text(json.dumps(_renamed(config, renamed), ensure_ascii=False),
+                                       encoding="utf-8")
+        return cls.from_pretrained(folder)
+
+
+def _renamed(node: Any, renamed: dict[str, str]) -> Any:
+    """``node`` (parsed JSON) with every string that is a key of ``renamed`` replaced."""
+    if isinstance(node, dict):
+        return {k: _renamed(v, renamed) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_renamed(v, renamed) for v in node]
+    return renamed.get(node, node) if isinstance(node, str) else node
+
+
+def _ranges(ids: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``3-5, 9``."""
+    spans: list[list[int]] = []
+    for i in ids:
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans) or "none"
 
 
 # Axolotl rebuilds these classes' post-processor when bos and eos are both replaced, so the

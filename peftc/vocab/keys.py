@@ -421,6 +421,15 @@ SETTINGS: tuple[Key, ...] = (
     Key("lora_target_linear", _bool("Adapt every linear layer (PEFT's all-linear).",
                                     group="adapter"),
         run="adapter.config.target_modules"),
+    Key("added_tokens_overrides", {"type": "object", "group": "model",
+                                   "propertyNames": {"pattern": "^[0-9]+$"},
+                                   "additionalProperties": {"type": "string", "minLength": 1},
+                                   "description": "Rename tokens the tokenizer already has as "
+                                   "added tokens (the reserved tokens of Llama 3, Qwen, ...): "
+                                   "token id -> new text. The id, and so its embedding row, "
+                                   "stays."},
+        run="tokenizer.added_tokens_overrides",
+        differs="peftc also refuses a new text that is already another token."),
     Key("lora_modules_to_save", {**STR_LIST, "description": "Modules trained in full and saved "
                                  "with the adapter (e.g. embed_tokens, lm_head); new tokens "
                                  "need the family's two embedding modules here.",
@@ -945,7 +954,6 @@ SETTINGS: tuple[Key, ...] = (
 OTHERS: tuple[Key, ...] = (
     # -- pending: Axolotl's meaning needs runtime work that is not there yet ----------------
     *(Key(name, way=Way.PENDING, note=note) for name, note in (
-        ("added_tokens_overrides", "remove it; the tokenizer's tokens are used as they are"),
         ("use_tensorboard", "remove it; metrics.json holds the curves"),
         ("auto_resume_from_checkpoints", "remove it; an interrupted run resumes from its last "
          "checkpoint when run again"),

@@ -109,3 +109,53 @@ def test_the_embedding_modules_are_the_architectures(tmp_path):
     outcome = execute(neox_run(["embed_in", "lm_head"]))
     assert outcome.exit_code == 0
     assert outcome.trainer.model.get_base_model().get_input_embeddings().num_embeddings == 1001
+
+
+def reserved_model(tmp_path: Path) -> tuple[Path, int]:
+    """A tiny Llama whose tokenizer ships reserved added tokens, as Llama 3's and Qwen's do;
+    and the first reserved id."""
+    from transformers import AutoTokenizer, LlamaConfig
+
+    path = tiny_model(tmp_path / "reserved", LlamaConfig(
+        vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|reserved_0|>",
+                                                                "<|reserved_1|>"]})
+    tokenizer.save_pretrained(path)
+    return path, tokenizer.convert_tokens_to_ids("<|reserved_0|>")
+
+
+def test_added_tokens_overrides_rename_reserved_tokens_in_place(tmp_path):
+    from transformers import AutoTokenizer
+
+    path, reserved = reserved_model(tmp_path)
+    run_dir = make_run(
+        tmp_path, model={"name_or_path": str(path)},
+        tokenizer={"name_or_path": str(path), "added_tokens_overrides": {reserved: "<tool>"}},
+        data={"datasets": [dataset_entry("tool", "alpaca_plain", path=str(tool_data(tmp_path)))]},
+        trainer={"config": {"max_steps": 2}})
+    outcome = execute(run_dir)
+    assert outcome.exit_code == 0, status(read_run(run_dir))
+    out = Path(read_run(run_dir)["output_dir"])
+    for tokenizer in (outcome.trainer.processing_class, AutoTokenizer.from_pretrained(out)):
+        assert len(tokenizer) == 1002  # renamed, not added
+        assert tokenizer.convert_tokens_to_ids("<tool>") == reserved
+        assert tokenizer("<tool> 3", add_special_tokens=False)["input_ids"][0] == reserved
+        assert "<|reserved_0|>" not in tokenizer.get_vocab()
+        assert "<tool>" in tokenizer.all_special_tokens
+    base = outcome.trainer.model.get_base_model()
+    assert base.get_input_embeddings().num_embeddings == 1024  # the same rows
+
+
+@pytest.mark.parametrize("overrides,words", [
+    ({5: "<tool>"}, "id 5 is not an added token of the tokenizer"),
+    ({1000: "<|reserved_1|>"}, "'<|reserved_1|>' is already token 1001"),
+])
+def test_added_tokens_overrides_refused_before_the_model_loads(tmp_path, overrides, words):
+    path, _ = reserved_model(tmp_path)
+    run_dir = make_run(tmp_path, model={"name_or_path": str(path)},
+                       tokenizer={"name_or_path": str(path), "added_tokens_overrides": overrides})
+    with pytest.raises(RuntimeConfigError, match=words) as exc:
+        execute(run_dir)
+    assert exc.value.code == "E610"
