@@ -582,8 +582,10 @@ def test_saves_on_evaluations_given_as_shares(write_spec, tmp_path):
 
 
 def test_wandb_keys_reach_the_report_section_as_axolotl_reads_them(write_spec, tmp_path):
-    run = run_yaml(write_spec, tmp_path, "wandb_project: p\nwandb_entity: team\nwandb_watch: "
-                   "gradients\nwandb_log_model: false\nwandb_mode: offline\n")
+    extra = ("wandb_project: p\nwandb_entity: team\nwandb_watch: gradients\n"
+             "wandb_log_model: false\nwandb_mode: offline\n")
+    assert not resolve_spec(write_spec(MINIMAL + extra, "warn.yaml")).warnings  # no W210
+    run = run_yaml(write_spec, tmp_path, extra)
     name = run["run_id"]  # unset wandb_name: the run's id (Axolotl leaves W&B to pick one)
     assert run["report"]["wandb"] == {"project": "p", "entity": "team", "name": name,
                                       "run_id": None, "watch": "gradients",

@@ -855,9 +855,9 @@ SETTINGS: tuple[Key, ...] = (
                                        group="output"),
         run="trainer.loss_watchdog.patience"),
     # -- W&B: transformers' WandbCallback, configured through its environment variables ----
-    Key("use_wandb", _bool("Report to Weights & Biases (a non-empty wandb_project reports "
-                           "even when this is false, as in Axolotl). Needs peftc[wandb].",
-                           group="output"),
+    Key("use_wandb", _t("boolean", "Report to Weights & Biases (a non-empty wandb_project "
+                        "reports even when this is false, as in Axolotl). Needs peftc[wandb].",
+                        group="output"),
         run="report.wandb",
         differs="Axolotl reports with wandb_project set even under use_wandb: false, silently; "
                 "peftc does the same and warns (W210)."),
