@@ -168,6 +168,11 @@ def fit_to_length(dataset: Any, strategy: str, limit: int, length: Any, cut: Any
     """Axolotl's ``excess_length_strategy`` on tokenized rows: those longer than ``limit``
     (``length(row)``) are dropped, cut (``cut(row)``, or None where a row cannot be cut) or
     stop the run (E609); ``dropped`` counts them, with ``gone`` long rows already dropped."""
+    dropped.too_long = gone
+    if strategy == "drop":  # the default: one pass
+        kept = dataset.filter(lambda row: length(row) <= limit)
+        dropped.too_long += len(dataset) - len(kept)
+        return kept
     long = dataset.filter(lambda row: length(row) > limit)
     if strategy == "raise" and len(long) + gone:
         raise RuntimeConfigError(
@@ -175,17 +180,13 @@ def fit_to_length(dataset: Any, strategy: str, limit: int, length: Any, cut: Any
             f"sequence_len ({limit} tokens) and excess_length_strategy is raise; raise "
             "sequence_len, shorten the rows, or set excess_length_strategy to drop or truncate",
             code="E609", keys=("excess_length_strategy",))
-    dropped.too_long = gone
     if not len(long):
         return dataset
-    if strategy == "truncate":
-        uncut = long.filter(lambda row: cut(row) is None)
-        dropped.truncated = len(long) - len(uncut)
-        dropped.too_long += len(uncut)
-        kept = dataset.filter(lambda row: length(row) <= limit or cut(row) is not None)
-        return kept.map(lambda row: cut(row) if length(row) > limit else row)
-    dropped.too_long += len(long)
-    return dataset.filter(lambda row: length(row) <= limit)
+    uncut = long.filter(lambda row: cut(row) is None)  # truncate
+    dropped.truncated = len(long) - len(uncut)
+    dropped.too_long += len(uncut)
+    kept = dataset.filter(lambda row: length(row) <= limit or cut(row) is not None)
+    return kept.map(lambda row: cut(row) if length(row) > limit else row)
 
 
 def cut_sft_row(limit: int) -> Any:
