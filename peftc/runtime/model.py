@@ -107,9 +107,11 @@ def override_added_tokens(tokenizer: Any, cls: Any, overrides: dict[int, str]) -
                 "only added tokens can be renamed (its added tokens have the ids "
                 f"{_ranges(sorted(added))})", code="E610",
                 keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
-        if text in vocab and vocab[text] != i:
+        same = [j for j, t in overrides.items() if t == text and j != i]  # renamed alike
+        other = vocab[text] if text in vocab else (same[0] if same else i)
+        if other != i:
             raise RuntimeConfigError(
-                f"added_tokens_overrides: {text!r} is already token {vocab[text]}; id {i} "
+                f"added_tokens_overrides: {text!r} is already token {other}; id {i} "
                 "would be a second spelling of it", code="E610",
                 keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
     with tempfile.TemporaryDirectory() as folder:

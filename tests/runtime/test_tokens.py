@@ -151,6 +151,7 @@ def test_added_tokens_overrides_rename_reserved_tokens_in_place(tmp_path):
 @pytest.mark.parametrize("overrides,words", [
     ({5: "<tool>"}, "id 5 is not an added token of the tokenizer"),
     ({1000: "<|reserved_1|>"}, "'<|reserved_1|>' is already token 1001"),
+    ({1000: "<x>", 1001: "<x>"}, "'<x>' is already token 1001"),
 ])
 def test_added_tokens_overrides_refused_before_the_model_loads(tmp_path, overrides, words):
     path, _ = reserved_model(tmp_path)
