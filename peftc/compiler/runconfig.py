@@ -27,6 +27,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
     v = run.values
     kind = "dpo" if v.get("rl") == "dpo" else "sft"
     output_dir = v["output_dir"]
+    run_name = v.get("wandb_name") or run.run_id  # Axolotl: run_name is wandb_name
     return {
         "peftc_version": __version__,
         "run_id": run.run_id,
@@ -49,7 +50,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
         "quantization": _quantization(v),
         "adapter": _adapter(v, spec_dir),
         "data": _data(v, spec_dir, kind),
-        "trainer": _trainer(v, kind, output_dir, run.run_id, spec_dir),
+        "trainer": _trainer(v, kind, output_dir, run_name, spec_dir),
         "samples": {"prompts": list(v.get("sample_prompts") or []),
                     "max_new_tokens": v["sample_max_new_tokens"]},
         "batch": {
@@ -59,7 +60,7 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
             "global_batch_size": v.get("global_batch_size"),
             "effective_global_batch_size": v["effective_global_batch_size"],
         },
-        "report": {"wandb": _wandb(v, run.run_id)},
+        "report": {"wandb": _wandb(v, run_name)},
         "launch": {
             "num_processes": v["num_gpus"],
             "num_machines": v["num_machines"],
@@ -70,16 +71,21 @@ def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
     }
 
 
-def _wandb(v: dict[str, Any], run_id: str) -> dict[str, Any] | None:
-    """W&B's settings when the run reports there (a non-empty wandb_project reports whatever
-    use_wandb says, as in Axolotl); the runtime hands them to transformers' WandbCallback."""
-    if not (v.get("wandb_project") or v.get("use_wandb")):
+def _reports_to_wandb(v: dict[str, Any]) -> bool:
+    """A non-empty wandb_project reports whatever use_wandb says, as in Axolotl."""
+    return bool(v.get("wandb_project") or v.get("use_wandb"))
+
+
+def _wandb(v: dict[str, Any], run_name: str) -> dict[str, Any] | None:
+    """W&B's settings when the run reports there; the runtime hands them to transformers'
+    WandbCallback."""
+    if not _reports_to_wandb(v):
         return None
     def off(key: str) -> str:  # transformers' word for "no"
         return "false" if v.get(key) in (None, False) else v[key]
 
     return {"project": v.get("wandb_project"), "entity": v.get("wandb_entity"),
-            "name": v.get("wandb_name") or run_id, "run_id": v.get("wandb_run_id"),
+            "name": run_name, "run_id": v.get("wandb_run_id"),
             "watch": off("wandb_watch"), "log_model": off("wandb_log_model"),
             "mode": v.get("wandb_mode")}
 
@@ -271,12 +277,12 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     }
 
 
-def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
+def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_name: str,
              spec_dir: Path) -> dict[str, Any]:
     warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
     cfg: dict[str, Any] = {
         "output_dir": output_dir,
-        "run_name": v.get("wandb_name") or run_id,  # Axolotl: run_name is wandb_name
+        "run_name": run_name,
         "per_device_train_batch_size": v["micro_batch_size"],
         "per_device_eval_batch_size": v.get("eval_batch_size") or v["micro_batch_size"],
         "gradient_accumulation_steps": v["gradient_accumulation_steps"],
@@ -310,7 +316,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_id: str,
         "load_best_model_at_end": v["load_best_model_at_end"],
         "metric_for_best_model": v.get("metric_for_best_model"),
         "greater_is_better": v.get("greater_is_better"),
-        "report_to": ["wandb"] if _wandb(v, run_id) else [],
+        "report_to": ["wandb"] if _reports_to_wandb(v) else [],
         "max_length": v["sequence_len"],
         "padding_free": v["padding_free"],
         "remove_unused_columns": v["remove_unused_columns"],

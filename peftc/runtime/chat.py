@@ -249,10 +249,10 @@ def options_need_own(data: dict[str, Any]) -> str | None:
             return f"message_field_training {entry['message_field_training']}"
         if train_on_inputs:
             return "train_on_inputs trains every turn's content"
-        if list(entry.get("roles_to_train", ["assistant"])) != ["assistant"]:
+        if list(entry["roles_to_train"]) != ["assistant"]:
             return f"roles_to_train {entry['roles_to_train']}"
         for key in ("train_on_eos", "train_on_eot"):
-            if entry.get(key, "turn") != "turn":
+            if entry[key] != "turn":
                 return f"{key}: {entry[key]}"
     return None
 

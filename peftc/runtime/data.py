@@ -206,8 +206,8 @@ def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
     val = section.get("val_set_size") or 0
     if not val:  # the trainer draws batches at random: a shuffle here would change nothing
         return dataset, None
-    if section.get("shuffle", True):  # Axolotl's shuffle_merged_datasets, before its split
-        dataset = dataset.shuffle(seed=section.get("shuffle_seed", 42))
+    if section["shuffle"]:  # Axolotl's shuffle_merged_datasets, before its split
+        dataset = dataset.shuffle(seed=section["shuffle_seed"])
     test_size = float(val) if val < 1 else int(val)
     if isinstance(test_size, int) and test_size >= len(dataset):
         raise RuntimeConfigError(

@@ -60,7 +60,7 @@ def preview(run: dict[str, Any], rows: int) -> tuple[list[dict[str, Any]], list[
         load_data({**data, "datasets": firsts}, "sft", tokenizer, chat)  # training's checks
         for entry, first in zip(data["datasets"], firsts, strict=True):
             dataset, _ = load_data({**data, "datasets": [first]}, "sft", tokenizer, chat)
-            built = sft_trainer_class(data.get("excess_length", "drop"))(
+            built = sft_trainer_class(data["excess_length"])(
                 model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
             for i, row in enumerate(built.train_dataset):
                 out.append(_shown(entry["path"], i, row["input_ids"], row["labels"],

@@ -215,7 +215,7 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     trainer = build_trainer(
         trainer_section["kind"], args, model, tokenizer, train_dataset, eval_dataset, callbacks,
         max_prompt_length=spec["data"].get("max_prompt_length"),
-        excess_length=spec["data"].get("excess_length", "drop"),
+        excess_length=spec["data"]["excess_length"],
     )
     outcome.trainer = trainer
     if trainer_section.get("jagged_lr"):

@@ -202,7 +202,7 @@ def cut_sft_row(limit: int) -> Any:
 
 
 @functools.cache
-def sft_trainer_class(excess_length: str = "drop") -> Any:
+def sft_trainer_class(excess_length: str) -> Any:
     """``trl.SFTTrainer`` that handles the rows longer than ``max_length`` as
     ``excess_length`` says (drop, truncate, raise) and counts them.
 
@@ -282,8 +282,8 @@ def build_trainer(
     train_dataset: Any,
     eval_dataset: Any,
     callbacks: list[Any],
+    excess_length: str,
     max_prompt_length: int | None = None,
-    excess_length: str = "drop",
 ) -> Any:
     """The TRL trainer for ``kind``. DPO gets ``ref_model=None``: with a PEFT model TRL uses the
     adapter's initial state as the implicit reference, so only one model is in memory."""

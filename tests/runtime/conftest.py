@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from peftc.vocab.keys import CHAT_OPTIONS, DATASET_KEY
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,6 +45,9 @@ def dataset_entry(name: str, type_: str, **extra: Any) -> dict[str, Any]:
         "path": str(DATA / name), "local": True, "builder": "json", "name": None,
         "split": "train", "data_files": None, "type": type_, "fields": {},
     }
+    if type_ == "chat_template":  # the options' defaults, as the compiler fills them
+        entry.update({k: DATASET_KEY[k].schema.get("default") for k in CHAT_OPTIONS})
+        entry["train_on_eot"] = entry["train_on_eos"]
     entry.update(extra)
     return entry
 
@@ -82,6 +87,9 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
             "datasets": [dataset_entry("alpaca.jsonl", "alpaca_plain")],
             "val_set_size": 0.0,
             "shuffle_seed": 42,
+            "shuffle": True,
+            "deduplicate": False,
+            "excess_length": "drop",
             "train_on_inputs": False,
             "max_prompt_length": None,
         },

@@ -314,8 +314,7 @@ def test_a_dataset_with_its_own_template_is_rendered_with_it(tmp_path):
     from peftc.runtime.data import load_data
 
     tok = tokenizer(STYLES["chatml"][0], STYLES["chatml"][1] + STYLES["llama3"][1])
-    chatml = {"path": str(DATA / "chat.jsonl"), "type": "chat_template", "split": "train[:1]",
-              "builder": "json"}
+    chatml = dataset_entry("chat.jsonl", "chat_template", split="train[:1]")
     llama3 = {**chatml, "chat_template": "llama3"}
     data = {"datasets": [chatml, llama3], "val_set_size": 0, "train_on_inputs": False}
     masking = chat.masking(tok, chat.options_need_own(data))

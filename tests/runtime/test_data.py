@@ -13,7 +13,8 @@ from peftc.runtime.errors import RuntimeConfigError
 
 def data_section(*entries, **extra):
     section = {"datasets": list(entries), "val_set_size": 0.0, "shuffle_seed": 42,
-               "train_on_inputs": False, "max_prompt_length": None}
+               "shuffle": True, "deduplicate": False, "train_on_inputs": False,
+               "max_prompt_length": None}
     section.update(extra)
     return section
 
