@@ -59,7 +59,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compiled = compile_spec(args.spec, out, parse_sets(args.set), force=args.force,
                             dry_run=args.dry_run, slurm=args.slurm,
                             cluster={k: getattr(args, k) for k in _CLUSTER_FLAGS},
-                            max_runs=args.max_runs)
+                            max_runs=args.max_runs, resolve_models=args.resolve_models)
     if compiled.warnings:
         sys.stderr.write(render(compiled.warnings) + "\n")
     if args.dry_run:
@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an OUT that differs")
     s.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
     s.add_argument("--slurm", action="store_true", help="also write OUT/slurm.sbatch")
+    s.add_argument("--resolve-models", action="store_true",
+                   help="read a model's config.json from the hub when it is not local")
     _max_runs(s)
     g = s.add_argument_group("SLURM (override the spec's cluster: section)")
     g.add_argument("--partition")

@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
+    "E223": "an adapter method PEFT cannot run on the model's architecture",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -78,6 +79,7 @@ CODES: dict[str, str] = {
     "E609": "rows longer than sequence_len, with excess_length_strategy: raise",
     "E610": "added_tokens_overrides names an id that is not an added token, or a text that is "
             "already another token",
+    "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
     "W202": "max_steps and num_epochs both set",
@@ -89,6 +91,7 @@ CODES: dict[str, str] = {
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
     "W210": "wandb_project reports to W&B although use_wandb is false (as in Axolotl)",
+    "W211": "--resolve-models could not read the model's config.json from the hub",
 }
 
 

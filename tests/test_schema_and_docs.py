@@ -83,3 +83,10 @@ def test_every_emitted_code_is_documented():
             continue
         used |= set(re.findall(r'"([EW]\d{3})"', path.read_text()))
     assert used <= set(CODES), sorted(used - set(CODES))
+
+
+def test_families_md_is_current():
+    from peftc.vocab.families import render_markdown
+
+    text = (ROOT / "docs" / "families.md").read_text()
+    assert text == render_markdown(), "run: python -m peftc.vocab.families > docs/families.md"

@@ -58,13 +58,14 @@ def _check_sets(sets: dict[str, Any]) -> None:
 
 def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
                  out_root: Path | None = None, *, history: bool = False,
-                 max_runs: int = MAX_RUNS) -> Compiled:
+                 max_runs: int = MAX_RUNS, resolve_models: bool = False) -> Compiled:
     """Load, validate and resolve every run of a spec (no files written). With ``history``,
-    each run also records the value every layer gave each key (for `peftc explain`)."""
+    each run also records the value every layer gave each key (for `peftc explain`); with
+    ``resolve_models``, a model's config.json is read from the hub when it is not local."""
     _check_sets(sets or {})
     spec = load_spec(path)
     try:
-        resolver = Resolver(spec, sets, out_root, max_runs)
+        resolver = Resolver(spec, sets, out_root, max_runs, resolve_models)
         resolver.track_history = history
         runs = resolver.runs()
     except PeftcError as exc:  # one pass: the loading warnings are reported with the errors
@@ -137,11 +138,13 @@ def render_files(compiled: Compiled) -> dict[str, str]:
 
 def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None, *,
                  force: bool = False, dry_run: bool = False, slurm: bool = False,
-                 cluster: dict[str, Any] | None = None, max_runs: int = MAX_RUNS) -> Compiled:
+                 cluster: dict[str, Any] | None = None, max_runs: int = MAX_RUNS,
+                 resolve_models: bool = False) -> Compiled:
     from peftc.compiler.emit import write_tree
 
     out = Path(out)
-    compiled = resolve_spec(path, sets, out.resolve(), max_runs=max_runs)
+    compiled = resolve_spec(path, sets, out.resolve(), max_runs=max_runs,
+                            resolve_models=resolve_models)
     if dry_run:
         return compiled
     files = render_files(compiled)

@@ -1,9 +1,10 @@
 """Built-in knowledge the compiler layers under a spec: train profiles, task plugins,
-adapter-method presets and the per-family module table.
+adapter-method presets and the embedded model.
 
 The profiles, tasks and presets reproduce the sweep in
-`shared/seeds/000-sweep-summary-excerpt.md`; the family table is the guides' target-module
-table. Each entry is written with spec keys, so a layer is just a partial spec.
+`shared/seeds/000-sweep-summary-excerpt.md` (the model family table is
+`peftc/vocab/families.py`). Each entry is written with spec keys, so a layer is just a partial
+spec.
 """
 
 from __future__ import annotations
@@ -110,44 +111,6 @@ METHOD_NOTES: dict[str, str] = {
 PROMPT_LEARNING = {"prompt_tuning", "prefix_tuning", "p_tuning"}  # no modules_to_save
 LORA_FAMILY = {"lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus"}
 
-# the input embedding and the output head, which new tokens need trained (modules_to_save)
-_LLAMA_EMBEDDINGS = ["embed_tokens", "lm_head"]
-_LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-# family -> facts the compiler and lint rules need: LoRA targets, IA3 targets and feed-forward
-# modules, the embedding modules, the decoder layer class (FSDP auto-wrap), the context length
-FAMILIES: dict[str, dict[str, Any]] = {
-    "llama": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
-              "layer": "LlamaDecoderLayer", "context": 4096,
-              "match": ["llama", "tinyllama", "vicuna", "codellama"]},
-    "mistral": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-                "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
-                "layer": "MistralDecoderLayer", "context": 8192,
-                "match": ["mistral", "mixtral", "zephyr"]},
-    "qwen2": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
-              "layer": "Qwen2DecoderLayer", "context": 32768,
-              "match": ["qwen2", "qwen1.5", "qwen3", "qwq"]},
-    "gemma": {"targets": _LLAMA_LIKE, "ia3": ["k_proj", "v_proj", "down_proj"],
-              "ff": ["down_proj"], "embeddings": _LLAMA_EMBEDDINGS,
-              "layer": "GemmaDecoderLayer", "context": 8192,
-              "match": ["gemma"]},
-    "phi": {"targets": ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"],
-            "ia3": ["k_proj", "v_proj", "fc2"], "ff": ["fc2"], "embeddings": _LLAMA_EMBEDDINGS,
-            "layer": "PhiDecoderLayer", "context": 2048, "match": ["phi"]},
-    "gpt_neox": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
-                 "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
-                 # transformers 5 renamed the head embed_out to lm_head (Axolotl still
-                 # names embed_out, which the loaded model no longer has)
-                 "embeddings": ["embed_in", "lm_head"], "layer": "GPTNeoXLayer",
-                 "context": 2048, "match": ["pythia", "gpt-neox", "gpt_neox", "neox"]},
-    "falcon": {"targets": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
-               "ia3": ["query_key_value", "dense_4h_to_h"], "ff": ["dense_4h_to_h"],
-               "embeddings": ["word_embeddings", "lm_head"], "layer": "FalconDecoderLayer",
-               "context": 2048, "match": ["falcon"]},
-}
-
 EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
 
 # chat_template names besides a Jinja string; the runtime maps each to its template
@@ -161,14 +124,3 @@ def param_regex(pattern: str) -> str:
     """An unfrozen_parameters pattern as the regular expression Axolotl matches with
     ``re.match``: a dot is a literal dot unless ``+`` follows it (``.+`` stays a wildcard)."""
     return re.sub(r"\.(?!\+)", r"\\.", pattern)
-
-
-def detect_family(base_model: str) -> str | None:
-    """The family a model id belongs to, from its name; None when unknown."""
-    if base_model in EMBEDDED_MODELS:
-        return EMBEDDED_MODELS[base_model]
-    name = base_model.lower().rsplit("/", 1)[-1]
-    for family, facts in FAMILIES.items():
-        if any(m in name for m in facts["match"]):
-            return family
-    return None

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
-from peftc.diagnostics import ERROR, WARNING, Diagnostic, num
+from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES, PEEK_ROWS
 from peftc.vocab.chat_templates import FALLBACK, NAMED
+from peftc.vocab.families import FAMILIES, family_of_name
 from peftc.vocab.keys import (
     AXOLOTL_ROLES,
     CHAT_OPTIONS,
@@ -84,9 +85,7 @@ def _model(d: _Deriver) -> None:
     v = d.v
     if not d.given("tokenizer_config"):
         d.set("tokenizer_config", v["base_model"], "base_model", "base_model")
-    if not d.given("model_family"):
-        fam = catalog.detect_family(v["base_model"])
-        d.set("model_family", fam, "family of base_model", "base_model")
+    _architecture(d)
     if v.get("trust_remote_code") and v["model_type"] != "AutoModelForCausalLM":
         d.problem("W206", f"model_type {v['model_type']} is ignored with trust_remote_code, as "
                   "in Axolotl: the repository's code picks the class", "model_type",
@@ -105,6 +104,32 @@ def _model(d: _Deriver) -> None:
         d.set("bf16", False, "fp16: true", "fp16")
 
 
+def _architecture(d: _Deriver) -> None:
+    """The model's architecture: from its own config.json when at hand (a local folder, the
+    Hugging Face cache, or the hub with --resolve-models), else from its name. The source is
+    the provenance of model_family."""
+    v = d.v
+    config, hub_error = d.resolver.model_config(v["base_model"], v.get("revision_of_model"))
+    if hub_error:
+        d.problem("W211", f"--resolve-models: no config.json from the hub ({hub_error}); the "
+                  "architecture is told from the model id", "base_model",
+                  "check the id and HF_TOKEN, or download the model first", severity=WARNING)
+    d.run.model_config = config
+    if d.given("model_family"):
+        return
+    if v["base_model"] in catalog.EMBEDDED_MODELS:
+        d.set("model_family", catalog.EMBEDDED_MODELS[v["base_model"]], "the embedded model",
+              "base_model")
+    elif config is not None:
+        d.set("model_family", config.family, f"model_type {config.model_type!r} in "
+              f"{config.where}", "base_model")
+    else:
+        fam = family_of_name(v["base_model"])
+        d.set("model_family", fam, "the model id's name (no config.json at hand)"
+              if fam else "unknown: no config.json at hand, and the id names no family",
+              "base_model")
+
+
 def _new_tokens(d: _Deriver) -> None:
     """``tokens`` are new to the vocabulary, so their embedding rows start untrained: the adapter
     must train the family's two embedding modules in full (Axolotl fails the same way, once the
@@ -117,7 +142,7 @@ def _new_tokens(d: _Deriver) -> None:
     if not v.get("tokens"):
         return
     fam = v.get("model_family")
-    needed = catalog.FAMILIES[fam]["embeddings"] if fam in catalog.FAMILIES else None
+    needed = FAMILIES[fam].embeddings if fam in FAMILIES else None
     fix = f"lora_modules_to_save: [{', '.join(needed)}]" if needed else "lora_modules_to_save"
     if v["adapter"] in catalog.PROMPT_LEARNING:
         d.problem("E218", f"tokens are new to the vocabulary and need their embeddings "
@@ -202,16 +227,23 @@ def _lora_model_dir(d: _Deriver) -> None:
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
-    """Set ``key`` from the model family's table unless a layer set it."""
+    """Set ``key`` from the model family's table unless a layer set it. On an architecture
+    the table does not know, LoRA targets every linear layer (PEFT's all-linear)."""
     if d.given(key):
         return
     fam = d.v.get("model_family")
+    if fam is None and key == "lora_target_modules":
+        d.problem("I211", f"the architecture of '{d.v['base_model']}' is not in peftc's family "
+                  "table: LoRA targets every linear layer (PEFT's all-linear)", "base_model",
+                  "list lora_target_modules to adapt fewer modules", severity=INFO)
+        d.set(key, "all-linear", "architecture not in the family table", "base_model")
+        return
     if fam is None:
         d.problem("E210", f"cannot tell the model family of '{d.v['base_model']}' to pick "
                   f"default {key}", "base_model", "set model_family or list the modules "
                   "explicitly")
         return
-    d.set(key, list(catalog.FAMILIES[fam][fact]), f"{fam} family {what}", "base_model")
+    d.set(key, list(getattr(FAMILIES[fam], fact)), f"{fam} family {what}", "base_model")
 
 
 def _jagged(d: _Deriver) -> None:
@@ -259,8 +291,13 @@ def _adapter(d: _Deriver) -> None:
         d.set("float16", True, "load_in_8bit: float16 weights (unless bf16), as in Axolotl",
               "load_in_8bit")
     if method == "ia3":
-        _family_default(d, "ia3_target_modules", "ia3", "k/v/down projections")
-        _family_default(d, "ia3_feedforward_modules", "ff", "down projection")
+        _family_default(d, "ia3_target_modules", "ia3", "key, value and feed-forward modules")
+        _family_default(d, "ia3_feedforward_modules", "ff", "feed-forward modules")
+    fam = FAMILIES.get(v.get("model_family") or "")
+    if method == "prefix_tuning" and fam is not None and not fam.prefix_tuning:
+        d.problem("E223", f"PEFT's prefix tuning cannot run on the {v['model_family']} "
+                  "architecture: its key/value cache has another shape than the prefixes",
+                  "adapter", "use prompt_tuning, p_tuning or a LoRA adapter")
     if method == "pissa" and not d.given("peft_init_lora_weights"):
         d.set("peft_init_lora_weights", v["pissa_init_mode"], "pissa_init_mode",
               "pissa_init_mode")

@@ -15,10 +15,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler import catalog
 from peftc.compiler.paths import WHERE_HINT, candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
+from peftc.vocab.families import FAMILIES
 from peftc.vocab.keys import FSDP_SWITCHES
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -207,9 +207,9 @@ def fsdp_settings(v: dict[str, Any]) -> dict[str, Any] | None:
     if v.get("fsdp_version") is not None:
         out["version"] = v["fsdp_version"]
     fam = v.get("model_family")
-    if out.get("auto_wrap_policy") == "TRANSFORMER_BASED_WRAP":
-        out.setdefault("transformer_layer_cls_to_wrap",
-                       catalog.FAMILIES[fam]["layer"] if fam else "LlamaDecoderLayer")
+    # an architecture the table does not know: accelerate wraps the model's _no_split_modules
+    if out.get("auto_wrap_policy") == "TRANSFORMER_BASED_WRAP" and fam in FAMILIES:
+        out.setdefault("transformer_layer_cls_to_wrap", FAMILIES[fam].layer)
     return out
 
 

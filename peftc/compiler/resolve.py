@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler import catalog
+from peftc.compiler import catalog, modelconfig
+from peftc.compiler.modelconfig import ModelConfig
+from peftc.compiler.paths import looks_local
 from peftc.compiler.specfile import Spec, canonical
 from peftc.compiler.sweep import (
     Point,
@@ -67,6 +69,7 @@ class ResolvedRun:
     depends_on: list[str] = field(default_factory=list)  # run ids
     history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # when tracked
     stage_deps: list[str] = field(default_factory=list)  # stage names
+    model_config: ModelConfig | None = None  # the model's config.json, when at hand
 
     def source(self, key: str) -> Source:
         """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""
@@ -104,11 +107,15 @@ class Resolver:
     """Resolves every (sweep point x stage) of a spec; problems raise one PeftcError."""
 
     def __init__(self, spec: Spec, cli: dict[str, Any] | None = None,
-                 out_root: Path | None = None, max_runs: int = MAX_RUNS):
+                 out_root: Path | None = None, max_runs: int = MAX_RUNS,
+                 resolve_models: bool = False):
         self.spec = spec
         self.cli = {split_key(k): v for k, v in (cli or {}).items()}
         self.out_root = out_root
         self.track_history = False  # `peftc explain` asks for every layer's value
+        self.resolve_models = resolve_models  # read config.json from the hub when not local
+        self._hub_configs: dict[tuple[str, str | None], tuple[ModelConfig | None, str | None]]
+        self._hub_configs = {}
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self._outputs: dict[str, str] = {}
@@ -124,6 +131,21 @@ class Resolver:
         self._spec_overlays = [
             _Overlay(f"spec:{layer.doc.file}", RANK["spec"], layer.settings,
                      layer.locate) for layer in spec.layers]
+
+    def model_config(self, base_model: str, revision: str | None
+                     ) -> tuple[ModelConfig | None, str | None]:
+        """(the model's config.json when at hand, why the hub did not give it)."""
+        config = modelconfig.local_config(base_model, self.spec_dir, revision)
+        if config is not None or not self.resolve_models or looks_local(base_model) \
+                or base_model.startswith("peftc:"):
+            return config, None
+        key = (base_model, revision)
+        if key not in self._hub_configs:
+            try:
+                self._hub_configs[key] = (modelconfig.hub_config(base_model, revision), None)
+            except modelconfig.HubError as exc:
+                self._hub_configs[key] = (None, str(exc))
+        return self._hub_configs[key]
 
     def _points(self, max_runs: int) -> list[Point]:
         """The sweep's points, refused before expansion when they would make more than

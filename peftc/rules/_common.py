@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import catalog
+from peftc.vocab.families import FAMILIES
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
@@ -109,6 +110,8 @@ def native_context(run: ResolvedRun) -> tuple[int, str] | None:
     v = run.values
     if v.get("base_model") == "peftc:tiny-llama":
         return 1024, "the embedded tiny model"  # TINY_LLAMA_CONFIG max_position_embeddings
+    if run.model_config is not None and run.model_config.context is not None:
+        return run.model_config.context, "the model's config.json"
     name = model_name(run).lower()
     m = _CONTEXT_K.search(name)
     if m:
@@ -121,18 +124,20 @@ def native_context(run: ResolvedRun) -> tuple[int, str] | None:
             return 8192, "Llama 3"
         if re.search(r"llama-?2", name):
             return 4096, "Llama 2"
-    if family in catalog.FAMILIES:
-        return int(catalog.FAMILIES[family]["context"]), f"the {family} family"
+    if family in FAMILIES:
+        return FAMILIES[family].context, f"the {family} family"
     return None
 
 
 def tied_embeddings(run: ResolvedRun) -> bool:
-    """Whether the model ties its output head to its input embeddings (kept simple: Gemma,
-    Qwen2-architecture models up to 4B, Llama 3.2 1B/3B)."""
+    """Whether the model ties its output head to its input embeddings: its config.json says;
+    without it, kept simple: Gemma, Qwen2-architecture models up to 4B, Llama 3.2 1B/3B."""
+    if run.model_config is not None and run.model_config.tied_embeddings is not None:
+        return run.model_config.tied_embeddings
     family = run.values.get("model_family")
     size = model_size_b(run)
     name = model_name(run).lower()
-    if family == "gemma":
+    if family in ("gemma", "gemma2", "gemma3_text"):
         return True
     if family == "qwen2" and size is not None and size <= 4:
         return True

@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from peftc.compiler import catalog
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
@@ -21,6 +20,7 @@ from peftc.rules._common import (
     uses_lora_r,
     written,
 )
+from peftc.vocab.families import FAMILIES
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
@@ -165,10 +165,10 @@ def loftq_targets(run: ResolvedRun) -> Iterator[Finding]:
         return
     targets = v.get("lora_target_modules")
     family = v.get("model_family")
-    if not isinstance(targets, list) or family not in catalog.FAMILIES:
+    if not isinstance(targets, list) or family not in FAMILIES:
         return
     names = {str(t).rsplit(".", 1)[-1] for t in targets}
-    expected = list(catalog.FAMILIES[family]["targets"])
+    expected = list(FAMILIES[family].targets)
     missing = [m for m in expected if m not in names]
     if missing:
         covered = len(expected) - len(missing)

@@ -3,7 +3,6 @@ the model was trained on, and remote code."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,18 +17,10 @@ from peftc.rules._common import (
     tied_embeddings,
     written,
 )
+from peftc.vocab.families import FAMILIES
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
-
-# family -> module names a target may name (the family table's projections and embedding
-# modules, and the names of close relatives the family detection also matches)
-KNOWN_MODULES: dict[str, set[str]] = {
-    family: {*facts["targets"], *facts["embeddings"]} for family, facts in catalog.FAMILIES.items()
-}
-KNOWN_MODULES["mistral"] |= {"w1", "w2", "w3", "gate"}  # Mixtral experts and router
-KNOWN_MODULES["phi"] |= {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}  # Phi-3
-_QWEN1 = re.compile(r"^qwen-\d", re.IGNORECASE)  # first-generation Qwen: c_attn, w1, w2
 
 
 def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
@@ -62,9 +53,9 @@ def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
       good="base_model: meta-llama/Llama-2-7b-hf\nlora_target_modules: [q_proj, v_proj]")
 def unknown_targets(run: ResolvedRun) -> Iterator[Finding]:
     family = run.values.get("model_family")
-    if family not in KNOWN_MODULES or _QWEN1.match(model_name(run)):
+    if family not in FAMILIES:
         return
-    known = KNOWN_MODULES[family]
+    known = FAMILIES[family].modules
     for key, names in _module_lists(run):
         unknown = [str(n) for n in names if str(n).rsplit(".", 1)[-1] not in known]
         if not unknown:
@@ -105,8 +96,9 @@ def tied_head(run: ResolvedRun) -> Iterator[Finding]:
                 "distribution for its position encoding unless RoPE scaling is configured; "
                 "quality degrades past the native window and memory grows for nothing. The "
                 "quick reference lists Llama 3 at 8K, Qwen2.5 at 32K and Mistral at 8K native; "
-                "Llama 2 is 4K. The context is taken from the model id when it says (128k), "
-                "else from the family table; peftc's default sequence_len is not checked.",
+                "Llama 2 is 4K. The context is taken from the model's config.json when it is at "
+                "hand, else from the model id when it says (128k), else from the family "
+                "table; peftc's default sequence_len is not checked.",
       fix="lower sequence_len to the native context (or use a long-context variant)",
       reference=f"{QUICKREF}, section 'Context Lengths' (Maximum Sequence Length)",
       bad="base_model: meta-llama/Llama-2-7b-hf\nsequence_len: 8192",

@@ -17,6 +17,7 @@ from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
 from peftc.vocab.chat_templates import NAMED
+from peftc.vocab.families import FAMILIES
 
 # Names used by other modules ------------------------------------------------------------
 ADAPTERS = [
@@ -34,7 +35,6 @@ DATASET_TYPES = [
     "input_output", "chat_template",
     "metamath", "magicoder", "csqa", *DPO_TYPES,
 ]
-FAMILIES = ["llama", "mistral", "qwen2", "gemma", "phi", "gpt_neox", "falcon"]
 SCHEDULERS = [
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
     "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
@@ -348,8 +348,10 @@ SETTINGS: tuple[Key, ...] = (
     Key("tokenizer_config", _t("string", "Tokenizer to load; defaults to base_model.",
                                group="model"),
         run="tokenizer.name_or_path"),
-    Key("model_family", _enum(FAMILIES, "Model family; detected from base_model when unset. "
-                              "Decides the default target modules.", group="model"),
+    Key("model_family", _enum(sorted(FAMILIES), "Model family (its architecture); read from "
+                              "the model's config.json when at hand, else told from "
+                              "base_model's name. Decides the default target modules.",
+                              group="model"),
         run="model.family", own=True),
     Key("trust_remote_code", _bool("Run code from the model repository.",
                                    axolotl=True, group="model"),
