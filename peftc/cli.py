@@ -1,4 +1,5 @@
-"""The `peftc` command line: lint, compile, explain, schema, rules, run, merge, launch, plan.
+"""The `peftc` command line: lint, compile, explain, schema, rules, run, smoke, merge, launch,
+plan.
 
 All errors flow through `PeftcError` and print as diagnostics; no input prints a traceback
 (set PEFTC_DEBUG=1 to see one for an internal error). The ML stack is imported only by the
@@ -130,6 +131,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from peftc.compiler.build import parse_sets
+    from peftc.runner import require_training_stack
+
+    if not Path(args.spec).is_file():
+        raise UsageError(f"no such spec: {args.spec}", file=args.spec, code="E005")
+    require_training_stack(args.spec)
+    from peftc.runtime import smoke
+
+    scratch = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="peftc-smoke-"))
+    report = smoke.smoke(Path(args.spec), scratch, args.run_id, args.rows, args.steps,
+                         parse_sets(args.set))
+    _out(smoke.render(report).rstrip("\n"))
+    if not args.output and not report.failed:
+        smoke.remove(scratch)  # a failure's logs stay for reading
+    return 1 if report.failed else 0
+
+
 def cmd_launch(args: argparse.Namespace) -> int:
     from peftc.launch import launch_command
 
@@ -231,6 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser("smoke", help="every stage of a spec on a CPU stand-in, before the GPU")
+    s.add_argument("spec")
+    s.add_argument("--run", dest="run_id", metavar="ID", help="one run (and what it depends on)")
+    s.add_argument("--rows", type=int, default=16, metavar="N", help="rows of each dataset")
+    s.add_argument("--steps", type=int, default=2, metavar="N", help="optimizer steps per stage")
+    s.add_argument("-o", "--output", metavar="SCRATCH",
+                   help="keep the scratch folder here (default: a temporary one, removed "
+                        "unless something fails)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    s.set_defaults(func=cmd_smoke)
 
     s = sub.add_parser("launch", help="run with accelerate launch (multi-GPU, multi-node)")
     s.add_argument("target", metavar="RUN_DIR|SPEC")

@@ -14,6 +14,7 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     from peft import PeftModel
 
     from peftc.runtime import precision
+    from peftc.runtime.adapter import merge_sft_adapter
     from peftc.runtime.model import load_base, load_tokenizer
     from peftc.runtime.relora import load_base_weights
     from peftc.runtime.run import read_run
@@ -26,6 +27,8 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
     tokenizer = load_tokenizer(spec["tokenizer"])  # with the run's added tokens
     base = load_base(spec["model"], dtype, tokenizer)
+    # a later stage trained on the earlier stages' adapters merged into the base: so is its merge
+    base = merge_sft_adapter(base, spec["adapter"].get("sft_adapter"))
     load_base_weights(base, adapter_dir)  # ReLoRA restarts live in the base weights
     load_unfrozen(base, adapter_dir)  # so do unfrozen_parameters
     model = PeftModel.from_pretrained(base, str(adapter_dir))

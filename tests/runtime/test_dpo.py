@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DELETE, dataset_entry, make_run, read_run
-from helpers import status
+from helpers import load_base, logits, probe_inputs, status
 
 from peftc.runtime.errors import RuntimeConfigError
 from peftc.runtime.run import execute, run
@@ -59,8 +59,23 @@ def test_dpo_stage_merges_the_sft_adapter(tmp_path, capsys):
     sft_out = read_run(sft)["output_dir"]
     over = dpo_overrides()
     over["adapter"] = {"sft_adapter": {"path": sft_out, "fallback_to_base": False}}
-    assert run(make_run(tmp_path, run_id="dpo-after-sft", **over)) == 0
+    dpo = make_run(tmp_path, run_id="dpo-after-sft", **over)
+    assert run(dpo) == 0
     assert f"sft_adapter: merged {sft_out} into the base model" in capsys.readouterr().out
+
+    # `peftc merge` of the DPO stage is the model the stage trained: base + SFT + DPO
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from peftc.runtime.merge import merge
+
+    merged_dir = merge(dpo, tmp_path / "merged")
+    inputs = probe_inputs(AutoTokenizer.from_pretrained(merged_dir))
+    base_sft = PeftModel.from_pretrained(load_base(read_run(sft)), sft_out).merge_and_unload()
+    trained = PeftModel.from_pretrained(base_sft, read_run(dpo)["output_dir"])
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    assert torch.allclose(logits(merged, inputs), logits(trained, inputs), atol=1e-4)
 
 
 def test_missing_sft_adapter_falls_back_or_fails(tmp_path, capsys):
