@@ -163,3 +163,14 @@ def test_resolve_models_says_when_the_hub_has_no_config(tmp_path, hub, cli):
     assert "W211" in err and "404" in err
     run_yaml = next((tmp_path / "out" / "runs").glob("*/run.yaml")).read_text()
     assert "q_proj" in run_yaml  # told from the name (qwen3)
+
+
+def test_attention_is_transformers_default_for_the_architecture(tmp_path, cli):
+    [run] = resolve_spec(_spec(tmp_path, "google/gemma-2-9b-it")).runs
+    assert run.values["attn_implementation"] == "eager"  # Gemma 2 cannot run sdpa
+    assert "gemma2 architecture" in run.sources["attn_implementation"].label
+    [run] = resolve_spec(_spec(tmp_path, "Qwen/Qwen3-8B")).runs
+    assert run.values["attn_implementation"] == "sdpa"
+    code, out, _ = cli("lint", _spec(tmp_path, "google/gemma-2-9b-it",
+                                     "attn_implementation: sdpa\n"))
+    assert code == 1 and "spec.yaml:6:22: E224" in out

@@ -95,6 +95,14 @@ def _model(d: _Deriver) -> None:
             d.run.source("flash_attention").rank:
         d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
               "flash_attention")
+    fam = FAMILIES.get(v.get("model_family") or "")
+    if fam is not None and not d.given("attn_implementation"):  # what transformers would pick
+        d.set("attn_implementation", "sdpa" if fam.sdpa else "eager", "transformers' default "
+              f"for the {v['model_family']} architecture", "base_model")
+    elif fam is not None and not fam.sdpa and v["attn_implementation"] == "sdpa":
+        d.problem("E224", f"the {v['model_family']} architecture cannot run its attention with "
+                  "sdpa (transformers refuses to load it so)", "attn_implementation",
+                  "use eager or flash_attention_2, or remove the key (eager is its default)")
     # bf16/tf32 "auto" stay auto: the runtime resolves them on the device the run gets.
     if v.get("fp16") is None:
         auto = v["bf16"] == "auto"

@@ -63,6 +63,7 @@ class StandIn:
     modules: frozenset[str]  # every module name of the architecture
     linear: frozenset[str]  # the last name part of each linear layer
     quantized: str | None  # the checkpoint's own quantization (config.json quantization_config)
+    attention: str = "sdpa"  # the attention a CPU runs it with: sdpa where it can, else eager
 
 
 class StandInError(Exception):
@@ -148,19 +149,25 @@ def _described(folder: Path, raw: dict[str, Any], made_from: str, tokenizer: str
                            if isinstance(mod, torch.nn.Linear))
     modules = frozenset(m for m, _ in built.named_modules() if m)
     return StandIn(folder, made_from, tokenizer, context, context_source, modules,
-                   frozenset(m.rsplit(".", 1)[-1] for m in linear), None)
+                   frozenset(m.rsplit(".", 1)[-1] for m in linear), None,
+                   "sdpa" if getattr(type(built), "_supports_sdpa", False) else "eager")
 
 
 def rewrite(run: dict[str, Any], stand_in: StandIn, data_dir: Path, rows: int, steps: int,
             notes: set[str]) -> dict[str, Any]:
     """``run`` (a run.yaml) as smoke trains it; every change that matters goes to ``notes``."""
+    import torch
+
+    from peftc.runtime.adapter import uses_loftq
+
     run = json.loads(json.dumps(run))  # a deep copy
     model, fp = run["model"], run["model"].get("from_pretrained") or {}
     model["name_or_path"] = run["tokenizer"]["name_or_path"] = str(stand_in.folder)
     fp["revision"] = None
     if fp.get("attn_implementation") in NO_CPU_ATTENTION:
-        notes.add(f"attention: sdpa instead of {fp['attn_implementation']} (a GPU kernel)")
-        fp["attn_implementation"] = "sdpa"
+        notes.add(f"attention: {stand_in.attention} instead of {fp['attn_implementation']} (a "
+                  "GPU kernel)")
+        fp["attn_implementation"] = stand_in.attention
     precision = run.get("precision") or {}
     if precision.get("fp16") is True or precision.get("float16"):
         notes.add("precision: fp32 instead of fp16, which a CPU does not train in")
@@ -169,6 +176,10 @@ def rewrite(run: dict[str, Any], stand_in: StandIn, data_dir: Path, rows: int, s
     if launch.get("num_processes", 1) > 1 or launch.get("deepspeed") or launch.get("fsdp"):
         notes.add("launch: one process, without DeepSpeed or FSDP")
     launch.update(num_processes=1, num_machines=1, deepspeed=None, fsdp=False)
+    adapter = run["adapter"].get("config") or {}
+    if uses_loftq(run["adapter"]) and not torch.cuda.is_available():
+        notes.add("adapter: LoftQ initialises on a GPU only; smoke initialises LoRA as usual")
+        adapter.update(init_lora_weights=True, loftq_config={})
     run["report"] = {"wandb": None}
     run["samples"] = {"prompts": [], "max_new_tokens": 0}
     data = run["data"]

@@ -31,6 +31,7 @@ class Family:
     layer: str  # the decoder layer class (FSDP's transformer auto-wrap)
     context: int  # context length assumed from the model id alone
     prefix_tuning: bool = True  # PEFT's prefix tuning can run (its key/value cache shape fits)
+    sdpa: bool = True  # transformers runs its attention with torch's sdpa (else eager is default)
 
     @property
     def modules(self) -> frozenset[str]:
@@ -43,14 +44,14 @@ _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")  # MoE: experts are not li
 _EMBEDDINGS = ("embed_tokens", "lm_head")
 
 
-def _llama_like(model_type: str, names: str, layer: str, context: int) -> Family:
+def _llama_like(model_type: str, names: str, layer: str, context: int, **facts: bool) -> Family:
     return Family((model_type,), names, _LLAMA_LIKE, ("k_proj", "v_proj", "down_proj"),
-                  ("down_proj",), _EMBEDDINGS, layer, context)
+                  ("down_proj",), _EMBEDDINGS, layer, context, **facts)
 
 
-def _moe(model_type: str, names: str, layer: str, context: int) -> Family:
+def _moe(model_type: str, names: str, layer: str, context: int, **facts: bool) -> Family:
     return Family((model_type,), names, _ATTENTION, ("k_proj", "v_proj"), (), _EMBEDDINGS,
-                  layer, context)
+                  layer, context, **facts)
 
 
 _NEOX_LIKE = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
@@ -66,7 +67,9 @@ FAMILIES: dict[str, Family] = {
     "qwen2": _llama_like("qwen2", r"qwen2|qwen1\.5|qwq", "Qwen2DecoderLayer", 32768),
     "gemma3_text": _llama_like("gemma3_text", r"gemma-?3", "Gemma3DecoderLayer", 32768),
     # gemma-2b is a Gemma (1) of 2B parameters
-    "gemma2": _llama_like("gemma2", r"gemma-?2(?!\d*b)", "Gemma2DecoderLayer", 8192),
+    # Gemma 2 soft-caps its attention logits, which sdpa cannot
+    "gemma2": _llama_like("gemma2", r"gemma-?2(?!\d*b)", "Gemma2DecoderLayer", 8192,
+                          sdpa=False),
     "gemma": _llama_like("gemma", r"gemma", "GemmaDecoderLayer", 8192),
     # Phi-3 (and Phi-4) fuse query, key and value, and gate and up: IA3 scales all of qkv_proj
     "phi3": Family(("phi3",), r"(?<![a-z])phi-?[34]",
@@ -92,7 +95,8 @@ FAMILIES: dict[str, Family] = {
     # Command R7B is Cohere 2, another architecture
     "cohere": _llama_like("cohere", r"command-r(?!7b)|aya-(?:23|expanse)",
                           "CohereDecoderLayer", 8192),
-    "gpt_oss": _moe("gpt_oss", r"gpt-oss", "GptOssDecoderLayer", 131072),
+    # GPT-OSS's attention sinks are not in sdpa either
+    "gpt_oss": _moe("gpt_oss", r"gpt-oss", "GptOssDecoderLayer", 131072, sdpa=False),
     "llama": _llama_like("llama", r"llama|vicuna|smollm(?!3)|falcon-?3",
                          "LlamaDecoderLayer", 4096),
 }
@@ -121,6 +125,10 @@ model id (the `names` column). `provenance.json` says which (`model_family`'s so
 `config.json` also gives the native context length (lint's W182) and whether the output head is
 tied to the input embeddings (W181). `model_family:` in a spec overrides all of this.
 
+Unless the spec sets `attn_implementation`, a run uses transformers' default attention for its
+architecture, as Axolotl does: sdpa, or eager where the architecture cannot run sdpa (Gemma 2,
+GPT-OSS), and asking those for sdpa is an error (E224).
+
 On an architecture not in this table, LoRA targets every linear layer (PEFT's `all-linear`,
 note I211); IA3, which needs its feed-forward modules named, stops with E210 until they are
 listed. FSDP then wraps the classes the model itself names (`_no_split_modules`).
@@ -133,7 +141,7 @@ projections, and a target named `w1`, `gate_proj` or `experts` matches nothing t
 
 """
 _TABLE_HEAD = ("| family | `model_type` | names (model id) | LoRA targets | IA3 targets "
-               "(feed-forward) | embeddings | decoder layer | context without config |\n"
+               "(feed-forward) | embeddings | decoder layer | context without config; notes |\n"
                "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 
 
@@ -148,7 +156,8 @@ def render_markdown() -> str:
         f"| `{name}` | {names(fam.model_types)} | `{fam.names.replace('|', pipe)}` | "
         f"{names(fam.targets)} | "
         f"{names(fam.ia3)} ({names(fam.ff)}) | {names(fam.embeddings)} | {fam.layer} | "
-        f"{fam.context}{'' if fam.prefix_tuning else '; no prefix tuning (E223)'} |\n"
+        f"{fam.context}{'' if fam.prefix_tuning else '; no prefix tuning (E223)'}"
+        f"{'' if fam.sdpa else '; no sdpa: eager attention (E224)'} |\n"
         for name, fam in sorted(FAMILIES.items()))
     return DOC_HEADER + _TABLE_HEAD + rows
 

@@ -388,7 +388,9 @@ SETTINGS: tuple[Key, ...] = (
                                                 "round their rows up to a multiple of 32.",
                                                 group="model"),
         run="model.resize_to_multiple_of"),
-    Key("attn_implementation", _enum(ATTENTION, "Attention kernel.", "sdpa", group="model"),
+    Key("attn_implementation", _enum(ATTENTION, "Attention kernel. Unset, transformers' default "
+                                     "for the architecture (sdpa where it can, else eager), as "
+                                     "in Axolotl.", group="model"),
         run="model.from_pretrained.attn_implementation"),
     Key("flash_attention", _bool("Axolotl spelling of attn_implementation: flash_attention_2.",
                                  group="model"),

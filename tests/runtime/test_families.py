@@ -58,6 +58,7 @@ def test_family_facts_hold_on_the_real_architecture(name, model_type):
     assert names[model.get_output_embeddings()].rsplit(".", 1)[-1] == head
     assert fam.layer in {type(m).__name__ for m in model.modules()}
     assert fam.layer in model._no_split_modules  # what accelerate's FSDP would wrap too
+    assert fam.sdpa == bool(type(model)._supports_sdpa)
 
     _trains(model, LoraConfig(target_modules=list(fam.targets), task_type="CAUSAL_LM"))
     _trains(shrink.build(_tiny(model_type)), IA3Config(
