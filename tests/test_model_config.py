@@ -174,3 +174,14 @@ def test_attention_is_transformers_default_for_the_architecture(tmp_path, cli):
     code, out, _ = cli("lint", _spec(tmp_path, "google/gemma-2-9b-it",
                                      "attn_implementation: sdpa\n"))
     assert code == 1 and "spec.yaml:6:22: E224" in out
+
+
+@pytest.mark.parametrize("model_id,family", [
+    ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "llama"), ("allenai/OLMo-2-1124-7B", "olmo2")])
+def test_llama_and_olmo2_architectures_under_other_names_compile(tmp_path, model_id, family):
+    compiled = resolve_spec(_spec(tmp_path, model_id))
+    [run] = compiled.runs
+    assert run.values["model_family"] == family
+    assert run.values["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                 "gate_proj", "up_proj", "down_proj"]
+    assert "no config.json at hand" in run.sources["model_family"].label

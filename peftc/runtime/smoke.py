@@ -88,8 +88,6 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
     """A stand-in for the run's base model in ``folder``: from ``config`` (the model's
     config.json, a :class:`~peftc.compiler.modelconfig.ModelConfig`) when at hand, else from
     ``family``'s config class; with the real tokenizer when at hand."""
-    import torch
-
     from peftc.runtime import shrink
     from peftc.runtime.tiny_model import TINY_LLAMA, resolve_model_path
     from peftc.vocab.families import FAMILIES
@@ -97,10 +95,13 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
     name = model["name_or_path"]
     revision = (model.get("from_pretrained") or {}).get("revision")
     if name == TINY_LLAMA:  # already tiny: the embedded model itself
+        from transformers import AutoModelForCausalLM
+
         built = Path(resolve_model_path(name))
-        raw = json.loads((built / "config.json").read_text())
-        return _described(built, raw, "the embedded model itself", "the embedded model's",
-                          raw.get("max_position_embeddings"), "its config.json")
+        return _described(built, AutoModelForCausalLM.from_pretrained(built),
+                          "the embedded model itself", "the embedded model's",
+                          json.loads((built / "config.json").read_text())
+                          .get("max_position_embeddings"), "its config.json")
     tokenizer, real = _tokenizer(tokenizer_section["name_or_path"], revision)
     if config is not None:
         raw, made_from = dict(config.raw), f"{name}'s config.json ({config.where})"
@@ -114,9 +115,9 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
     else:
         raise StandInError(f"{name}: no config.json at hand and no known family to build a "
                            "stand-in from; download the model (or its config.json) first")
-    vocab = None if real and raw.get("vocab_size", 0) >= len(tokenizer) else len(tokenizer)
-    small = shrink.shrink(raw, vocab_size=vocab)
-    if not real:  # the embedded tokenizer's special tokens
+    fits = real and config is not None and raw.get("vocab_size", 0) >= len(tokenizer)
+    small = shrink.shrink(raw, vocab_size=None if fits else len(tokenizer))
+    if not fits:  # the vocabulary is the tokenizer's: so are the special tokens
         small.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                      pad_token_id=tokenizer.pad_token_id)
     try:
@@ -126,31 +127,23 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
                            f"{small.get('model_type')!r}: {type(exc).__name__}: {exc}") from exc
     built_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    n = sum(p.numel() for p in built_model.parameters())
-    linear = frozenset(m for m, mod in built_model.named_modules()
-                       if isinstance(mod, torch.nn.Linear))
-    stand_in = _described(folder, small, made_from, "the real one" if real else
-                          "the embedded model's (the real one is not at hand)", context,
-                          context_source, built_model, linear)
-    stand_in.made_from += f"; {type(built_model).__name__}, {n / 1e6:.1f}M parameters"
-    stand_in.quantized = (raw.get("quantization_config") or {}).get("quant_method")
-    return stand_in
+    return _described(folder, built_model, made_from, "the real one" if real else
+                      "the embedded model's (the real one is not at hand)", context,
+                      context_source, (raw.get("quantization_config") or {}).get("quant_method"))
 
 
-def _described(folder: Path, raw: dict[str, Any], made_from: str, tokenizer: str,
-               context: int | None, context_source: str, built: Any = None,
-               linear: frozenset[str] = frozenset()) -> StandIn:
-    if built is None:
-        import torch
-        from transformers import AutoModelForCausalLM
+def _described(folder: Path, model: Any, made_from: str, tokenizer: str, context: int | None,
+               context_source: str, quantized: str | None = None) -> StandIn:
+    import torch
 
-        built = AutoModelForCausalLM.from_pretrained(folder)
-        linear = frozenset(m for m, mod in built.named_modules()
-                           if isinstance(mod, torch.nn.Linear))
-    modules = frozenset(m for m, _ in built.named_modules() if m)
-    return StandIn(folder, made_from, tokenizer, context, context_source, modules,
-                   frozenset(m.rsplit(".", 1)[-1] for m in linear), None,
-                   "sdpa" if getattr(type(built), "_supports_sdpa", False) else "eager")
+    modules = dict(model.named_modules())
+    linear = frozenset(n.rsplit(".", 1)[-1] for n, m in modules.items()
+                       if isinstance(m, torch.nn.Linear))
+    size = sum(p.numel() for p in model.parameters()) / 1e6
+    return StandIn(folder, f"{made_from}; {type(model).__name__}, {size:.1f}M parameters",
+                   tokenizer, context, context_source, frozenset(n for n in modules if n),
+                   linear, quantized,
+                   "sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
 
 
 def rewrite(run: dict[str, Any], stand_in: StandIn, data_dir: Path, rows: int, steps: int,

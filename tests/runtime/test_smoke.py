@@ -130,3 +130,18 @@ def test_one_run_brings_what_it_depends_on(cli, tmp_path, flag):
     assert code == 0, out
     assert "qwen2.5-7b-dpo" not in out and "1 stage(s) passed" in out
     assert "the first 8 rows" in out and "1 optimizer steps" in out
+
+
+def test_a_checkpoint_quantized_already_is_not_quantized_again(cli, tmp_path):
+    _local_model(tmp_path / "gptq-model", quantization_config={"quant_method": "gptq"})
+    spec = _spec(tmp_path, """
+base_model: ./gptq-model
+adapter: qlora
+datasets:
+  - path: alpaca.jsonl
+    type: alpaca
+""")
+    code, out, _ = cli("smoke", spec, "--steps", "1")
+    assert code == 1
+    assert _row(out, "spec-")["model"] == "FAIL"
+    assert "model: the checkpoint is already quantized (gptq)" in out
