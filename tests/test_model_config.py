@@ -42,6 +42,7 @@ adapter: lora
     ("EleutherAI/pythia-1b", "gpt_neox"),
     ("tiiuae/falcon-7b", "falcon"),
     ("allenai/OLMo-2-1124-7B", "olmo2"),
+    ("allenai/Olmo-3-7B-Instruct-SFT", "olmo3"),
     ("stabilityai/stablelm-zephyr-3b", "stablelm"),
     ("CohereForAI/c4ai-command-r-v01", "cohere"),
     ("openai/gpt-oss-20b", "gpt_oss"),

@@ -478,11 +478,13 @@ def render(report: Report) -> str:
         lines += ["", "would fail:"]
         lines += [f"  {r.run_id}{f' [{r.stage}]' if r.stage != '-' else ''} {c}: {why}"
                   for r, c, why in failures]
-    lines += ["", "stand-ins:"]
+    if report.stand_ins:
+        lines += ["", "stand-ins:"]
     for base, stand_in in report.stand_ins.items():
         lines += [f"  {base}: built from {stand_in.made_from}",
                   f"    tokenizer: {stand_in.tokenizer}"]
-    lines += ["", "smoke changed:"] + [f"  {note}" for note in sorted(report.notes)]
+    if report.notes:
+        lines += ["", "smoke changed:"] + [f"  {note}" for note in sorted(report.notes)]
     bad = sum(r.failed for r in report.rows)
     lines += ["", f"{len(report.rows) - bad} stage(s) passed, {bad} would fail"]
     return "\n".join(lines) + "\n"

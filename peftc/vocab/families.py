@@ -92,6 +92,7 @@ FAMILIES: dict[str, Family] = {
                      ("word_embeddings", "lm_head"), "FalconDecoderLayer", 2048,
                      prefix_tuning=False),
     "olmo2": _llama_like("olmo2", r"olmo-?2", "Olmo2DecoderLayer", 4096),
+    "olmo3": _llama_like("olmo3", r"olmo-?3", "Olmo3DecoderLayer", 65536),
     # Command R7B is Cohere 2, another architecture
     "cohere": _llama_like("cohere", r"command-r(?!7b)|aya-(?:23|expanse)",
                           "CohereDecoderLayer", 8192),
