@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from peftc.compiler import resolve_spec
-from peftc.compiler.modelconfig import local_config
 from peftc.vocab.families import family_of_name
 
 SPEC = """
@@ -91,7 +90,6 @@ def test_the_hub_cache_holds_the_config(tmp_path, monkeypatch):
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0123abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    local_config.cache_clear()
     [run] = resolve_spec(_spec(tmp_path, "acme/house-model-7b")).runs
     assert run.values["model_family"] == "gemma2"
     assert "snapshots/0123abc/config.json" in run.sources["model_family"].label

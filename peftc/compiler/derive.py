@@ -129,8 +129,7 @@ def _architecture(d: _Deriver) -> None:
         d.set("model_family", catalog.EMBEDDED_MODELS[v["base_model"]], "the embedded model",
               "base_model")
     elif config is not None:
-        d.set("model_family", config.family, f"model_type {config.model_type!r} in "
-              f"{config.where}", "base_model")
+        d.set("model_family", config.family, config.describe(), "base_model")
     else:
         fam = family_of_name(v["base_model"])
         d.set("model_family", fam, "the model id's name (no config.json at hand)"

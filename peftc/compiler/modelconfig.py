@@ -10,7 +10,6 @@ writes: ``models--org--name/refs/<revision>`` names a snapshot folder), and, onl
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import urllib.error
@@ -44,6 +43,13 @@ class ModelConfig:
     @property
     def family(self) -> str | None:
         return BY_MODEL_TYPE.get(self.model_type or "")
+
+    def describe(self) -> str:
+        """``model_type 'qwen3' (Qwen3ForCausalLM, 28 layers, context 40960) in PATH``."""
+        facts = [*self.architectures[:1], *([f"{self.layers} layers"] if self.layers else []),
+                 *([f"context {self.context}"] if self.context else [])]
+        return (f"model_type {self.model_type!r}" + (f" ({', '.join(facts)})" if facts else "")
+                + f" in {self.where}")
 
 
 def parse(config: dict[str, Any], where: str) -> ModelConfig:
@@ -89,7 +95,6 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-@functools.lru_cache(maxsize=256)
 def local_config(base_model: str, spec_dir: Path, revision: str | None) -> ModelConfig | None:
     """The config.json of a local model folder or of the hub cache, or None when neither has
     it (or it is not a JSON object)."""

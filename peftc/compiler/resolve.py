@@ -114,8 +114,8 @@ class Resolver:
         self.out_root = out_root
         self.track_history = False  # `peftc explain` asks for every layer's value
         self.resolve_models = resolve_models  # read config.json from the hub when not local
-        self._hub_configs: dict[tuple[str, str | None], tuple[ModelConfig | None, str | None]]
-        self._hub_configs = {}
+        self._model_configs: dict[tuple[str, str | None],
+                                  tuple[ModelConfig | None, str | None]] = {}
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self._outputs: dict[str, str] = {}
@@ -135,17 +135,17 @@ class Resolver:
     def model_config(self, base_model: str, revision: str | None
                      ) -> tuple[ModelConfig | None, str | None]:
         """(the model's config.json when at hand, why the hub did not give it)."""
-        config = modelconfig.local_config(base_model, self.spec_dir, revision)
-        if config is not None or not self.resolve_models or looks_local(base_model) \
-                or base_model.startswith("peftc:"):
-            return config, None
-        key = (base_model, revision)
-        if key not in self._hub_configs:
-            try:
-                self._hub_configs[key] = (modelconfig.hub_config(base_model, revision), None)
-            except modelconfig.HubError as exc:
-                self._hub_configs[key] = (None, str(exc))
-        return self._hub_configs[key]
+        key = (base_model, revision)  # read once per spec, however many runs share it
+        if key not in self._model_configs:
+            config, error = modelconfig.local_config(base_model, self.spec_dir, revision), None
+            if config is None and self.resolve_models and not looks_local(base_model) \
+                    and not base_model.startswith("peftc:"):
+                try:
+                    config = modelconfig.hub_config(base_model, revision)
+                except modelconfig.HubError as exc:
+                    error = str(exc)
+            self._model_configs[key] = (config, error)
+        return self._model_configs[key]
 
     def _points(self, max_runs: int) -> list[Point]:
         """The sweep's points, refused before expansion when they would make more than

@@ -131,13 +131,13 @@ def native_context(run: ResolvedRun) -> tuple[int, str] | None:
 
 def tied_embeddings(run: ResolvedRun) -> bool:
     """Whether the model ties its output head to its input embeddings: its config.json says;
-    without it, kept simple: Gemma, Qwen2-architecture models up to 4B, Llama 3.2 1B/3B."""
+    without it, the family table, and Qwen2-architecture models up to 4B, Llama 3.2 1B/3B."""
     if run.model_config is not None and run.model_config.tied_embeddings is not None:
         return run.model_config.tied_embeddings
     family = run.values.get("model_family")
     size = model_size_b(run)
     name = model_name(run).lower()
-    if family in ("gemma", "gemma2", "gemma3_text"):
+    if family in FAMILIES and FAMILIES[family].tied:
         return True
     if family == "qwen2" and size is not None and size <= 4:
         return True

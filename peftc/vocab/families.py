@@ -32,6 +32,7 @@ class Family:
     context: int  # context length assumed from the model id alone
     prefix_tuning: bool = True  # PEFT's prefix tuning can run (its key/value cache shape fits)
     sdpa: bool = True  # transformers runs its attention with torch's sdpa (else eager is default)
+    tied: bool = False  # its output head is its input embedding (some sizes of others tie too)
 
     @property
     def modules(self) -> frozenset[str]:
@@ -65,12 +66,13 @@ FAMILIES: dict[str, Family] = {
     "qwen3_moe": _moe("qwen3_moe", r"qwen3.*-a\d+b", "Qwen3MoeDecoderLayer", 32768),
     "qwen3": _llama_like("qwen3", r"qwen3", "Qwen3DecoderLayer", 32768),
     "qwen2": _llama_like("qwen2", r"qwen2|qwen1\.5|qwq", "Qwen2DecoderLayer", 32768),
-    "gemma3_text": _llama_like("gemma3_text", r"gemma-?3", "Gemma3DecoderLayer", 32768),
+    "gemma3_text": _llama_like("gemma3_text", r"gemma-?3", "Gemma3DecoderLayer", 32768,
+                               tied=True),
     # gemma-2b is a Gemma (1) of 2B parameters
     # Gemma 2 soft-caps its attention logits, which sdpa cannot
     "gemma2": _llama_like("gemma2", r"gemma-?2(?!\d*b)", "Gemma2DecoderLayer", 8192,
-                          sdpa=False),
-    "gemma": _llama_like("gemma", r"gemma", "GemmaDecoderLayer", 8192),
+                          sdpa=False, tied=True),
+    "gemma": _llama_like("gemma", r"gemma", "GemmaDecoderLayer", 8192, tied=True),
     # Phi-3 (and Phi-4) fuse query, key and value, and gate and up: IA3 scales all of qkv_proj
     "phi3": Family(("phi3",), r"(?<![a-z])phi-?[34]",
                    ("qkv_proj", "o_proj", "gate_up_proj", "down_proj"), ("qkv_proj", "down_proj"),
@@ -90,12 +92,12 @@ FAMILIES: dict[str, Family] = {
     "falcon": Family(("falcon",), r"falcon(?!-?3|-?mamba|-?h1|-?e)", _NEOX_LIKE,
                      ("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",),
                      ("word_embeddings", "lm_head"), "FalconDecoderLayer", 2048,
-                     prefix_tuning=False),
+                     prefix_tuning=False, tied=True),
     "olmo2": _llama_like("olmo2", r"olmo-?2", "Olmo2DecoderLayer", 4096),
     "olmo3": _llama_like("olmo3", r"olmo-?3", "Olmo3DecoderLayer", 65536),
     # Command R7B is Cohere 2, another architecture
     "cohere": _llama_like("cohere", r"command-r(?!7b)|aya-(?:23|expanse)",
-                          "CohereDecoderLayer", 8192),
+                          "CohereDecoderLayer", 8192, tied=True),
     # GPT-OSS's attention sinks are not in sdpa either
     "gpt_oss": _moe("gpt_oss", r"gpt-oss", "GptOssDecoderLayer", 131072, sdpa=False),
     "llama": _llama_like("llama", r"llama|vicuna|smollm(?!3)|falcon-?3",

@@ -46,6 +46,7 @@ def test_family_facts_hold_on_the_real_architecture(name, model_type):
     config = parse(defaults, "class defaults")
     assert config.family == name  # config.json's model_type leads to this family
     assert config.context == defaults["max_position_embeddings"]
+    assert config.tied_embeddings == fam.tied
 
     model = shrink.build(_tiny(model_type))
     linear = {n.rsplit(".", 1)[-1] for n, m in model.named_modules()
