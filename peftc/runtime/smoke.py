@@ -58,8 +58,6 @@ class StandIn:
     folder: Path
     made_from: str  # for the report
     tokenizer: str  # for the report
-    context: int | None  # the real model's context length, when its config.json says
-    context_source: str
     modules: frozenset[str]  # every module name of the architecture
     linear: frozenset[str]  # the last name part of each linear layer
     quantized: str | None  # the checkpoint's own quantization (config.json quantization_config)
@@ -99,19 +97,15 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
 
         built = Path(resolve_model_path(name))
         return _described(built, AutoModelForCausalLM.from_pretrained(built),
-                          "the embedded model itself", "the embedded model's",
-                          json.loads((built / "config.json").read_text())
-                          .get("max_position_embeddings"), "its config.json")
+                          "the embedded model itself", "the embedded model's")
     tokenizer, real = _tokenizer(tokenizer_section["name_or_path"], revision)
     if config is not None:
         raw, made_from = dict(config.raw), f"{name}'s config.json ({config.where})"
-        context, context_source = config.context, "config.json"
     elif family in FAMILIES:
         model_type = FAMILIES[family].model_types[0]
         raw = shrink.class_defaults(model_type)
         made_from = (f"transformers' {model_type} config class (the {family} family; "
                      f"{name}'s config.json is not at hand)")
-        context, context_source = FAMILIES[family].context, f"the {family} family table"
     else:
         raise StandInError(f"{name}: no config.json at hand and no known family to build a "
                            "stand-in from; download the model (or its config.json) first")
@@ -128,12 +122,12 @@ def build_stand_in(model: dict[str, Any], tokenizer_section: dict[str, Any],
     built_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return _described(folder, built_model, made_from, "the real one" if real else
-                      "the embedded model's (the real one is not at hand)", context,
-                      context_source, (raw.get("quantization_config") or {}).get("quant_method"))
+                      "the embedded model's (the real one is not at hand)",
+                      (raw.get("quantization_config") or {}).get("quant_method"))
 
 
-def _described(folder: Path, model: Any, made_from: str, tokenizer: str, context: int | None,
-               context_source: str, quantized: str | None = None) -> StandIn:
+def _described(folder: Path, model: Any, made_from: str, tokenizer: str,
+               quantized: str | None = None) -> StandIn:
     import torch
 
     modules = dict(model.named_modules())
@@ -141,7 +135,7 @@ def _described(folder: Path, model: Any, made_from: str, tokenizer: str, context
                        if isinstance(m, torch.nn.Linear))
     size = sum(p.numel() for p in model.parameters()) / 1e6
     return StandIn(folder, f"{made_from}; {type(model).__name__}, {size:.1f}M parameters",
-                   tokenizer, context, context_source, frozenset(n for n in modules if n),
+                   tokenizer, frozenset(n for n in modules if n),
                    linear, quantized,
                    "sdpa" if getattr(type(model), "_supports_sdpa", False) else "eager")
 
@@ -192,7 +186,8 @@ def rewrite(run: dict[str, Any], stand_in: StandIn, data_dir: Path, rows: int, s
         eval_strategy="no", eval_on_start=False, load_best_model_at_end=False, report_to=[],
         per_device_train_batch_size=min(trainer["config"]["per_device_train_batch_size"], BATCH),
         per_device_eval_batch_size=min(trainer["config"]["per_device_eval_batch_size"], BATCH))
-    notes.add(f"training: {steps} optimizer steps of at most {BATCH} rows, evaluated once")
+    notes.add(f"training: {steps} optimizer steps of at most {BATCH} rows" +
+              (", evaluated once" if data.get("val_set_size") else ""))
     return run
 
 
@@ -201,7 +196,9 @@ def first_rows(entry: dict[str, Any], rows: int, dest: Path) -> Path:
     read streaming, so that a remote dataset is not downloaded whole."""
     from datasets import load_dataset
 
-    kwargs: dict[str, Any] = {"split": entry.get("split") or "train", "streaming": True}
+    # a streamed split cannot be sliced (train[:10%]): smoke takes the split's first rows
+    split = (entry.get("split") or "train").split("[", 1)[0]
+    kwargs: dict[str, Any] = {"split": split, "streaming": True}
     if entry.get("name"):
         kwargs["name"] = entry["name"]
     if entry.get("revision"):
@@ -244,12 +241,15 @@ def check_targets(adapter: dict[str, Any], stand_in: StandIn) -> str:
             f"{', '.join(sorted(stand_in.linear - {'lm_head'}))})")
 
 
-def check_context(run: dict[str, Any], stand_in: StandIn) -> str:
+def check_context(run: dict[str, Any], resolved: Any) -> str:
+    """"ok", or the sequence length beyond the context of the model's config.json (lint's W182
+    knows the context from the model id too; only the config is sure enough to fail on)."""
+    from peftc.rules._common import native_context
+
     length = run["trainer"]["config"].get("max_length")
-    if stand_in.context and length and length > stand_in.context \
-            and not run["model"].get("config_overrides"):
-        return (f"sequence_len {length} exceeds the model's context {stand_in.context} "
-                f"({stand_in.context_source})")
+    context = native_context(resolved) if resolved.model_config is not None else None
+    if context and length and length > context[0] and not run["model"].get("config_overrides"):
+        return f"sequence_len {length} exceeds the model's context {context[0]} ({context[1]})"
     return OK
 
 
@@ -324,7 +324,8 @@ def smoke(spec: Path, scratch: Path, run_id: str | None = None, rows: int = ROWS
             if isinstance(stand_in, StandInError):
                 row.fail("model", str(stand_in))
             else:
-                _smoke_run(row, run, run_dir, stand_in, scratch, rows, steps, report.notes)
+                _smoke_run(row, run, run_dir, stand_in, resolved[rid], scratch, rows, steps,
+                           report.notes)
         if row.failed:
             failed.add(rid)
     return report
@@ -341,13 +342,13 @@ def _with_dependencies(run_id: str, entries: list[dict[str, Any]]) -> set[str]:
     return needed
 
 
-def _smoke_run(row: Row, run: dict[str, Any], run_dir: Path, stand_in: StandIn, scratch: Path,
-               rows: int, steps: int, notes: set[str]) -> None:
+def _smoke_run(row: Row, run: dict[str, Any], run_dir: Path, stand_in: StandIn, resolved: Any,
+               scratch: Path, rows: int, steps: int, notes: set[str]) -> None:
     import yaml
 
     row.checks["model"] = check_quantization(run, stand_in)
     row.checks["targets"] = check_targets(run["adapter"], stand_in)
-    row.checks["context"] = check_context(run, stand_in)
+    row.checks["context"] = check_context(run, resolved)
     prompt = next(iter((run.get("samples") or {}).get("prompts") or []), "Hello")
     try:
         smoke_run = rewrite(run, stand_in, scratch / "data", rows, steps, notes)

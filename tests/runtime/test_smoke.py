@@ -92,7 +92,7 @@ datasets:
     assert code == 1
     row = _row(out, "spec-")
     assert row["context"] == "FAIL" and row["train"] == "ok" and row["targets"] == "ok"
-    assert "sequence_len 1024 exceeds the model's context 512 (config.json)" in out
+    assert "sequence_len 1024 exceeds the model's context 512 (the model's config.json)" in out
     assert f"my-model's config.json ({tmp_path / 'my-model' / 'config.json'})" in out
     assert "GPTNeoXForCausalLM" in out and "tokenizer: the real one" in out
 
