@@ -300,34 +300,35 @@ def smoke(spec: Path, scratch: Path, run_id: str | None = None, rows: int = ROWS
         entries = [e for e in entries if e["run_id"] in needed]
     resolved = {r.run_id: r for r in compiled.runs}
     report = Report(str(spec), scratch, [], {}, set())
-    built: dict[str, StandIn | StandInError] = {}
-    failed: set[str] = set()
+    built: dict[tuple[str, str], StandIn | StandInError] = {}
+    untrained: set[str] = set()  # runs whose dependants have no adapter to start from
     for entry in entries:
         rid, run_dir = entry["run_id"], compiled_dir / entry["folder"]
         row = Row(entry.get("stage") or "-", rid, dict.fromkeys(CHECKS, SKIPPED))
         report.rows.append(row)
-        blocked = [d for d in entry["depends_on"] if d in failed]
+        blocked = [d for d in entry["depends_on"] if d in untrained]
         if blocked:
-            row.fail("train", f"not run: it depends on {blocked[0]}, which failed")
+            row.fail("train", f"not run: it depends on {blocked[0]}, which did not train")
+            untrained.add(rid)
+            continue
+        run = read_run(run_dir)
+        key = (run["model"]["name_or_path"], run["tokenizer"]["name_or_path"])
+        if key not in built:
+            try:
+                built[key] = build_stand_in(run["model"], run["tokenizer"],
+                                            resolved[rid].model_config, run["model"].get("family"),
+                                            scratch / "models" / str(len(built)))
+            except StandInError as exc:
+                built[key] = exc
+        stand_in = built[key]
+        if isinstance(stand_in, StandInError):
+            row.fail("model", str(stand_in))
         else:
-            run = read_run(run_dir)
-            base = run["model"]["name_or_path"]
-            if base not in built:
-                try:
-                    built[base] = build_stand_in(
-                        run["model"], run["tokenizer"], resolved[rid].model_config,
-                        run["model"].get("family"), scratch / "models" / str(len(built)))
-                    report.stand_ins[base] = built[base]  # type: ignore[assignment]
-                except StandInError as exc:
-                    built[base] = exc
-            stand_in = built[base]
-            if isinstance(stand_in, StandInError):
-                row.fail("model", str(stand_in))
-            else:
-                _smoke_run(row, run, run_dir, stand_in, resolved[rid], scratch, rows, steps,
-                           report.notes)
-        if row.failed:
-            failed.add(rid)
+            report.stand_ins.setdefault(key[0], stand_in)
+            _smoke_run(row, run, run_dir, stand_in, resolved[rid], scratch, rows, steps,
+                       report.notes)
+        if row.checks["train"] != OK:
+            untrained.add(rid)
     return report
 
 

@@ -145,3 +145,22 @@ datasets:
     assert code == 1
     assert _row(out, "spec-")["model"] == "FAIL"
     assert "model: the checkpoint is already quantized (gptq)" in out
+
+
+def test_a_stage_that_did_not_train_stops_its_dependants(cli, tmp_path):
+    spec = _spec(tmp_path, """
+base_model: peftc:tiny-llama
+stages:
+  sft:
+    datasets: [{path: preference.jsonl, type: alpaca}]
+  dpo:
+    rl: dpo
+    sft_adapter: ${stages.sft.output_dir}
+    datasets: [{path: preference.jsonl, type: preference}]
+""")
+    code, out, _ = cli("smoke", spec)
+    assert code == 1
+    assert _row(out, "spec-sft")["data"] == "FAIL"
+    assert _row(out, "spec-dpo")["train"] == "FAIL"
+    assert "alpaca rows need instruction and output columns" in out
+    assert "train: not run: it depends on spec-sft-" in out
