@@ -160,7 +160,8 @@ def render_markdown() -> str:
         f"{names(fam.targets)} | "
         f"{names(fam.ia3)} ({names(fam.ff)}) | {names(fam.embeddings)} | {fam.layer} | "
         f"{fam.context}{'' if fam.prefix_tuning else '; no prefix tuning (E223)'}"
-        f"{'' if fam.sdpa else '; no sdpa: eager attention (E224)'} |\n"
+        f"{'' if fam.sdpa else '; no sdpa: eager attention (E224)'}"
+        f"{'; head tied to the input embeddings' if fam.tied else ''} |\n"
         for name, fam in sorted(FAMILIES.items()))
     return DOC_HEADER + _TABLE_HEAD + rows
 
