@@ -47,7 +47,6 @@ CODES: dict[str, str] = {
     "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
-    "E223": "an adapter method PEFT cannot run on the model's architecture",
     "E224": "an attention kernel the model's architecture cannot run",
     "E301": "extends cycle",
     "E302": "extended file not found",

@@ -113,13 +113,6 @@ def test_an_unknown_architecture_stops_ia3_which_needs_its_modules(tmp_path, cli
     assert code == 1 and "E210" in out
 
 
-def test_prefix_tuning_is_refused_where_peft_cannot_run_it(tmp_path, cli):
-    spec = _spec(tmp_path, "tiiuae/falcon-7b")
-    spec.write_text(spec.read_text().replace("adapter: lora", "adapter: prefix_tuning"))
-    code, out, _ = cli("lint", spec)
-    assert code == 1 and f"{spec}:5:10: E223" in out
-
-
 class _Hub(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/acme/house-model-7b/resolve/main/config.json":

@@ -300,11 +300,6 @@ def _adapter(d: _Deriver) -> None:
     if method == "ia3":
         _family_default(d, "ia3_target_modules", "ia3", "key, value and feed-forward modules")
         _family_default(d, "ia3_feedforward_modules", "ff", "feed-forward modules")
-    fam = FAMILIES.get(v.get("model_family") or "")
-    if method == "prefix_tuning" and fam is not None and not fam.prefix_tuning:
-        d.problem("E223", f"PEFT's prefix tuning cannot run on the {v['model_family']} "
-                  "architecture: its key/value cache has another shape than the prefixes",
-                  "adapter", "use prompt_tuning, p_tuning or a LoRA adapter")
     if method == "pissa" and not d.given("peft_init_lora_weights"):
         d.set("peft_init_lora_weights", v["pissa_init_mode"], "pissa_init_mode",
               "pissa_init_mode")

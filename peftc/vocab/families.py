@@ -30,7 +30,6 @@ class Family:
     embeddings: tuple[str, ...]  # input embedding and output head (new tokens train both)
     layer: str  # the decoder layer class (FSDP's transformer auto-wrap)
     context: int  # context length assumed from the model id alone
-    prefix_tuning: bool = True  # PEFT's prefix tuning can run (its key/value cache shape fits)
     sdpa: bool = True  # transformers runs its attention with torch's sdpa (else eager is default)
     tied: bool = False  # its output head is its input embedding (some sizes of others tie too)
 
@@ -87,12 +86,10 @@ FAMILIES: dict[str, Family] = {
                        ("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",),
                        ("embed_in", "lm_head"), "GPTNeoXLayer", 2048),
     # Falcon3 and Falcon-Mamba are other architectures (Falcon3 is Llama's)
-    # Falcon's multi-query attention names its key/value heads num_kv_heads, which PEFT's
-    # prefix tuning does not read: its prefixes get the wrong shape
     "falcon": Family(("falcon",), r"falcon(?!-?3|-?mamba|-?h1|-?e)", _NEOX_LIKE,
                      ("query_key_value", "dense_4h_to_h"), ("dense_4h_to_h",),
                      ("word_embeddings", "lm_head"), "FalconDecoderLayer", 2048,
-                     prefix_tuning=False, tied=True),
+                     tied=True),
     "olmo2": _llama_like("olmo2", r"olmo-?2", "Olmo2DecoderLayer", 4096),
     "olmo3": _llama_like("olmo3", r"olmo-?3", "Olmo3DecoderLayer", 65536),
     # Command R7B is Cohere 2, another architecture
@@ -159,7 +156,7 @@ def render_markdown() -> str:
         f"| `{name}` | {names(fam.model_types)} | `{fam.names.replace('|', pipe)}` | "
         f"{names(fam.targets)} | "
         f"{names(fam.ia3)} ({names(fam.ff)}) | {names(fam.embeddings)} | {fam.layer} | "
-        f"{fam.context}{'' if fam.prefix_tuning else '; no prefix tuning (E223)'}"
+        f"{fam.context}"
         f"{'' if fam.sdpa else '; no sdpa: eager attention (E224)'}"
         f"{'; head tied to the input embeddings' if fam.tied else ''} |\n"
         for name, fam in sorted(FAMILIES.items()))

@@ -68,12 +68,9 @@ def test_family_facts_hold_on_the_real_architecture(name, model_type):
             PromptTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
     _trains(shrink.build(_tiny(model_type)), PromptEncoderConfig(
         num_virtual_tokens=4, encoder_hidden_size=32, task_type="CAUSAL_LM"))
-    prefix = PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM")
-    if fam.prefix_tuning:
-        _trains(shrink.build(_tiny(model_type)), prefix)
-    else:  # the table says PEFT cannot: prove it still cannot, or the fact is stale
-        with pytest.raises(RuntimeError):
-            _trains(shrink.build(_tiny(model_type)), prefix)
+    # Falcon's multi-query attention needs transformers 5.25 (its config's num_key_value_heads)
+    _trains(shrink.build(_tiny(model_type)),
+            PrefixTuningConfig(num_virtual_tokens=4, task_type="CAUSAL_LM"))
 
 
 def test_shrinking_keeps_what_decides_behaviour():
