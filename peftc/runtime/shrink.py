@@ -19,7 +19,7 @@ _LAYER_FIELDS = ("num_hidden_layers", "n_layer", "num_layers")
 _HEAD_FIELDS = ("num_attention_heads", "n_head")
 _HIDDEN_FIELDS = ("hidden_size", "n_embd", "d_model")
 _KV_FIELDS = ("num_key_value_heads", "num_kv_heads")
-_PER_LAYER_LISTS = ("layer_types", "sliding_window_pattern_list", "mlp_only_layers")
+_PER_LAYER_LISTS = ("layer_types", "mlp_only_layers")
 
 
 def _first(config: dict[str, Any], fields: tuple[str, ...]) -> str | None:
