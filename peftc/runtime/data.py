@@ -74,30 +74,43 @@ def _local_files(entry: dict[str, Any]) -> list[Path]:
     return out
 
 
+def load_arguments(entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(what ``datasets.load_dataset`` loads, its keyword arguments) for one
+    ``data.datasets[]`` entry: its builder or hub path, split, subset, revision and files."""
+    kwargs: dict[str, Any] = {"split": entry.get("split") or "train"}
+    if entry.get("name"):
+        kwargs["name"] = entry["name"]
+    if entry.get("builder"):  # a local file: no hub revision
+        return entry["builder"], {**kwargs, "data_files": entry.get("data_files") or
+                                  entry["path"]}
+    if entry.get("revision"):
+        kwargs["revision"] = entry["revision"]
+    if entry.get("data_files"):
+        kwargs["data_files"] = entry["data_files"]
+    return entry["path"], kwargs
+
+
+def load_error(entry: dict[str, Any], exc: Exception) -> RuntimeConfigError:
+    """The error of a dataset that ``datasets`` cannot load (it raises many types: missing,
+    malformed, offline), in one line."""
+    cause = exc.__cause__ or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return RuntimeConfigError(f"data: cannot load {entry['path']!r}: {type(cause).__name__}: "
+                              f"{first}")
+
+
 def load_one(entry: dict[str, Any], cache_dir: Path | None = None) -> Any:
     """``datasets.load_dataset`` for one ``data.datasets[]`` entry, cached in ``cache_dir``."""
     from datasets import load_dataset
 
-    path = entry["path"]
-    kwargs: dict[str, Any] = {"split": entry.get("split") or "train",
-                              "cache_dir": str(cache_dir) if cache_dir else None}
-    if entry.get("name"):
-        kwargs["name"] = entry["name"]
+    what, kwargs = load_arguments(entry)
     try:
-        if entry.get("builder"):
-            data_files = entry.get("data_files") or path
-            dataset = load_dataset(entry["builder"], data_files=data_files, **kwargs)
-        else:
-            if entry.get("data_files"):
-                kwargs["data_files"] = entry["data_files"]
-            dataset = load_dataset(path, **kwargs)
-    except Exception as exc:  # datasets raises many types: missing, malformed, offline
-        cause = exc.__cause__ or exc
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise RuntimeConfigError(f"data: cannot load {path!r}: {type(cause).__name__}: "
-                                 f"{first}") from exc
+        dataset = load_dataset(what, cache_dir=str(cache_dir) if cache_dir else None, **kwargs)
+    except Exception as exc:  # datasets raises many types (see load_error)
+        raise load_error(entry, exc) from exc
     if len(dataset) == 0:
-        raise RuntimeConfigError(f"data: dataset {path} has no rows in split {kwargs['split']!r}")
+        raise RuntimeConfigError(f"data: dataset {entry['path']} has no rows in split "
+                                 f"{kwargs['split']!r}")
     return dataset
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import dataset_entry
 
-from peftc.runtime.data import load_data
+from peftc.runtime.data import load_arguments, load_data
 from peftc.runtime.errors import RuntimeConfigError
 
 
@@ -273,3 +273,14 @@ def test_chat_template_dpo_types_give_trls_conversational_rows(tmp_path):
         "chosen": [*chat, answer[0]], "rejected": [*chat, {"role": "assistant",
                                                            "content": "5"}]})
     assert row["prompt"] == chat and row["chosen"] == answer
+
+
+def test_a_hub_datasets_revision_and_subset_reach_load_dataset():
+    entry = {"path": "org/set", "local": False, "builder": None, "name": "sub",
+             "revision": "0123abc", "split": "train", "data_files": None}
+    assert load_arguments(entry) == ("org/set", {"split": "train", "name": "sub",
+                                                 "revision": "0123abc"})
+    local = {**entry, "path": "/data/rows.jsonl", "local": True, "builder": "json",
+             "name": None, "revision": None}
+    assert load_arguments(local) == ("json", {"split": "train",
+                                              "data_files": "/data/rows.jsonl"})
