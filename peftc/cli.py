@@ -132,6 +132,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
+    import shutil
     import tempfile
 
     from peftc.compiler.build import parse_sets
@@ -147,7 +148,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
                          parse_sets(args.set))
     _out(smoke.render(report).rstrip("\n"))
     if not args.output and not report.failed:
-        smoke.remove(scratch)  # a failure's logs stay for reading
+        shutil.rmtree(scratch, ignore_errors=True)  # a failure's logs stay for reading
     return 1 if report.failed else 0
 
 
@@ -253,11 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_merge)
 
+    from peftc.runtime.smoke import ROWS, STEPS  # stdlib only: --help stays light
+
     s = sub.add_parser("smoke", help="every stage of a spec on a CPU stand-in, before the GPU")
     s.add_argument("spec")
     s.add_argument("--run", dest="run_id", metavar="ID", help="one run (and what it depends on)")
-    s.add_argument("--rows", type=int, default=16, metavar="N", help="rows of each dataset")
-    s.add_argument("--steps", type=int, default=2, metavar="N", help="optimizer steps per stage")
+    s.add_argument("--rows", type=int, default=ROWS, metavar="N", help="rows of each dataset")
+    s.add_argument("--steps", type=int, default=STEPS, metavar="N",
+                   help="optimizer steps per stage")
     s.add_argument("-o", "--output", metavar="SCRATCH",
                    help="keep the scratch folder here (default: a temporary one, removed "
                         "unless something fails)")

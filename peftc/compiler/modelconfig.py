@@ -98,8 +98,6 @@ def _read(path: Path) -> dict[str, Any] | None:
 def local_config(base_model: str, spec_dir: Path, revision: str | None) -> ModelConfig | None:
     """The config.json of a local model folder or of the hub cache, or None when neither has
     it (or it is not a JSON object)."""
-    if base_model.startswith("peftc:"):
-        return None
     folder = find_local(base_model, spec_dir)
     path = folder / "config.json" if folder is not None else _cached(base_model, revision)
     if path is None or not path.is_file():

@@ -136,10 +136,11 @@ class Resolver:
                      ) -> tuple[ModelConfig | None, str | None]:
         """(the model's config.json when at hand, why the hub did not give it)."""
         key = (base_model, revision)  # read once per spec, however many runs share it
+        if base_model in catalog.EMBEDDED_MODELS:  # built by peftc: no config.json anywhere
+            return None, None
         if key not in self._model_configs:
             config, error = modelconfig.local_config(base_model, self.spec_dir, revision), None
-            if config is None and self.resolve_models and not looks_local(base_model) \
-                    and not base_model.startswith("peftc:"):
+            if config is None and self.resolve_models and not looks_local(base_model):
                 try:
                     config = modelconfig.hub_config(base_model, revision)
                 except modelconfig.HubError as exc:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftc.compiler.catalog import PROMPT_LEARNING
 from peftc.runtime.errors import RuntimeConfigError
 
 ROWS, STEPS, BATCH = 16, 2, 2
@@ -196,25 +196,15 @@ def first_rows(entry: dict[str, Any], rows: int, dest: Path) -> Path:
     read streaming, so that a remote dataset is not downloaded whole."""
     from datasets import load_dataset
 
+    from peftc.runtime.data import load_arguments, load_error
+
+    what, kwargs = load_arguments(entry)
     # a streamed split cannot be sliced (train[:10%]): smoke takes the split's first rows
-    split = (entry.get("split") or "train").split("[", 1)[0]
-    kwargs: dict[str, Any] = {"split": split, "streaming": True}
-    if entry.get("name"):
-        kwargs["name"] = entry["name"]
-    if entry.get("revision"):
-        kwargs["revision"] = entry["revision"]
+    kwargs["split"] = kwargs["split"].split("[", 1)[0]
     try:
-        if entry.get("builder"):
-            found = load_dataset(entry["builder"], data_files=entry.get("data_files") or
-                                 entry["path"], **kwargs)
-        else:
-            found = load_dataset(entry["path"], data_files=entry.get("data_files"), **kwargs)
-        taken = list(found.take(rows))
-    except Exception as exc:  # datasets raises many types: missing, offline, malformed
-        cause = exc.__cause__ or exc
-        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        raise RuntimeConfigError(f"data: cannot read {entry['path']!r}: "
-                                 f"{type(cause).__name__}: {first}") from exc
+        taken = list(load_dataset(what, streaming=True, **kwargs).take(rows))
+    except Exception as exc:  # datasets raises many types (see load_error)
+        raise load_error(entry, exc) from exc
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("w", encoding="utf-8") as f:
         for row in taken:
@@ -363,7 +353,8 @@ def _smoke_run(row: Row, run: dict[str, Any], run_dir: Path, stand_in: StandIn, 
     with log.open("w", encoding="utf-8") as f, contextlib.redirect_stdout(f), \
             contextlib.redirect_stderr(f):  # the report is smoke's output; the log has the rest
         if _train(row, run_dir, log):
-            _reload_merge_sample(row, run_dir, scratch / "merged" / row.run_id, prompt)
+            _reload_merge_sample(row, run_dir, scratch / "merged" / row.run_id, prompt,
+                                 run["adapter"]["method"] not in PROMPT_LEARNING)
 
 
 def _train(row: Row, run_dir: Path, log: Path) -> bool:
@@ -404,36 +395,28 @@ def outcome_dir(run_dir: Path) -> str:
     return read_run(run_dir)["output_dir"]
 
 
-def _reload_merge_sample(row: Row, run_dir: Path, merged_dir: Path, prompt: str) -> None:
+def _reload_merge_sample(row: Row, run_dir: Path, merged_dir: Path, prompt: str,
+                         mergeable: bool) -> None:
     """Reload the saved adapter onto a fresh base and merge it (`peftc merge`'s code); a
     prompt-learning adapter, which cannot merge, is reloaded with PEFT. Then generate."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from peftc.runtime.merge import merge
 
+    check = "merge" if mergeable else "reload"
     try:
-        merge(run_dir, merged_dir)
-        model = AutoModelForCausalLM.from_pretrained(merged_dir)
-        tokenizer = AutoTokenizer.from_pretrained(merged_dir)
-        row.checks["reload"] = row.checks["merge"] = OK
-    except RuntimeConfigError as exc:
-        if "cannot be merged" not in exc.message:
-            row.fail("reload", exc.message)
-            return
-        row.checks["merge"] = NOT_MERGEABLE
-        try:
+        if mergeable:
+            merge(run_dir, merged_dir)
+            model = AutoModelForCausalLM.from_pretrained(merged_dir)
+            tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+        else:
             model, tokenizer = _reload(run_dir)
-        except Exception as exc:
-            row.fail("reload", f"{type(exc).__name__}: {exc}")
-            return
-        row.checks["reload"] = OK
-    except Exception as exc:
-        row.fail("merge", f"{type(exc).__name__}: {exc}")
-        return
-    try:
+        check = "sample"
+        row.checks.update(reload=OK, merge=OK if mergeable else NOT_MERGEABLE)
         row.checks["sample"] = generate(model, tokenizer, prompt)
-    except Exception as exc:
-        row.fail("sample", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # PEFT and transformers raise many types
+        row.fail(check, str(exc) if isinstance(exc, RuntimeConfigError)
+                 else f"{type(exc).__name__}: {exc}")
 
 
 def _reload(run_dir: Path) -> tuple[Any, Any]:
@@ -496,5 +479,3 @@ def _cell(value: str) -> str:
     return value if value in (OK, SKIPPED, NOT_MERGEABLE) else "FAIL"
 
 
-def remove(scratch: Path) -> None:
-    shutil.rmtree(scratch, ignore_errors=True)
