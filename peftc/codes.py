@@ -92,6 +92,7 @@ CODES: dict[str, str] = {
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
     "W210": "wandb_project reports to W&B although use_wandb is false (as in Axolotl)",
     "W211": "--resolve-models could not read the model's config.json from the hub",
+    "W212": "model_family differs from the architecture in the model's config.json",
 }
 
 

@@ -177,3 +177,9 @@ def test_llama_and_olmo2_architectures_under_other_names_compile(tmp_path, model
     assert run.values["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"]
     assert "no config.json at hand" in run.sources["model_family"].label
+
+
+def test_a_model_family_that_is_not_the_configs_is_said(tmp_path, cli):
+    _model_folder(tmp_path / "model", model_type="phi3")
+    code, out, _ = cli("lint", _spec(tmp_path, "./model", "model_family: llama\n"))
+    assert code == 0 and "spec.yaml:6:15: W212" in out and "'phi3' (the phi3 family)" in out

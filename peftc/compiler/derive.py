@@ -124,6 +124,11 @@ def _architecture(d: _Deriver) -> None:
                   "check the id and HF_TOKEN, or download the model first", severity=WARNING)
     d.run.model_config = config
     if d.given("model_family"):
+        if config is not None and config.family and config.family != v["model_family"]:
+            d.problem("W212", f"model_family {v['model_family']} is not the model's "
+                      f"architecture: its config.json says {config.model_type!r} (the "
+                      f"{config.family} family), whose modules the defaults would name",
+                      "model_family", "remove model_family", severity=WARNING)
         return
     if v["base_model"] in catalog.EMBEDDED_MODELS:
         d.set("model_family", catalog.EMBEDDED_MODELS[v["base_model"]], "the embedded model",
