@@ -123,7 +123,8 @@ A run's family is its model's architecture. The compiler reads it from the model
 cache, or the hub with `peftc compile --resolve-models`. Without one, the family is told from the
 model id (the `names` column). `provenance.json` says which (`model_family`'s source). A
 `config.json` also gives the native context length (lint's W182) and whether the output head is
-tied to the input embeddings (W181). `model_family:` in a spec overrides all of this.
+tied to the input embeddings (W181). `model_family:` in a spec overrides all of this (W212
+when it is not the config's architecture).
 
 Unless the spec sets `attn_implementation`, a run uses transformers' default attention for its
 architecture, as Axolotl does: sdpa, or eager where the architecture cannot run sdpa (Gemma 2,
