@@ -30,18 +30,27 @@ def _out(text: str) -> None:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_lint(args: argparse.Namespace) -> int:
-    from peftc.lint import LintConfig, lint_file
+    from peftc.lint import LintConfig, is_spec, lint_file
 
     config = LintConfig(select=_split(args.select), ignore=_split(args.ignore))
     diags: list[Diagnostic] = []
+    checked = skipped = 0
     for path in args.files:
+        if not args.all and not is_spec(path):
+            skipped += 1
+            if args.verbose:
+                sys.stderr.write(f"{path}: skipped: not a peftc spec (no top-level base_model "
+                                 "or extends, no peftc schema modeline); --all lints it\n")
+            continue
+        checked += 1
         diags.extend(lint_file(path, config, args.max_runs))
     _out(render(diags, args.format))
     errors = sum(d.is_error for d in diags)
     warnings = sum(d.severity == "warning" for d in diags)
     if args.format == "text" and not args.quiet:
-        files = len(args.files)
-        sys.stderr.write(f"{files} file(s) checked: {errors} error(s), {warnings} warning(s)\n")
+        tail = f", {skipped} skipped (not specs)" if skipped else ""
+        sys.stderr.write(f"{checked} file(s) checked: {errors} error(s), "
+                         f"{warnings} warning(s){tail}\n")
     if any(d.code == "E005" for d in diags):
         return 2
     return 1 if errors or (args.strict and warnings) else 0
@@ -193,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", action="append", metavar="CODES", help="only these rule codes")
     s.add_argument("--ignore", action="append", metavar="CODES", help="skip these rule codes")
     s.add_argument("-q", "--quiet", action="store_true", help="no closing count line")
+    s.add_argument("-v", "--verbose", action="store_true",
+                   help="say which files were skipped as not peftc specs")
+    s.add_argument("--all", action="store_true", help="lint every file given, not only those "
+                   "that read as peftc specs (a top-level base_model or extends key, or a "
+                   "peftc schema modeline)")
     _max_runs(s)
     s.set_defaults(func=cmd_lint)
 

@@ -8,12 +8,29 @@ inline `# peftc: ignore[CODE]` comments on the line a finding points at.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from peftc.diagnostics import Diagnostic, PeftcError
 from peftc.limits import MAX_RUNS
+
+# What makes a YAML file a peftc spec, judged on its text so that a spec with a YAML
+# syntax error is still recognised (and reported) while a workflow, a docker-compose file
+# or `.pre-commit-config.yaml` is skipped: a top-level `base_model` or `extends` key, or a
+# schema modeline that names peftc's schema.
+_SPEC_KEY = re.compile(rb"^[\"']?(?:base_model|extends)[\"']?[ \t]*:", re.MULTILINE)
+_SPEC_MODELINE = re.compile(rb"^#.*\$schema=\S*peftc[^\s/]*\.schema\.json", re.MULTILINE)
+
+
+def is_spec(path: str | Path) -> bool:
+    """Whether a file reads as a peftc spec (unreadable files count: lint reports them)."""
+    try:
+        text = Path(path).read_bytes()
+    except OSError:
+        return True
+    return bool(_SPEC_KEY.search(text) or _SPEC_MODELINE.search(text))
 
 
 @dataclass

@@ -55,9 +55,9 @@ def test_every_problem_in_one_pass(write_spec, cli):
 
 
 def test_duplicate_key_and_syntax_error_messages(write_spec, cli):
-    code, out, err = cli("lint", write_spec("lora_r: 8\nlora_r: 16\n"))
+    code, out, err = cli("lint", "--all", write_spec("lora_r: 8\nlora_r: 16\n"))
     assert code == 1 and "E002" in out and "duplicate key 'lora_r'" in out
-    code, out, err = cli("lint", write_spec("a: [1, 2\n", "bad.yaml"))
+    code, out, err = cli("lint", "--all", write_spec("a: [1, 2\n", "bad.yaml"))
     assert code == 1 and "E001" in out and "Traceback" not in out + err
 
 
@@ -119,7 +119,7 @@ def test_every_example_lints_clean(path, cli):
     "base_model: x\nextends: missing.yaml\n", "lora_r: 1e400\n",
 ])
 def test_no_input_gives_a_traceback(write_spec, cli, text):
-    code, out, err = cli("lint", write_spec(text))
+    code, out, err = cli("lint", "--all", write_spec(text))
     assert code in (1, 2)
     assert "Traceback" not in out + err and "internal error" not in err
 
@@ -146,7 +146,7 @@ def test_fuzzed_specs_never_crash(tmp_path, text):
     spec.write_text(text, encoding="utf-8")
     with contextlib.redirect_stdout(io.StringIO()) as out, \
             contextlib.redirect_stderr(io.StringIO()) as err:
-        code = main(["lint", str(spec)])
+        code = main(["lint", "--all", str(spec)])
     assert code in (0, 1, 2), (text, out.getvalue(), err.getvalue())
     assert "internal error" not in err.getvalue() and "Traceback" not in err.getvalue()
 

@@ -1,0 +1,121 @@
+"""`peftc lint` in a real repository: the hook checks specs only and skips other YAML."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORKFLOW = """\
+name: ci
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo hi
+"""
+COMPOSE = "services:\n  web:\n    image: nginx\n"
+SPEC = """\
+base_model: peftc:tiny-llama
+profile: none
+datasets:
+  - path: tatsu-lab/alpaca
+learning_rate: 2.0e-4
+"""
+
+
+def test_only_specs_are_recognised(tmp_path):
+    from peftc.lint import is_spec
+
+    cases = {
+        "spec.yaml": SPEC,
+        "child.yaml": "extends: base.yaml\nlora_r: 8\n",
+        "quoted.yaml": '"base_model": x\n',
+        "modeline.yaml": "# yaml-language-server: $schema=../peftc/schema/peftc.schema.json\n"
+                         "lora_r: 8\n",
+        "broken.yaml": "base_model: x\nlora_r: [8\n",  # still a spec: its error is reported
+        "workflow.yml": WORKFLOW,
+        "compose.yaml": COMPOSE,
+        "nested.yaml": "jobs:\n  base_model: x\n",
+        "other-schema.yaml": "# yaml-language-server: $schema=https://x/compose.schema.json\n",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+    found = {name for name in cases if is_spec(tmp_path / name)}
+    assert found == {"spec.yaml", "child.yaml", "quoted.yaml", "modeline.yaml", "broken.yaml"}
+
+
+def test_lint_skips_other_yaml_and_says_so_with_verbose(tmp_path, cli):
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    code, out, err = cli("lint", tmp_path / "compose.yaml", tmp_path / "spec.yaml")
+    assert (code, out) == (0, "")
+    assert "1 file(s) checked: 0 error(s), 0 warning(s), 1 skipped (not specs)" in err
+    assert "compose.yaml: skipped" not in err
+    code, out, err = cli("lint", "-v", tmp_path / "compose.yaml")
+    assert code == 0 and f"{tmp_path / 'compose.yaml'}: skipped: not a peftc spec" in err
+    code, out, err = cli("lint", "--all", tmp_path / "compose.yaml")
+    assert code == 1 and "E100 error: unknown key 'services'" in out
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+def _snapshot_of_this_checkout(dest: Path) -> str:
+    """peftc's tracked files as they are now (uncommitted edits too), committed in a new
+    repository, so that pre-commit installs the hook exactly as a user's `rev:` would."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file() and not name.startswith("tests/"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    _git("init", "-q", cwd=dest)
+    _git("add", "-A", cwd=dest)
+    _git("commit", "-q", "-m", "snapshot", cwd=dest)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=dest, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_pre_commit_hook_in_a_scratch_repository(tmp_path):
+    """README's hook in a repository with a workflow, a docker-compose file and two specs:
+    clean specs pass and the rest is skipped; a planted typo fails the commit."""
+    pytest.importorskip("pre_commit")
+    hook_repo = tmp_path / "peftc"
+    hook_repo.mkdir()
+    rev = _snapshot_of_this_checkout(hook_repo)
+    repo = tmp_path / "project"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "ci.yml").write_text(WORKFLOW)
+    (repo / "docker-compose.yml").write_text(COMPOSE)
+    (repo / "specs").mkdir()
+    (repo / "specs" / "a.yaml").write_text(SPEC)
+    (repo / "specs" / "b.yaml").write_text(SPEC.replace("2.0e-4", "1.0e-4"))
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: peftc-lint\n")
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache")}
+
+    def pre_commit() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"],
+                              cwd=repo, capture_output=True, text=True, env=env, timeout=900)
+
+    done = pre_commit()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "peftc lint" in done.stdout and "Passed" in done.stdout
+    (repo / "specs" / "b.yaml").write_text(SPEC + "lora_dropot: 0.1\n")
+    _git("add", "-A", cwd=repo)
+    done = pre_commit()
+    assert done.returncode == 1
+    assert "specs/b.yaml:6:1: E100 error: unknown key 'lora_dropot'" in done.stdout
+    assert "ci.yml" not in done.stdout and "docker-compose" not in done.stdout
