@@ -96,7 +96,7 @@ def lint_file(path: str, cli_config: LintConfig, max_runs: int = MAX_RUNS) -> li
     config = cli_config.merged(pyproject_config(Path(path).parent))
     srcmaps = {}
     try:
-        compiled = resolve_spec(path, max_runs=max_runs)
+        compiled = resolve_spec(path, max_runs=max_runs, keep_going=True)
     except PeftcError as exc:
         return apply_filters(exc.diagnostics, config)
     for layer in compiled.spec.layers:
@@ -104,7 +104,8 @@ def lint_file(path: str, cli_config: LintConfig, max_runs: int = MAX_RUNS) -> li
     config = config.merged(compiled.spec.structure.get("lint", {}))
     from peftc.rules import check_runs
 
-    diags = [*compiled.warnings, *check_runs(compiled.runs)]
+    advice = check_runs(compiled.runs, compiled.spec.left_out)
+    diags = [*compiled.errors, *compiled.warnings, *advice]
 
     def suppressed(d: Diagnostic) -> bool:
         srcmap = srcmaps.get(d.file)

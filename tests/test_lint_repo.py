@@ -70,9 +70,10 @@ def _git(*args: str, cwd: Path) -> None:
 
 
 def _snapshot_of_this_checkout(dest: Path) -> str:
-    """peftc's tracked files as they are now (uncommitted edits too), committed in a new
+    """peftc's files as they are now (uncommitted and new ones too), committed in a new
     repository, so that pre-commit installs the hook exactly as a user's `rev:` would."""
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], cwd=ROOT, check=True,
                            capture_output=True).stdout.decode().split("\0")
     for name in filter(None, files):
         if (ROOT / name).is_file() and not name.startswith("tests/"):

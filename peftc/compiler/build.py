@@ -19,6 +19,7 @@ class Compiled:
     spec: Spec
     runs: list[ResolvedRun]
     warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)  # only with keep_going
     axes: list[list[str]] = field(default_factory=list)
     out_root: Path = Path("OUT")
     files: dict[str, str] = field(default_factory=dict)
@@ -58,10 +59,15 @@ def _check_sets(sets: dict[str, Any]) -> None:
 
 def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
                  out_root: Path | None = None, *, history: bool = False,
-                 max_runs: int = MAX_RUNS, resolve_models: bool = False) -> Compiled:
+                 max_runs: int = MAX_RUNS, resolve_models: bool = False,
+                 keep_going: bool = False) -> Compiled:
     """Load, validate and resolve every run of a spec (no files written). With ``history``,
     each run also records the value every layer gave each key (for `peftc explain`); with
-    ``resolve_models``, a model's config.json is read from the hub when it is not local."""
+    ``resolve_models``, a model's config.json is read from the hub when it is not local.
+
+    Errors raise one PeftcError with every finding, unless ``keep_going`` (lint): then they
+    are in ``Compiled.errors`` and the runs, resolved from the values that validated, are
+    returned for the advisor."""
     _check_sets(sets or {})
     spec = load_spec(path)
     try:
@@ -69,9 +75,15 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
         resolver.track_history = history
         runs = resolver.runs()
     except PeftcError as exc:  # one pass: the loading warnings are reported with the errors
-        raise PeftcError([*spec.warnings, *exc.diagnostics], exc.exit_code) from None
-    return Compiled(spec, runs, [*spec.warnings, *resolver.warnings],
-                    axes=[list(a.keys) for a in resolver.axes], out_root=out_root or Path("OUT"))
+        raise PeftcError([*spec.warnings, *spec.errors, *exc.diagnostics],
+                         exc.exit_code) from None
+    compiled = Compiled(spec, runs, [*spec.warnings, *resolver.warnings],
+                        errors=[*spec.errors, *resolver.errors],
+                        axes=[list(a.keys) for a in resolver.axes],
+                        out_root=out_root or Path("OUT"))
+    if compiled.errors and not keep_going:
+        raise PeftcError([*compiled.errors, *compiled.warnings])
+    return compiled
 
 
 def provenance(run: ResolvedRun) -> dict[str, Any]:

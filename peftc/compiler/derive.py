@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.compiler import catalog
+from peftc.compiler import catalog, reads
 from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
@@ -54,6 +54,8 @@ class _Deriver:
 
     def problem(self, code: str, message: str, key: str, hint: str | None = None,
                 severity: str = ERROR) -> None:
+        if reads.depends_on(self.v, self.resolver.spec.left_out, key):
+            return  # judged on a default that stands in for a value the schema refused
         f, ln, c = self.run.loc(key)
         point = ", ".join(f"{k}={v}" for k, v in self.run.point.values)
         where = ((("stage", self.run.stage),) if self.run.stage else ()) + (
@@ -69,16 +71,10 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
         d.problem("E201", "'base_model' is required (a hub id, a local folder, or "
                   "peftc:tiny-llama)", "base_model")
         v["base_model"] = "peftc:tiny-llama"
-    _model(d)
-    _checkpointing(d)
-    _adapter(d)
-    _new_tokens(d)
-    _unfrozen(d)
-    _lora_model_dir(d)
-    _batch(d)
-    _schedule(d)
-    _data(d)
-    _conflicts(d)
+    for step in (_model, _checkpointing, _adapter, _new_tokens, _unfrozen, _lora_model_dir,
+                 _batch, _schedule, _data, _conflicts):
+        reads.start(v)  # a problem is dropped when its step read a value left out
+        step(d)
 
 
 def _model(d: _Deriver) -> None:

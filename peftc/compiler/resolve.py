@@ -18,6 +18,7 @@ from typing import Any
 from peftc.compiler import catalog, modelconfig
 from peftc.compiler.modelconfig import ModelConfig
 from peftc.compiler.paths import looks_local
+from peftc.compiler.reads import ReadLog
 from peftc.compiler.specfile import Spec, canonical
 from peftc.compiler.sweep import (
     Point,
@@ -104,7 +105,8 @@ def schema_defaults() -> dict[str, Any]:
 
 
 class Resolver:
-    """Resolves every (sweep point x stage) of a spec; problems raise one PeftcError."""
+    """Resolves every (sweep point x stage) of a spec. A structural problem (sweep, stages)
+    raises one PeftcError; the rest are collected in ``errors`` and ``warnings``."""
 
     def __init__(self, spec: Spec, cli: dict[str, Any] | None = None,
                  out_root: Path | None = None, max_runs: int = MAX_RUNS,
@@ -118,6 +120,7 @@ class Resolver:
                                   tuple[ModelConfig | None, str | None]] = {}
         self.problems: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
+        self.errors: list[Diagnostic] = []  # runs() returns its runs even when there are some
         self._outputs: dict[str, str] = {}
         self.defaults = schema_defaults()
         self.spec_dir = spec.path.resolve().parent
@@ -188,8 +191,7 @@ class Resolver:
         self._check_shared_wandb_run(out)
         total = len(out) or 1
         self.warnings = dedupe([p for p in self.problems if not p.is_error], total)
-        if any(p.is_error for p in self.problems):
-            raise PeftcError(dedupe(self.problems, total))
+        self.errors = dedupe([p for p in self.problems if p.is_error], total)
         return out
 
     # -- layering ------------------------------------------------------------------------
@@ -273,6 +275,8 @@ class Resolver:
         sources: dict[str, Source] = {}
         for layer in (*lower, *upper):
             _merge(values, sources, layer)
+        if self.spec.left_out:  # lint's one pass: checks note what they read
+            values = ReadLog(values)
         run = ResolvedRun(self.spec.file, stage, point, values, sources)
         if self.track_history:
             for layer in (*lower, *upper):

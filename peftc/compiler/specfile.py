@@ -15,7 +15,7 @@ from typing import Any
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.spec import ALIASES, STRUCTURAL
-from peftc.schema.validate import unset_nulls, validate_data
+from peftc.schema.validate import unset_nulls, valid_part
 from peftc.vocab.keys import Way, spelled_as, value_way, way
 
 
@@ -43,6 +43,8 @@ class Spec:
     structure: dict[str, Any] = field(default_factory=dict)
     structure_layer: dict[str, Layer] = field(default_factory=dict)  # section -> defining layer
     warnings: list[Diagnostic] = field(default_factory=list)  # found while loading (W204, W205)
+    errors: list[Diagnostic] = field(default_factory=list)  # schema errors; values left out
+    left_out: set[str] = field(default_factory=set)  # the settings those values were
 
     @property
     def main(self) -> Layer:
@@ -88,18 +90,23 @@ def _display(path: Path) -> str:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Load, validate and layer a spec; all problems across its files raise one PeftcError."""
+    """Load, validate and layer a spec. A file that cannot be read or parsed raises one
+    PeftcError with every problem found; values the schema refuses are left out of the
+    layers and kept, located, in ``Spec.errors`` (the caller reports them with the rest)."""
     problems: list[Diagnostic] = []
+    schema_errors: list[Diagnostic] = []
+    left_out: set[str] = set()
     docs: list[Document] = []
-    _collect(Path(path), docs, problems, chain=())
+    _collect(Path(path), docs, problems, schema_errors, left_out, chain=())
     if any(d.is_error for d in problems):
+        problems.extend(schema_errors)
         raise PeftcError(problems, exit_code=max(
             (2 if d.code == "E005" and len(problems) == 1 else 1) for d in problems))
     layers = []
     for doc in docs:
         settings, names = canonical(doc.data)
         layers.append(Layer(doc, settings, names))
-    spec = Spec(Path(path), layers, warnings=problems)
+    spec = Spec(Path(path), layers, warnings=problems, errors=schema_errors, left_out=left_out)
     for layer in layers:  # base first, so the child overrides
         data = layer.doc.data
         for section in ("profiles", "stages"):
@@ -119,7 +126,9 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def _collect(path: Path, docs: list[Document], problems: list[Diagnostic],
-             chain: tuple[Path, ...], via: tuple[str, int, int] | None = None) -> None:
+             schema_errors: list[Diagnostic], schema_left_out: set[str],
+             chain: tuple[Path, ...],
+             via: tuple[str, int, int] | None = None) -> None:
     real = path.resolve()
     if real in chain:
         file, line, col = via or (str(path), 0, 0)
@@ -139,15 +148,16 @@ def _collect(path: Path, docs: list[Document], problems: list[Diagnostic],
     except PeftcError as exc:
         problems.extend(exc.diagnostics)
         return
-    doc.data = unset_nulls(doc.data)
-    found = validate_data(doc.data, doc.srcmap)
-    problems.extend(found)  # warnings too (W204, W205): load_spec keeps them on the Spec
-    if any(d.is_error for d in found):
-        docs.append(doc)
-        return
+    # One pass: a value the schema refuses is reported and left out, and the rest goes on
+    # to the semantic checks and the advisor (load_spec keeps the errors on the Spec).
+    found, doc.data, left_out = valid_part(unset_nulls(doc.data), doc.srcmap)
+    schema_errors.extend(d for d in found if d.is_error)
+    schema_left_out.update(left_out)
+    problems.extend(d for d in found if not d.is_error)  # W204, W205, I401
     bases = doc.data.get("extends", [])
     for i, base in enumerate([bases] if isinstance(bases, str) else bases):
         where = ("extends",) if isinstance(bases, str) else ("extends", i)
         line, col = doc.srcmap.locate(where)
-        _collect(path.parent / base, docs, problems, (*chain, real), (doc.file, line, col))
+        _collect(path.parent / base, docs, problems, schema_errors, schema_left_out,
+                 (*chain, real), (doc.file, line, col))
     docs.append(doc)

@@ -10,10 +10,11 @@ it affects. Rules live in the modules of this package, grouped by topic.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from peftc.compiler import reads
 from peftc.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
@@ -74,20 +75,26 @@ def all_rules() -> dict[str, Rule]:
     return dict(sorted(REGISTRY.items()))
 
 
-def _findings(runs: list[ResolvedRun]) -> Iterator[tuple[Rule, ResolvedRun, Finding]]:
+def _findings(runs: list[ResolvedRun], left_out: Collection[str]
+              ) -> Iterator[tuple[Rule, ResolvedRun, Finding]]:
     rules = all_rules().values()
     for run in runs:
         for r in rules:
-            for finding in r.check(run):
-                yield r, run, finding
+            reads.start(run.values)
+            found = list(r.check(run))
+            for finding in found:
+                if not reads.depends_on(run.values, left_out, finding.key):
+                    yield r, run, finding
 
 
-def check_runs(runs: list[ResolvedRun]) -> list[Diagnostic]:
-    """Every finding of every rule, once per place and message, with runs affected."""
+def check_runs(runs: list[ResolvedRun], left_out: Collection[str] = ()) -> list[Diagnostic]:
+    """Every finding of every rule, once per place and message, with runs affected. A
+    finding that read a setting in ``left_out`` (its value refused by the schema) is not
+    reported: it would judge a default the spec did not ask for."""
     total = len(runs)
     seen: dict[tuple, Diagnostic] = {}
     counts: dict[tuple, set[str]] = {}
-    for r, run, finding in _findings(runs):
+    for r, run, finding in _findings(runs, left_out):
         f, line, col = run.loc(finding.key)
         key = (r.code, f, line, col, finding.message)
         if key not in seen:

@@ -7,6 +7,7 @@ does not take, and a note when YAML 1.1 turned a word like `no` into a boolean.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
@@ -71,9 +72,12 @@ class _Wording:
     def __init__(self, srcmap: SourceMap, prefix: tuple[Any, ...] = ()):
         self.srcmap = srcmap
         self.prefix = prefix
+        self.invalid: list[tuple[Any, ...]] = []  # the data path of every error worded
 
     def diag(self, path: tuple[Any, ...], code: str, message: str, hint: str | None = None,
              *, key: bool = False, severity: str = ERROR) -> Diagnostic:
+        if severity == ERROR:
+            self.invalid.append(path)
         line, col = self.srcmap.locate((*self.prefix, *path), key=key)
         return Diagnostic(code, severity, message, file=self.srcmap.file, line=line, col=col,
                           hint=hint)
@@ -217,7 +221,66 @@ def value_ways(data: Any, wording: _Wording, path: tuple[Any, ...] = ()) -> list
 def validate_data(data: dict[str, Any], srcmap: SourceMap,
                   prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
-    wording = _Wording(srcmap, prefix)
+    return _check(data, _Wording(srcmap, prefix))
+
+
+def valid_part(data: dict[str, Any], srcmap: SourceMap
+               ) -> tuple[list[Diagnostic], dict[str, Any], set[str]]:
+    """Every schema violation in ``data``, ``data`` without the values they concern, and
+    the run settings left out.
+
+    One pass (lint reports every finding at once): the semantic checks and the advisor then
+    run on what validated, and skip what depends on a setting left out. A bad value is cut
+    at its innermost mapping key, so a bad field of a ``datasets`` entry leaves the entry's
+    other fields; an error on the spec as a whole (a required key missing) cuts nothing.
+    A misspelt key leaves out the key it was probably meant to be.
+    """
+    wording = _Wording(srcmap)
+    found = _check(data, wording)
+    if not wording.invalid:
+        return found, data, set()
+    kept = copy.deepcopy(data)
+    left_out: set[str] = set()
+    for path in wording.invalid:
+        _cut(kept, path)
+        left_out.update(_setting_of(path))
+    return found, kept, left_out
+
+
+def _setting_of(path: tuple[Any, ...]) -> set[str]:
+    """The run settings a bad value at ``path`` stands for (a stage's own, too)."""
+    if len(path) >= 3 and path[0] == "stages":
+        path = path[2:]
+    if not path or not isinstance(path[0], str):
+        return set()
+    key = path[0]
+    props = schema()["properties"]
+    if key in props or key in ALIASES:
+        return {ALIASES.get(key, key)}
+    import difflib
+
+    return {key, *difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)}
+
+
+def _cut(data: Any, path: tuple[Any, ...]) -> None:
+    """Delete ``path`` at its innermost mapping key that its mapping can do without (a
+    list item goes with its list; a dataset entry's required ``path`` takes the list)."""
+    keys = [i for i, part in enumerate(path) if isinstance(part, str)]
+    while len(keys) > 1 and path[keys[-1]] in (subschema(path[:keys[-1]]) or {}).get(
+            "required", ()):
+        keys.pop()
+    cut = keys[-1] if keys else -1
+    node = data
+    for part in path[:cut]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return  # already cut with an outer value
+    if cut >= 0 and isinstance(node, dict):
+        node.pop(path[cut], None)
+
+
+def _check(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for err in validator().iter_errors(data):
         out.extend(wording.words(err))
