@@ -35,7 +35,7 @@ CODES: dict[str, str] = {
     "E210": "model family unknown where the compiler needs it",
     "E211": "no training data (no task plugin and no datasets)",
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
-    "E213": "local dataset file not found",
+    "E213": "local dataset file not found (a relative path inside the spec's repository)",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
     "E215": "ReLoRA without a restart period, or with a non-LoRA adapter or a non-Adam "
             "optimizer",
@@ -79,6 +79,8 @@ CODES: dict[str, str] = {
     "E609": "rows longer than sequence_len, with excess_length_strategy: raise",
     "E610": "added_tokens_overrides names an id that is not an added token, or a text that is "
             "already another token",
+    "E611": "a local file the run reads (a dataset, lora_model_dir) is not on the machine "
+            "where it runs; found before the model loads",
     "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
@@ -93,6 +95,9 @@ CODES: dict[str, str] = {
     "W210": "wandb_project reports to W&B although use_wandb is false (as in Axolotl)",
     "W211": "--resolve-models could not read the model's config.json from the hub",
     "W212": "model_family differs from the architecture in the model's config.json",
+    "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "
+            "outside the spec's repository: it must exist where the run executes, and "
+            "`peftc run` checks it before loading the model (E611)",
 }
 
 

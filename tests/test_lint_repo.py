@@ -120,3 +120,63 @@ def test_pre_commit_hook_in_a_scratch_repository(tmp_path):
     assert done.returncode == 1
     assert "specs/b.yaml:6:1: E100 error: unknown key 'lora_dropot'" in done.stdout
     assert "ci.yml" not in done.stdout and "docker-compose" not in done.stdout
+
+
+REMOTE = """\
+base_model: peftc:tiny-llama
+profile: none
+datasets:
+  - path: {path}
+    type: alpaca
+learning_rate: 2.0e-4
+"""
+
+
+def test_missing_paths_outside_the_repository_are_warnings(tmp_path, cli):
+    """A cluster path, or one out of the repository, may be there where the run executes:
+    W213. A missing relative path inside the repository is a mistake: E213."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "specs").mkdir()
+
+    def lint(path: str) -> tuple[int, str]:
+        spec = repo / "specs" / "spec.yaml"
+        spec.write_text(REMOTE.format(path=path))
+        code, out, _ = cli("lint", spec)
+        return code, out
+
+    for path in ("/mnt/datasets/train.jsonl", "~/nowhere-peftc/train.jsonl",
+                 "../../shared/train.jsonl"):
+        code, out = lint(path)
+        assert code == 0, out
+        assert f"spec.yaml:4:3: W213 warning: dataset {path} is not found here; it must " \
+               "exist where the run executes" in out
+        assert "`peftc run` and `peftc launch` check it before loading the model" in out
+    for path in ("data/train.jsonl", "../data/train.jsonl"):  # inside the repository
+        code, out = lint(path)
+        assert code == 1 and f"E213 error: dataset {path} is not there" in out
+    spec = repo / "specs" / "spec.yaml"
+    spec.write_text(REMOTE.format(path="train.jsonl").replace(
+        "learning_rate", "adapter: lora\nlora_model_dir: /mnt/adapters/sft\nlearning_rate"))
+    (repo / "specs" / "train.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    code, out, _ = cli("lint", spec)
+    assert code == 0 and "W213 warning: lora_model_dir /mnt/adapters/sft is not found here" \
+        in out
+    (repo / ".git").rmdir()  # no repository: a relative path is the spec's own
+    code, out = lint("../../shared/train.jsonl")
+    assert code == 1 and "E213" in out
+
+
+def test_a_path_not_here_compiles_as_a_local_file(tmp_path):
+    from peftc.compiler import compile_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(REMOTE.format(path="/mnt/datasets/train.jsonl"))
+    compiled = compile_spec(spec, tmp_path / "out")
+    assert [d.code for d in compiled.warnings] == ["W213"]
+    import yaml
+
+    run_yaml = next((tmp_path / "out").rglob("run.yaml"))
+    [entry] = yaml.safe_load(run_yaml.read_text())["data"]["datasets"]
+    assert (entry["path"], entry["local"], entry["builder"]) == (
+        "/mnt/datasets/train.jsonl", True, "json")

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import catalog, reads
-from peftc.compiler.paths import WHERE_HINT, find_local, looks_local, tried
+from peftc.compiler.paths import (
+    ELSEWHERE_HINT,
+    WHERE_HINT,
+    elsewhere,
+    find_local,
+    looks_local,
+    tried,
+)
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES, PEEK_ROWS
@@ -203,6 +210,10 @@ def _lora_model_dir(d: _Deriver) -> None:
     if "${" in given:  # an earlier stage's output: there once that stage has run
         return
     found = find_local(given, d.resolver.spec_dir)
+    if found is None and elsewhere(given, d.resolver.spec_dir):
+        d.problem("W213", f"lora_model_dir {given} is not found here; it must exist where the "
+                  "run executes", "lora_model_dir", ELSEWHERE_HINT, severity=WARNING)
+        return
     config_file = found / "adapter_config.json" if found else None
     if config_file is None or not config_file.is_file():
         where = tried(given, d.resolver.spec_dir) if found is None else str(found)
@@ -580,9 +591,12 @@ def _data(d: _Deriver) -> None:
         if item["type"] == "chat_template":
             _check_roles(d, item)
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
-            d.problem("E213", f"dataset {path} is not there (not found: "
-                      f"{tried(path, d.resolver.spec_dir)})", "datasets",
-                      WHERE_HINT)
+            if elsewhere(path, d.resolver.spec_dir):
+                d.problem("W213", f"dataset {path} is not found here; it must exist where "
+                          "the run executes", "datasets", ELSEWHERE_HINT, severity=WARNING)
+            else:
+                d.problem("E213", f"dataset {path} is not there (not found: "
+                          f"{tried(path, d.resolver.spec_dir)})", "datasets", WHERE_HINT)
         items.append(item)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")

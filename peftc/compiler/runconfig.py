@@ -13,7 +13,7 @@ from typing import Any
 from peftc import __version__
 from peftc.compiler import catalog
 from peftc.compiler.launchfiles import fsdp_settings
-from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local
+from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.chat_templates import FALLBACK
 from peftc.vocab.keys import CHAT_OPTIONS
@@ -237,9 +237,11 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     for ds in v["datasets"]:
         path = ds["path"]
         local_path = find_local(path, spec_dir)
-        local = local_path is not None
+        local = local_path is not None or looks_local(path)
+        if local_path is None and local:  # not here (W213): where the run executes
+            local_path = candidates(path, spec_dir)[0]
         builder = ds.get("ds_type")
-        if local_path is not None and builder is None and local_path.is_file():
+        if local_path is not None and builder is None and not local_path.is_dir():
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
         fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
         chat = {}

@@ -135,12 +135,10 @@ def apply_adapter(model: Any, section: dict[str, Any], initial_dir: Path | None 
 
 def load_trainable(model: Any, path: Path) -> Any:
     """Axolotl's lora_model_dir: the adapter at ``path``, loaded to be trained further (its own
-    adapter_config.json decides its shape, as the compiler recorded)."""
+    adapter_config.json decides its shape, as the compiler recorded; `check_paths` saw it
+    there before the model loaded)."""
     from peft import PeftModel
 
-    if not (path / "adapter_config.json").is_file():
-        raise RuntimeConfigError(f"adapter.from_adapter: no PEFT adapter (adapter_config.json) "
-                                 f"at {path}; train the run that produces it first", code="E221")
     print(f"peftc: lora_model_dir: training the adapter at {path} further", flush=True)
     return PeftModel.from_pretrained(model, str(path), is_trainable=True)
 

@@ -50,6 +50,7 @@ def preflight(spec: dict[str, Any]) -> Precision:
 
     check_supported(spec["adapter"])
     check_wandb(spec.get("report"))
+    check_paths(spec)
     given = spec["trainer"].get("resume_from_checkpoint")
     if given and not Path(given).is_dir():
         raise RuntimeConfigError(f"trainer.resume_from_checkpoint: {given} is not there; train "
@@ -57,6 +58,21 @@ def preflight(spec: dict[str, Any]) -> Precision:
     resolved = precision.resolve(spec.get("precision") or {})
     warn_packing(spec["trainer"]["config"], spec["model"]["from_pretrained"])
     return resolved
+
+
+def check_paths(spec: dict[str, Any]) -> None:
+    """The local files the run reads are on this machine. Lint can only warn (W213) about
+    an absolute path, or one outside the spec's repository, that it does not see: the run
+    may execute where it exists. Here is where it must."""
+    for entry in spec["data"]["datasets"]:
+        if entry.get("local") and not Path(entry["path"]).exists():
+            raise RuntimeConfigError(f"dataset {entry['path']} is not on this machine",
+                                     code="E611", keys=("datasets",))
+    adapter = spec["adapter"].get("from_adapter")
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
+        raise RuntimeConfigError(f"lora_model_dir: no PEFT adapter (adapter_config.json) at "
+                                 f"{adapter} on this machine; train the run that produces it "
+                                 "first", code="E611", keys=("lora_model_dir",))
 
 
 WORLD_SIZE_ENV = "PEFTC_WORLD_SIZE"  # set by `peftc launch --allow-world-size-change`

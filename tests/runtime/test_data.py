@@ -284,3 +284,24 @@ def test_a_hub_datasets_revision_and_subset_reach_load_dataset():
              "name": None, "revision": None}
     assert load_arguments(local) == ("json", {"split": "train",
                                               "data_files": "/data/rows.jsonl"})
+
+
+def test_a_dataset_not_on_this_machine_stops_before_the_model_loads(tmp_path, cli,
+                                                                     monkeypatch):
+    """Lint could only warn (W213); the run is where it must be there (E611), located at
+    the spec's datasets line, before any model or data is loaded."""
+    import peftc.runtime.model as model_module
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("base_model: peftc:tiny-llama\nprofile: none\ndatasets:\n"
+                    "  - path: /mnt/peftc-missing/train.jsonl\n    type: alpaca\n"
+                    "max_steps: 2\n")
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(model_module, "load_model", no_model)
+    code, _, err = cli("run", spec)
+    assert code == 1
+    assert f"{spec}:4:3: E611 error: dataset /mnt/peftc-missing/train.jsonl is not on this " \
+           "machine" in err
