@@ -197,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("lint", help="check specs: schema, semantics and hyperparameter advice")
     s.add_argument("files", nargs="+", metavar="FILE")
-    s.add_argument("--format", choices=["text", "json", "github"], default="text")
+    s.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text",
+                   help="text (default), json, github (workflow annotations) or sarif "
+                   "(SARIF 2.1.0, for code-scanning uploads)")
     s.add_argument("--strict", action="store_true", help="warnings fail too")
     s.add_argument("--select", action="append", metavar="CODES", help="only these rule codes")
     s.add_argument("--ignore", action="append", metavar="CODES", help="skip these rule codes")

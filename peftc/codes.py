@@ -113,7 +113,9 @@ FILE:LINE:COL: CODE severity: message
 `LINE:COL` point at the key or value responsible (for a resolved or derived value: the spec
 line that set it). A finding about a sweep says how many runs it affects: `(in 16 of 32 runs)`.
 `--format json` gives one object per finding (code, severity, file, line, column, message,
-hint, runs_affected, runs_total); `--format github` gives workflow annotations.
+hint, runs_affected, runs_total); `--format github` gives workflow annotations, and
+`--format sarif` a SARIF 2.1.0 log for code-scanning uploads (GitHub's
+`github/codeql-action/upload-sarif`).
 
 Exit codes: `0` clean or warnings only, `1` errors (or warnings with `--strict`), `2` bad
 command line or unreadable file, `3` an internal error (a bug: please report it; set

@@ -42,11 +42,14 @@ class Diagnostic:
             return f"{self.file}:{self.line}:{self.col}"
         return self.file
 
-    def text(self) -> str:
-        msg = self.message
+    def full_message(self) -> str:
+        """The message, with the share of a sweep's runs it concerns."""
         if self.runs_total and self.runs_total > 1 and self.runs_affected is not None:
-            msg += f" (in {self.runs_affected} of {self.runs_total} runs)"
-        out = f"{self.location()}: {self.code} {self.severity}: {msg}"
+            return f"{self.message} (in {self.runs_affected} of {self.runs_total} runs)"
+        return self.message
+
+    def text(self) -> str:
+        out = f"{self.location()}: {self.code} {self.severity}: {self.full_message()}"
         if self.hint:
             out += f"\n  hint: {self.hint}"
         return out
@@ -97,8 +100,13 @@ def sort_key(d: Diagnostic) -> tuple[str, int, int, int, str]:
 
 
 def render(diagnostics: Iterable[Diagnostic], fmt: str = "text") -> str:
-    """Render diagnostics as ``text`` (one per line), ``json`` (a list) or ``github``."""
+    """Render diagnostics as ``text`` (one per line), ``json`` (a list), ``github``
+    (workflow annotations) or ``sarif`` (a SARIF 2.1.0 log)."""
     diags = sorted(diagnostics, key=sort_key)
+    if fmt == "sarif":
+        from peftc import __version__, sarif
+
+        return sarif.render(diags, __version__)
     if fmt == "json":
         return json.dumps([d.as_dict() for d in diags], indent=2)
     if fmt == "github":
