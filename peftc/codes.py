@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
     "E224": "an attention kernel the model's architecture cannot run",
+    "E225": "the first rows of a local dataset file do not fit its type (a column missing or "
+            "of the wrong shape; JSON Lines, JSON and CSV, read within lint's bounds)",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",

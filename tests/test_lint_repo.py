@@ -180,3 +180,62 @@ def test_a_path_not_here_compiles_as_a_local_file(tmp_path):
     [entry] = yaml.safe_load(run_yaml.read_text())["data"]["datasets"]
     assert (entry["path"], entry["local"], entry["builder"]) == (
         "/mnt/datasets/train.jsonl", True, "json")
+
+
+COLUMNS = """\
+base_model: peftc:tiny-llama
+profile: none
+datasets:
+  - path: {path}
+    type: {type}
+{extra}learning_rate: 2.0e-4
+"""
+
+
+@pytest.mark.parametrize(("name", "text", "dtype", "extra", "error"), [
+    ("qa.jsonl", '{"question": "q", "answer": "a"}\n', "alpaca", "",
+     "row 1: alpaca rows need instruction and output columns; the row has question, answer"),
+    ("qa.jsonl", '{"question": "q", "answer": "a"}\n', "alpaca",
+     "    field_instruction: question\n    field_output: answer\n", None),
+    ("qa.json", '[{"instruction": "q", "output": "a"}, {"instruction": "r"}]', "alpaca", "",
+     "row 2: alpaca rows need instruction and output columns; the row has instruction"),
+    ("qa.csv", "instruction,output\nq,a\n", "alpaca", "", None),
+    ("qa.csv", "prompt,chosen\nq,a\n", "preference", "", "row 1: preference rows need a "
+     "rejected column"),
+    ("chat.jsonl", '{"conversations": [{"role": "user", "content": "hi"}]}\n',
+     "chat_template", "", "row 1: "),
+    ("chat.jsonl", '{"conversations": [{"from": "human", "value": "hi"}, '
+     '{"from": "gpt", "value": "yo"}]}\n', "chat_template",
+     "    field_messages: conversations\n    message_property_mappings:\n"
+     "      role: from\n      content: value\n", None),
+])
+def test_local_rows_are_checked_against_their_type(tmp_path, cli, name, text, dtype, extra,
+                                                   error):
+    """A local file whose first rows lack its type's columns fails lint at the dataset's
+    line (E225), with the columns it has: not after the model loads at run time."""
+    (tmp_path / name).write_text(text)
+    spec = tmp_path / "spec.yaml"
+    body = COLUMNS.format(path=name, type=dtype, extra=extra)
+    if dtype == "preference":
+        body = body.replace("profile: none\n", "profile: none\nrl: dpo\n")
+    spec.write_text(body)
+    code, out, _ = cli("lint", spec)
+    if error is None:
+        assert code == 0 and "E225" not in out, out
+    else:
+        line = 5 if dtype == "preference" else 4
+        assert code == 1 and f"spec.yaml:{line}:3: E225 error: dataset '{name}', {error}" \
+            in out, out
+
+
+def test_row_checks_stay_within_bounds(tmp_path, cli):
+    """A big file is read only to PEEK_BYTES: its bad rows beyond are the run's to find."""
+    from peftc.limits import PEEK_BYTES
+
+    good = '{"instruction": "' + "x" * 200 + '", "output": "y"}\n'
+    rows = good * (PEEK_BYTES // len(good) + 10) + '{"nothing": 1}\n'
+    (tmp_path / "big.jsonl").write_text(rows)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(COLUMNS.format(path="big.jsonl", type="alpaca", extra=""))
+    code, out, _ = cli("lint", spec)
+    assert code == 0, out

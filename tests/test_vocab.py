@@ -28,7 +28,7 @@ VARIANTS = [f"adapter: {a}\n" for a in ADAPTERS] + [
     "adapter: prompt_tuning\nprompt_tuning_init_text: Answer\n",
     "peft: {loftq_config: {loftq_bits: 4}}\n",
     "load_in_8bit: true\nloss_watchdog_threshold: 4\nwandb_project: p\n",
-    f"rl: dpo\ndatasets: [{{path: {DATA}, type: preference}}]\n",
+    f"rl: dpo\ndatasets: [{{path: {DATA.with_name('preference.jsonl')}, type: preference}}]\n",
 ]
 
 

@@ -7,14 +7,13 @@ Semantic errors that block a run (conflicts the schema cannot see) are collected
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.compiler import catalog, reads
+from peftc.compiler import catalog, peek, reads, runconfig
 from peftc.compiler.paths import (
     ELSEWHERE_HINT,
     WHERE_HINT,
@@ -25,7 +24,7 @@ from peftc.compiler.paths import (
 )
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
-from peftc.limits import PEEK_BYTES, PEEK_ROWS
+from peftc.limits import PEEK_BYTES
 from peftc.vocab.chat_templates import FALLBACK, NAMED
 from peftc.vocab.families import FAMILIES, family_of_name
 from peftc.vocab.keys import (
@@ -588,8 +587,7 @@ def _data(d: _Deriver) -> None:
             d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
                       "needs rl: dpo", "datasets")
         path = item["path"]
-        if item["type"] == "chat_template":
-            _check_roles(d, item)
+        _check_rows(d, item, dpo)
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
             if elsewhere(path, d.resolver.spec_dir):
                 d.problem("W213", f"dataset {path} is not found here; it must exist where "
@@ -619,17 +617,44 @@ def _chat_entry(item: dict[str, Any]) -> None:
     item["roles_to_train"] = [to_template.get(r, r) for r in item["roles_to_train"]]
 
 
-def _check_roles(d: _Deriver, item: dict[str, Any]) -> None:
-    """A role of roles_to_train that no turn of a local JSONL file's first rows has trains
-    nothing: say so at lint time (bounded: PEEK_ROWS rows, PEEK_BYTES)."""
+def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool) -> None:
+    """A local file's first rows (peek.py: bounded) go through the run's own row formatter,
+    so a missing or misshapen column is found at lint time, at the dataset's line, rather
+    than after the model has loaded."""
+    from peftc.runtime.errors import RuntimeConfigError
+    from peftc.runtime.formatters import row_formatter
+
     found = find_local(item["path"], d.resolver.spec_dir)
-    if found is None or not found.is_file() or found.suffix.lower() != ".jsonl":
+    rows = peek.first_rows(found) if found is not None else None
+    if rows is None or (item["type"] in DPO_TYPES) != dpo:  # E212 said that already
         return
-    raw = _first_roles(str(found), found.stat().st_mtime_ns,
-                       item.get("field_messages", "messages"),
-                       item["message_property_mappings"]["role"])
-    if raw is None:
-        return
+    entry = {**item, "fields": runconfig.fields_of(item)}
+    formatter = row_formatter(entry, bool(d.v.get("train_on_inputs")))
+    for i, row in enumerate(rows, start=1):
+        try:
+            formatter(row)
+        except RuntimeConfigError as exc:
+            what = exc.message.removeprefix("data: ")
+            d.problem("E225", f"dataset '{item['path']}', row {i}: {what}; the row has "
+                      f"{', '.join(map(str, row)) or 'no columns'}", "datasets",
+                      "map the columns with field_* keys (field_messages for chat rows), or "
+                      "pick the type that fits the file")
+            return
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            d.problem("E225", f"dataset '{item['path']}', row {i} does not fit type "
+                      f"'{item['type']}' ({type(exc).__name__}: {exc})", "datasets")
+            return
+    if item["type"] == "chat_template":
+        _check_roles(d, item, rows)
+
+
+def _check_roles(d: _Deriver, item: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """A role of roles_to_train that no turn of a local file's first rows has trains
+    nothing: say so at lint time."""
+    column = item.get("field_messages", "messages")
+    role_key = item["message_property_mappings"]["role"]
+    raw = {t.get(role_key) for row in rows if isinstance(row.get(column), list)
+           for t in row[column] if isinstance(t, dict)}
     to_template = role_of(item["roles"])
     seen = {to_template.get(r, r) for r in raw}
     unused = [r for r in item["roles_to_train"] if r not in seen]
@@ -644,29 +669,6 @@ def _suggest(task: str) -> str:
     from peftc.diagnostics import did_you_mean
 
     return did_you_mean(task, catalog.TASKS)
-
-
-@functools.lru_cache(maxsize=64)  # a sweep checks each file once
-def _first_roles(path: str, mtime: int, column: str, role_key: str
-                 ) -> frozenset[Any] | None:
-    """The role values of the turns of a JSONL file's first PEEK_ROWS rows (read from its
-    first PEEK_BYTES), or None when they are not JSON rows with a list of turns. ``mtime``
-    is part of the cache key only: a rewritten file is read again."""
-    import json
-
-    with open(path, encoding="utf-8", errors="replace") as f:
-        text = f.read(PEEK_BYTES)
-    lines = text.splitlines()
-    if len(text) == PEEK_BYTES:
-        lines = lines[:-1]  # cut by the byte limit
-    seen: set[Any] = set()
-    for line in lines[:PEEK_ROWS]:
-        try:
-            turns = json.loads(line).get(column) or []
-        except (ValueError, AttributeError):
-            return None
-        seen.update(t.get(role_key) for t in turns if isinstance(t, dict))
-    return frozenset(seen)
 
 
 def _chat_template(d: _Deriver) -> None:

@@ -232,6 +232,12 @@ def _sft_adapter(v: dict[str, Any], spec_dir: Path, first: str | None) -> dict[s
             "fallback_to_base": v["sft_adapter_fallback"] if sft else False}
 
 
+def fields_of(ds: dict[str, Any]) -> dict[str, str]:
+    """A dataset entry's column mapping for its formatter: ``field_instruction: question``
+    -> ``{instruction: question}``."""
+    return {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
+
+
 def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
     items = []
     for ds in v["datasets"]:
@@ -243,7 +249,7 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         builder = ds.get("ds_type")
         if local_path is not None and builder is None and not local_path.is_dir():
             builder = LOCAL_SUFFIXES.get(local_path.suffix.lower())
-        fields = {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
+        fields = fields_of(ds)
         chat = {}
         if ds["type"] == "chat_template":  # filled as Axolotl fills them (derive)
             chat = {"message_property_mappings": ds["message_property_mappings"],

@@ -15,12 +15,11 @@ import hashlib
 import json
 import logging
 import sys
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import RuntimeConfigError
-from peftc.runtime.formatters import FORMATTERS, input_output_segments
+from peftc.runtime.formatters import FORMATTERS, input_output_segments, row_formatter
 from peftc.vocab.keys import DPO_TYPES
 
 if TYPE_CHECKING:
@@ -146,19 +145,12 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     if dtype == "input_output":
         return dataset.map(tokenize_segments, fn_kwargs={"fields": fields, "tokenizer": tokenizer},
                            remove_columns=dataset.column_names)
-    formatter = FORMATTERS[dtype]
-    if dtype == "chat_template":
-        formatter = partial(formatter, roles=entry.get("roles"),
-                            message_property_mappings=entry.get("message_property_mappings"),
-                            drop_system_message=bool(entry.get("drop_system_message")),
-                            message_field_training=entry.get("message_field_training"))
+    formatter = row_formatter(entry, train_on_inputs)
     if dtype == "preference":
         consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
-        return dataset.map(lambda row: formatter(row, fields, train_on_inputs),
-                           remove_columns=[c for c in consumed if c not in
-                                           ("prompt", "chosen", "rejected")])
-    formatted = dataset.map(lambda row: formatter(row, fields, train_on_inputs),
-                            remove_columns=dataset.column_names)
+        return dataset.map(formatter, remove_columns=[c for c in consumed if c not in
+                                                      ("prompt", "chosen", "rejected")])
+    formatted = dataset.map(formatter, remove_columns=dataset.column_names)
     if dtype == "chat_template" and chat is not None and chat.route == "rendered":
         return tokenize_chat(formatted, entry, tokenizer, chat, train_on_inputs)
     return formatted

@@ -332,3 +332,20 @@ FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
     **{f"{family}.{variant}": partial(format_markup_preference, family=family, variant=variant)
        for family in MARKUP for variant in (*MARKUP_PROMPT, "argilla_chat")},
 }
+
+
+def row_formatter(entry: dict[str, Any], train_on_inputs: bool) -> Callable[[Row], Row]:
+    """The function that formats one raw row of a ``data.datasets[]`` entry. Pure Python:
+    lint runs it on a local file's first rows, so the columns a type needs are spelled only
+    here, in the formatters."""
+    fields = dict(entry.get("fields") or {})
+    dtype = entry["type"]
+    if dtype == "input_output":
+        return lambda row: {"segments": input_output_segments(row, fields)}
+    formatter = FORMATTERS[dtype]
+    if dtype == "chat_template":
+        formatter = partial(formatter, roles=entry.get("roles"),
+                            message_property_mappings=entry.get("message_property_mappings"),
+                            drop_system_message=bool(entry.get("drop_system_message")),
+                            message_field_training=entry.get("message_field_training"))
+    return lambda row: formatter(row, fields, train_on_inputs)
