@@ -100,6 +100,7 @@ CODES: dict[str, str] = {
     "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "
             "outside the spec's repository: it must exist where the run executes, and "
             "`peftc run` checks it before loading the model (E611)",
+    "W214": "warmup_steps 1, which Axolotl (and so peftc) makes 2",
 }
 
 

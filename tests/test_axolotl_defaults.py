@@ -113,6 +113,25 @@ def test_warmup_with_max_steps_is_counted_at_compile_time(write_spec):
     assert run.values["warmup_ratio"] == 0.1 and run.values.get("max_warmup_steps") is None
 
 
+@pytest.mark.parametrize("text,steps,label", [
+    # Axolotl's builder: int(ratio x steps), where transformers would round 2.5 up to 3
+    ("max_steps: 50\nwarmup_ratio: 0.05\n", 2, "int(warmup_ratio 0.05 * max_steps 50)"),
+    ("max_steps: 50\nwarmup_ratio: 0.03\n", 2, "int(warmup_ratio 0.03 * max_steps 50)"),  # 1->2
+    ("max_steps: 60\n", 2, "min(int(0.03 * 60), 100)"),  # the default's one step, made two
+    ("max_steps: 60\nwarmup_steps: 1\n", 2, "Axolotl turns warmup_steps 1 into 2"),
+    ("max_steps: 60\nwarmup_steps: 0\n", 0, None),
+])
+def test_warmup_steps_are_axolotls(write_spec, text, steps, label):
+    compiled = resolve_spec(write_spec(MINIMAL + text))
+    [run] = compiled.runs
+    assert run.values["warmup_steps"] == steps
+    if label:
+        assert label in run.source("warmup_steps").label
+    codes = [d.code for d in compiled.warnings]
+    assert ("W214" in codes) == ("warmup_steps: 1" in text)
+    assert "W203" not in codes  # a derived warmup_steps is not a second warmup setting
+
+
 @pytest.mark.parametrize("text,expect", [
     ("bf16: true\n", {"bf16": True, "fp16": False}),
     ("fp16: true\n", {"bf16": False, "fp16": True}),  # Axolotl: fp16 with auto -> bf16 off

@@ -427,6 +427,13 @@ def _schedule(d: _Deriver) -> None:
                   "both set; max_steps wins", "num_epochs", severity=WARNING)
     if not d.given("warmup_steps") and not d.given("warmup_ratio"):
         _default_warmup(d)
+    elif not d.given("warmup_steps") and d.given("max_steps"):
+        _ratio_warmup(d)
+    elif v.get("warmup_steps") == 1:
+        d.problem("W214", "warmup_steps 1 is 2 in Axolotl (its trainer builder turns 1 into "
+                  "2); peftc does the same", "warmup_steps", "write warmup_steps: 2, or 0 "
+                  "for no warmup", severity=WARNING)
+        d.set("warmup_steps", 2, "Axolotl turns warmup_steps 1 into 2", "warmup_steps")
     _evaluation_and_saves(d)
 
 
@@ -532,12 +539,28 @@ def _checkpointing(d: _Deriver) -> None:
               "gradient_checkpointing")
 
 
+def axolotl_warmup(ratio: float, steps: int) -> int:
+    """Axolotl's warmup steps for a share of a known step count: int(ratio x steps), with
+    one step made two (its trainer builder's rule)."""
+    count = max(int(ratio * steps), 0)
+    return 2 if count == 1 else count
+
+
+def _ratio_warmup(d: _Deriver) -> None:
+    """warmup_ratio with max_steps known: Axolotl converts it here, to int(ratio x steps)
+    (transformers would round up), so the run gets that count."""
+    v = d.v
+    steps = axolotl_warmup(v["warmup_ratio"], v["max_steps"])
+    d.set("warmup_steps", steps, f"int(warmup_ratio {num(v['warmup_ratio'])} * max_steps "
+          f"{v['max_steps']}) (Axolotl's conversion)", "warmup_ratio")
+
+
 def _default_warmup(d: _Deriver) -> None:
     """Axolotl's warmup when neither key is set: min(int(3% of the steps), 100). With max_steps
     the count is known here; otherwise the runtime caps the 3% once it knows the steps."""
     v = d.v
     if v.get("max_steps") is not None:
-        steps = min(int(AXOLOTL_WARMUP_RATIO * v["max_steps"]), AXOLOTL_WARMUP_CAP)
+        steps = min(axolotl_warmup(AXOLOTL_WARMUP_RATIO, v["max_steps"]), AXOLOTL_WARMUP_CAP)
         d.set("warmup_steps", steps, f"min(int({AXOLOTL_WARMUP_RATIO} * {v['max_steps']}), "
               f"{AXOLOTL_WARMUP_CAP}) (Axolotl's default warmup)", "max_steps")
     else:
@@ -757,7 +780,7 @@ def _conflicts(d: _Deriver) -> None:
     if v.get("bf16") is True and v.get("fp16") is True:
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
     if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \
-            and v.get("warmup_ratio"):
+            and d.run.source("warmup_steps").kind != "derived" and v.get("warmup_ratio"):
         d.problem("W203", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
                   f"{v['warmup_ratio']} are both set; warmup_steps wins", "warmup_ratio",
                   severity=WARNING)

@@ -7,7 +7,6 @@ the ML stack.
 
 from __future__ import annotations
 
-import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -69,17 +68,13 @@ def uses_lora_r(run: ResolvedRun) -> bool:
 
 
 def warmup_steps(run: ResolvedRun) -> int | None:
-    """Warmup in optimizer steps, as transformers computes it; None when the step count is
-    unknown (warmup given as a ratio without max_steps)."""
+    """Warmup in optimizer steps, as the run gets them; None when the step count is unknown
+    (a warmup ratio without max_steps). With max_steps, the compiler has turned a ratio
+    into steps as Axolotl does (derive.axolotl_warmup)."""
     v = run.values
     if v.get("warmup_steps") is not None:
         return int(v["warmup_steps"])
-    ratio = v.get("warmup_ratio") or 0.0
-    if ratio == 0:
-        return 0
-    if v.get("max_steps") is None:
-        return None
-    return math.ceil(ratio * v["max_steps"])
+    return 0 if not v.get("warmup_ratio") else None
 
 
 # -- model facts from the model id -----------------------------------------------------------

@@ -238,9 +238,10 @@ def warmup_ignored(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
     if v["lr_scheduler"] not in NO_WARMUP:
         return
-    if v.get("warmup_steps"):
+    from_ratio = run.source("warmup_steps").kind == "derived" and bool(v.get("warmup_ratio"))
+    if v.get("warmup_steps") and not from_ratio:
         key, what = "warmup_steps", f"warmup_steps {v['warmup_steps']}"
-    elif v.get("warmup_steps") is None and v.get("warmup_ratio"):
+    elif v.get("warmup_ratio") and (from_ratio or v.get("warmup_steps") is None):
         key, what = "warmup_ratio", f"warmup_ratio {num(v['warmup_ratio'])}"
     else:
         return

@@ -26,9 +26,10 @@ def _warmup_key(run: ResolvedRun) -> str:
 
 def _how(run: ResolvedRun, steps: int) -> str:
     v = run.values
-    if run.source("warmup_steps").kind == "derived":
+    from_ratio = run.source("warmup_steps").kind == "derived" and bool(v.get("warmup_ratio"))
+    if run.source("warmup_steps").kind == "derived" and not from_ratio:
         return f"the default warmup (Axolotl's: 3% of max_steps {v['max_steps']}) = {steps} steps"
-    if v.get("warmup_steps") is not None:
+    if v.get("warmup_steps") is not None and not from_ratio:
         return f"warmup_steps {steps}"
     return f"warmup_ratio {num(v['warmup_ratio'])} x max_steps {v['max_steps']} = {steps} steps"
 

@@ -735,7 +735,9 @@ SETTINGS: tuple[Key, ...] = (
                                     "(scheduler min_lr_rate).", 0.0, minimum=0, maximum=1,
                                     group="training"),
         run="trainer.config.lr_scheduler_kwargs"),
-    Key("warmup_ratio", _num("Share of steps spent warming up. With neither warmup key set, "
+    Key("warmup_ratio", _num("Share of steps spent warming up. With max_steps it becomes "
+                             "int(ratio x max_steps) warmup steps at compile time, as Axolotl "
+                             "counts them (one step is made two). With neither warmup key set, "
                              "warmup is min(3% of the steps, 100), as in Axolotl.", minimum=0,
                              maximum=1, group="training"),
         run="trainer.config.warmup_steps"),

@@ -34,7 +34,7 @@ def test_w141_no_warmup_high_lr(spec):
     spec.write("learning_rate: 8.0e-4\n", base=base)
     assert not [d for d in spec.lint() if d.code == "W141"]
     d = spec.only("W140")
-    assert "default warmup (Axolotl's: 3% of max_steps 60) = 1 steps" in d.message
+    assert "default warmup (Axolotl's: 3% of max_steps 60) = 2 steps" in d.message
     assert (d.line, d.col) == spec.value_pos("max_steps")
 
 
