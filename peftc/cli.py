@@ -35,6 +35,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     config = LintConfig(select=_split(args.select), ignore=_split(args.ignore))
     diags: list[Diagnostic] = []
     checked = skipped = 0
+    specs = []
     for path in args.files:
         if not args.all and not is_spec(path):
             skipped += 1
@@ -42,6 +43,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 sys.stderr.write(f"{path}: skipped: not a peftc spec (no top-level base_model "
                                  "or extends, no peftc schema modeline); --all lints it\n")
             continue
+        specs.append(path)
+    if args.diff:
+        return _show_fixes(specs)
+    if args.fix:
+        _fix(specs)
+    for path in specs:
         checked += 1
         diags.extend(lint_file(path, config, args.max_runs))
     _out(render(diags, args.format))
@@ -54,6 +61,26 @@ def cmd_lint(args: argparse.Namespace) -> int:
     if any(d.code == "E005" for d in diags):
         return 2
     return 1 if errors or (args.strict and warnings) else 0
+
+
+def _fix(paths: list[str]) -> None:
+    """Make `peftc lint --fix`'s edits and say each one (stderr; the findings left follow)."""
+    from peftc.fix import fix_file
+
+    for path in paths:
+        fixed = fix_file(Path(path), write=True)
+        for e in fixed.edits if fixed else []:
+            code = f" {e.code}" if e.code else ""
+            sys.stderr.write(f"{path}:{e.line}:{e.col}: fixed{code}: {e.message}\n")
+
+
+def _show_fixes(paths: list[str]) -> int:
+    """`--diff`: the fixes as a unified diff, nothing written; exit 1 when there are some."""
+    from peftc.fix import fix_file
+
+    diffs = [fixed.diff() for p in paths if (fixed := fix_file(Path(p), write=False))]
+    _out("".join(diffs))
+    return 1 if any(diffs) else 0
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -206,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no closing count line")
     s.add_argument("-v", "--verbose", action="store_true",
                    help="say which files were skipped as not peftc specs")
+    s.add_argument("--fix", action="store_true", help="rewrite what has exactly one right "
+                   "answer (a misspelt key with one close match, yes/no booleans, an alias "
+                   "beside its key, Axolotl's old names, warmup_ratio) in the file's own text, "
+                   "and say each change; then lint")
+    s.add_argument("--diff", action="store_true",
+                   help="show --fix's changes as a diff without writing; exit 1 when there "
+                   "are some")
     s.add_argument("--all", action="store_true", help="lint every file given, not only those "
                    "that read as peftc specs (a top-level base_model or extends key, or a "
                    "peftc schema modeline)")
@@ -248,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="train a compiled run (RUN_DIR) or a spec")
     s.add_argument("target", metavar="RUN_DIR|SPEC")
     s.add_argument("--run", dest="run_id", metavar="ID", help="which run of a multi-run spec")
+    s.add_argument("--fix", action="store_true", help="rewrite what has exactly one right "
+                   "answer (a misspelt key with one close match, yes/no booleans, an alias "
+                   "beside its key, Axolotl's old names, warmup_ratio) in the file's own text, "
+                   "and say each change; then lint")
+    s.add_argument("--diff", action="store_true",
+                   help="show --fix's changes as a diff without writing; exit 1 when there "
+                   "are some")
     s.add_argument("--all", action="store_true", help="every run, in dependency order")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     s.add_argument("-o", "--output", metavar="OUT", help="compile folder for a spec")

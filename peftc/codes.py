@@ -101,6 +101,8 @@ CODES: dict[str, str] = {
             "outside the spec's repository: it must exist where the run executes, and "
             "`peftc run` checks it before loading the model (E611)",
     "W214": "warmup_steps 1, which Axolotl (and so peftc) makes 2",
+    "W215": "a YAML 1.1 boolean word (yes, no, on, off) in a boolean setting: YAML 1.2 tools "
+            "read it as text; write true/false (`peftc lint --fix`)",
 }
 
 

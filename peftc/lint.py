@@ -27,7 +27,7 @@ _SPEC_MODELINE = re.compile(rb"^#.*\$schema=\S*peftc[^\s/]*\.schema\.json", re.M
 def is_spec(path: str | Path) -> bool:
     """Whether a file reads as a peftc spec (unreadable files count: lint reports them)."""
     try:
-        text = Path(path).read_bytes()
+        text = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")
     except OSError:
         return True
     return bool(_SPEC_KEY.search(text) or _SPEC_MODELINE.search(text))

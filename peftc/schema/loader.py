@@ -44,6 +44,9 @@ class SourceMap:
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     yaml11_bools: dict[Path_, str] = field(default_factory=dict)
+    # a mapping entry's (key start, key end, value start, value end) offsets in the text,
+    # for `peftc lint --fix` to edit the file's own text
+    spans: dict[Path_, tuple[int, int, int, int]] = field(default_factory=dict)
     suppressions: dict[int, set[str]] = field(default_factory=dict)
 
     def locate(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
@@ -142,6 +145,8 @@ class _Builder:
             seen[key] = key_node
             child = (*path, key)
             self.srcmap.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.srcmap.spans[child] = (key_node.start_mark.index, key_node.end_mark.index,
+                                        value_node.start_mark.index, value_node.end_mark.index)
             out[key] = self.build(value_node, child, depth + 1)
         for k, v in merged.items():
             out.setdefault(k, v)

@@ -286,6 +286,7 @@ def _check(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
         out.extend(wording.words(err))
     out.extend(value_ways(data, wording))
     out.extend(_alias_clashes(data, wording))
+    out.extend(_yaml11_words(data, wording))
     cluster = data.get("cluster")
     if isinstance(cluster, dict) and isinstance(cluster.get("setup"), str):
         out.append(wording.diag(("cluster", "setup"), "I401", "cluster.setup is shell that "
@@ -304,6 +305,27 @@ def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
             out.append(wording.diag((alias,), RENAMED_CODE, f"'{alias}' is Axolotl's old name of "
                                     f"'{canonical}'; taken as '{canonical}'",
                                     f"rename it to {canonical}", key=True, severity=WARNING))
+    return out
+
+
+def accepts_bool(key_path: tuple[Any, ...]) -> bool:
+    """Whether the setting at ``key_path`` takes true/false (bf16 takes them and 'auto')."""
+    node = subschema(key_path) or {}
+    kinds = [node, *node.get("anyOf", []), *node.get("oneOf", [])]
+    return any(k.get("type") == "boolean" or "boolean" in (k.get("type") or [])
+               or True in k.get("enum", []) for k in kinds)
+
+
+def _yaml11_words(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
+    """A yes/no/on/off read as a boolean, where the setting takes one: YAML 1.1 reads it so
+    (as peftc and Axolotl do), a YAML 1.2 tool reads text. `lint --fix` writes true/false."""
+    out = []
+    for path, raw in wording.srcmap.yaml11_bools.items():
+        if path and accepts_bool(path):
+            word = "true" if raw.lower() in ("yes", "on", "y") else "false"
+            out.append(wording.diag(path, "W215", f"'{raw}' is YAML 1.1's word for {word}; "
+                                    "YAML 1.2 tools read it as text", f"write {word} "
+                                    "(peftc lint --fix does)", severity=WARNING))
     return out
 
 
