@@ -282,13 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="train a compiled run (RUN_DIR) or a spec")
     s.add_argument("target", metavar="RUN_DIR|SPEC")
     s.add_argument("--run", dest="run_id", metavar="ID", help="which run of a multi-run spec")
-    s.add_argument("--fix", action="store_true", help="rewrite what has exactly one right "
-                   "answer (a misspelt key with one close match, yes/no booleans, an alias "
-                   "beside its key, Axolotl's old names, warmup_ratio) in the file's own text, "
-                   "and say each change; then lint")
-    s.add_argument("--diff", action="store_true",
-                   help="show --fix's changes as a diff without writing; exit 1 when there "
-                   "are some")
     s.add_argument("--all", action="store_true", help="every run, in dependency order")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     s.add_argument("-o", "--output", metavar="OUT", help="compile folder for a spec")

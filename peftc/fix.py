@@ -120,7 +120,7 @@ def _write(path: Path, text: str) -> None:
 def _mappings(data: dict[str, Any]):
     """The mappings whose keys are settings: the top level, dataset entries, stages."""
     yield (), data
-    for i, entry in enumerate(data.get("datasets") or [] if isinstance(data, dict) else []):
+    for i, entry in enumerate(data.get("datasets") or []):
         if isinstance(entry, dict):
             yield ("datasets", i), entry
     stages = data.get("stages")
@@ -152,8 +152,8 @@ class _Planner:
             return None
         key_start, key_end, start, end = span
         between = self.text[key_end:start]
-        if between.strip() != ":" or start <= key_end:
-            return None
+        if between.strip() != ":" or start <= key_end or self.text[start] in "&*!":
+            return None  # an anchor, an alias or a tag: the value is not only here
         return start, end
 
     def _entry(self, path: tuple[Any, ...]) -> tuple[int, int] | None:

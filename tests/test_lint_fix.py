@@ -74,6 +74,7 @@ def test_diff_shows_without_writing(write_spec, cli):
     ("relora_steps: 5\n", "relora_steps also means relora: true"),
     ("learning_rate: 2.0e-4\nlr_: 1.0e-4\n", "not one close match"),
     ("micro_batch_size: 2\nbatch_size: 2\n", "an alias with another meaning is not a typo"),
+    ("train_on_inputs: &t yes\nbf16: *t\n", "the value is an anchor other keys use"),
 ])
 def test_no_fix_without_one_right_answer(write_spec, cli, text, why):
     spec = write_spec("base_model: peftc:tiny-llama\nprofile: none\n" + text)
