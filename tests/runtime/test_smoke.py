@@ -25,6 +25,15 @@ def _row(out: str, run_prefix: str) -> dict[str, str]:
     return dict(zip(names, row.split(), strict=True))
 
 
+def _parquet(rows: list[dict], path: Path) -> None:
+    """A Parquet file: lint does not read its rows (that needs pyarrow), smoke's data step
+    does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
 def _spec(tmp_path: Path, text: str) -> Path:
     for name in ("chat.jsonl", "preference.jsonl", "alpaca.jsonl"):
         shutil.copy(DATA / name, tmp_path / name)
@@ -98,7 +107,7 @@ datasets:
 
 
 def test_dpo_data_without_pairs_and_a_prompt_learning_adapter(cli, tmp_path):
-    (tmp_path / "pairs.jsonl").write_text('{"prompt": "hi", "chosen": "hello"}\n' * 20)
+    _parquet([{"prompt": "hi", "chosen": "hello"}] * 20, tmp_path / "pairs.parquet")
     spec = _spec(tmp_path, """
 base_model: peftc:tiny-llama
 stages:
@@ -112,7 +121,7 @@ stages:
     rl: dpo
     adapter: lora
     datasets:
-      - path: pairs.jsonl
+      - path: pairs.parquet
         type: preference
 """)
     code, out, _ = cli("smoke", spec)
@@ -148,11 +157,13 @@ datasets:
 
 
 def test_a_stage_that_did_not_train_stops_its_dependants(cli, tmp_path):
+    rows = [json.loads(x) for x in (DATA / "preference.jsonl").read_text().splitlines()]
+    _parquet(rows, tmp_path / "preference.parquet")
     spec = _spec(tmp_path, """
 base_model: peftc:tiny-llama
 stages:
   sft:
-    datasets: [{path: preference.jsonl, type: alpaca}]
+    datasets: [{path: preference.parquet, type: alpaca}]
   dpo:
     rl: dpo
     sft_adapter: ${stages.sft.output_dir}
