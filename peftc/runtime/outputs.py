@@ -40,7 +40,7 @@ def is_main_process() -> bool:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # ranks may write at once
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(tmp, path)
 
@@ -77,10 +77,13 @@ class RunOutputs:
         shutil.copyfile(self.run_yaml, self.dir / "run.yaml")
         self.status("running")
 
-    def status(self, state: str, error: str | None = None) -> None:
-        """Rewrite ``status.json``."""
-        if not self.main:
+    def status(self, state: str, error: str | None = None, *, any_rank: bool = False) -> None:
+        """Rewrite ``status.json``. The main process keeps it; with ``any_rank`` (a failure),
+        any process says why: when another rank fails first, the launcher kills the main
+        process before it can."""
+        if not (self.main or any_rank):
             return
+        self.dir.mkdir(parents=True, exist_ok=True)
         write_json(self.dir / STATUS, {
             "status": state,
             "last_step": self.last_step,

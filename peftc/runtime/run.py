@@ -150,7 +150,7 @@ def execute(run_dir: Path) -> Outcome:
                 wandb_environment(spec.get("report"), Path(spec["output_dir"])):
             train(spec, outputs, interrupt, outcome)
     except RuntimeConfigError as exc:
-        outputs.status("failed", error=exc.message)
+        outputs.status("failed", error=exc.message, any_rank=True)
         raise
     except LossError as exc:
         outputs.status("failed", error=str(exc))
@@ -160,7 +160,7 @@ def execute(run_dir: Path) -> Outcome:
         outputs.status("interrupted", error="stopped by a second signal before a checkpoint")
         outcome.exit_code = EXIT_INTERRUPTED
     except Exception as exc:
-        outputs.status("failed", error=f"{type(exc).__name__}: {exc}")
+        outputs.status("failed", error=f"{type(exc).__name__}: {exc}", any_rank=True)
         if os.environ.get("PEFTC_DEBUG"):
             traceback.print_exc()
         outcome.exit_code = EXIT_FAILED
