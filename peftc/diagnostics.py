@@ -116,10 +116,16 @@ def render(diagnostics: Iterable[Diagnostic], fmt: str = "text") -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    match = closest(word, candidates)
+    return f" (did you mean '{match}'?)" if match else ""
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` is most likely a misspelling of, if any is close enough."""
     import difflib
 
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return match[0] if match else None
 
 
 def num(x: float) -> str:

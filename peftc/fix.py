@@ -25,7 +25,7 @@ from typing import Any
 
 from peftc.schema.loader import Document, load_text
 from peftc.schema.spec import ALIASES
-from peftc.schema.validate import accepts_bool, subschema
+from peftc.schema.validate import accepts_bool, subschema, yaml11_word
 from peftc.vocab.keys import DPO_RENAMED, KEYS, Way, record
 
 CUTOFF = 0.8  # a key is renamed only when it is the one known key this close
@@ -217,7 +217,7 @@ class _Planner:
     def booleans(self) -> None:
         for path, raw in self.srcmap.yaml11_bools.items():
             if path and accepts_bool(path):
-                word = "true" if raw.lower() in ("yes", "on", "y") else "false"
+                word = yaml11_word(raw)
                 self._value(path, word, "W215", f"'{raw}' written as {word}")
 
     def warmup(self, data: dict[str, Any]) -> None:

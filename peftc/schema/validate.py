@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, did_you_mean
+from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, closest, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
 from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
@@ -257,9 +257,8 @@ def _setting_of(path: tuple[Any, ...]) -> set[str]:
     props = schema()["properties"]
     if key in props or key in ALIASES:
         return {ALIASES.get(key, key)}
-    import difflib
-
-    return {key, *difflib.get_close_matches(key, list(props), n=1, cutoff=0.6)}
+    meant = closest(key, props)
+    return {key, meant} if meant else {key}
 
 
 def _cut(data: Any, path: tuple[Any, ...]) -> None:
@@ -316,13 +315,18 @@ def accepts_bool(key_path: tuple[Any, ...]) -> bool:
                or True in k.get("enum", []) for k in kinds)
 
 
+def yaml11_word(raw: str) -> str:
+    """How YAML 1.2 spells the boolean a YAML 1.1 word (yes, off, ...) stands for."""
+    return "true" if raw.lower() in ("yes", "on", "y") else "false"
+
+
 def _yaml11_words(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
     """A yes/no/on/off read as a boolean, where the setting takes one: YAML 1.1 reads it so
     (as peftc and Axolotl do), a YAML 1.2 tool reads text. `lint --fix` writes true/false."""
     out = []
     for path, raw in wording.srcmap.yaml11_bools.items():
         if path and accepts_bool(path):
-            word = "true" if raw.lower() in ("yes", "on", "y") else "false"
+            word = yaml11_word(raw)
             out.append(wording.diag(path, "W215", f"'{raw}' is YAML 1.1's word for {word}; "
                                     "YAML 1.2 tools read it as text", f"write {word} "
                                     "(peftc lint --fix does)", severity=WARNING))
