@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +110,9 @@ class HubError(Exception):
 
 def hub_config(model_id: str, revision: str | None) -> ModelConfig:
     """A model's config.json from the hub (``HF_ENDPOINT``, with ``HF_TOKEN`` when set)."""
+    import urllib.error  # here: urllib.request is a fifth of lint's start-up, and only
+    import urllib.request  # `compile --resolve-models` reaches the hub
+
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     url = f"{endpoint}/{model_id}/resolve/{revision or 'main'}/config.json"
     request = urllib.request.Request(url)
