@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from peftc.compiler import catalog
 from peftc.diagnostics import UsageError
+from peftc.vocab.methods import METHODS, Peft
 
 GB = 1024**3
 
@@ -109,15 +109,15 @@ def model_shape(name: str) -> Shape | None:
 def _adapter_params(run: dict[str, Any], shape: Shape) -> int:
     adapter = run["adapter"]
     cfg = adapter["config"]
-    method = adapter["method"]
-    if method in catalog.PROMPT_LEARNING:
-        per_token = shape.hidden * (2 * shape.layers if method == "prefix_tuning" else 1)
+    peft = METHODS[adapter["method"]].peft
+    if peft.prompt_learning:  # prefix tuning: a key and a value per layer
+        per_token = shape.hidden * (2 * shape.layers if peft is Peft.PREFIX_TUNING else 1)
         return cfg["num_virtual_tokens"] * per_token
     targets = cfg.get("target_modules") or []
     linears = shape.linears()
     chosen = linears if targets == "all-linear" else {
         k: v for k, v in linears.items() if k in targets}
-    if method == "ia3":
+    if peft is Peft.IA3:
         return shape.layers * sum(o for _, o in chosen.values())
     r = cfg.get("init_r") or cfg["r"]
     return shape.layers * sum(r * (i + o) for i, o in chosen.values())

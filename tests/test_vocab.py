@@ -3,7 +3,8 @@
 import yaml
 
 from peftc.compiler import compile_spec
-from peftc.vocab.keys import ADAPTERS, KEYS, OTHERS, SETTINGS
+from peftc.vocab.keys import KEYS, OTHERS, SETTINGS
+from peftc.vocab.methods import NAMES as ADAPTERS
 from tests.conftest import EXAMPLES
 
 

@@ -1,9 +1,10 @@
-"""Built-in knowledge the compiler layers under a spec: train profiles, task plugins,
-adapter-method presets and the embedded model.
+"""Built-in knowledge the compiler layers under a spec: train profiles, task plugins and
+the embedded model.
 
-The profiles, tasks and presets reproduce the sweep in
+The profiles and tasks reproduce the sweep in
 `shared/seeds/000-sweep-summary-excerpt.md` (the model family table is
-`peftc/vocab/families.py`). Each entry is written with spec keys, so a layer is just a partial
+`peftc/vocab/families.py`, the adapter methods' presets
+`peftc/vocab/methods.py`). Each entry is written with spec keys, so a layer is just a partial
 spec.
 """
 
@@ -73,43 +74,6 @@ TASKS: dict[str, dict[str, Any]] = {
 def task_layer(task: str) -> dict[str, Any]:
     return {k: v for k, v in TASKS[task].items() if not k.startswith("_")}
 
-
-# adapter value -> spec keys it sets (the method:NAME layer)
-METHODS: dict[str, dict[str, Any]] = {
-    "lora": {},
-    "qlora": {"load_in_4bit": True},
-    "dora": {"peft_use_dora": True},
-    "rslora": {"peft_use_rslora": True},
-    "pissa": {},  # init_lora_weights is derived from pissa_init_mode
-    "olora": {"peft_init_lora_weights": "olora"},
-    "loftq": {"peft_init_lora_weights": "loftq", "loftq_config": {"loftq_bits": 4,
-                                                                 "loftq_iter": 1}},
-    "loraplus": {"loraplus_lr_ratio": 20.0},
-    "adalora": {},
-    "ia3": {},
-    "prompt_tuning": {},
-    "prefix_tuning": {},
-    "p_tuning": {},
-}
-
-METHOD_NOTES: dict[str, str] = {
-    "lora": "LoraConfig without init_lora_weights (peft default).",
-    "qlora": "LoraConfig like lora; base model loaded in 4-bit NF4 with double quantization.",
-    "dora": "LoraConfig with use_dora=True.",
-    "rslora": "LoraConfig with use_rslora=True (scale alpha/sqrt(r)).",
-    "pissa": "LoraConfig with init_lora_weights=pissa_init_mode.",
-    "olora": "LoraConfig with init_lora_weights=olora.",
-    "loftq": "LoraConfig with init_lora_weights=loftq and loftq_config.",
-    "adalora": "AdaLoraConfig with total_step=max_steps, tinit=0.10, tfinal=0.80, deltaT=0.01.",
-    "loraplus": "LoraConfig like lora; optimizer uses LoRA+ param grouping.",
-    "ia3": "IA3Config on the family's key, value and down projections.",
-    "prompt_tuning": "PromptTuningConfig with num_virtual_tokens.",
-    "prefix_tuning": "PrefixTuningConfig with num_virtual_tokens.",
-    "p_tuning": "PromptEncoderConfig with num_virtual_tokens and encoder_hidden_size.",
-}
-
-PROMPT_LEARNING = {"prompt_tuning", "prefix_tuning", "p_tuning"}  # no modules_to_save
-LORA_FAMILY = {"lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus"}
 
 EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
 

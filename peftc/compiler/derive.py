@@ -36,6 +36,7 @@ from peftc.vocab.keys import (
     KEYS,
     role_of,
 )
+from peftc.vocab.methods import INIT_LOFTQ, LOFTQ_DEFAULTS, METHODS, Peft
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
@@ -158,7 +159,7 @@ def _new_tokens(d: _Deriver) -> None:
     fam = v.get("model_family")
     needed = FAMILIES[fam].embeddings if fam in FAMILIES else None
     fix = f"lora_modules_to_save: [{', '.join(needed)}]" if needed else "lora_modules_to_save"
-    if v["adapter"] in catalog.PROMPT_LEARNING:
+    if METHODS[v["adapter"]].prompt_learning:
         d.problem("E218", f"tokens are new to the vocabulary and need their embeddings "
                   f"trained, which a '{v['adapter']}' adapter cannot do", "tokens",
                   f"use a LoRA adapter with {fix}, or drop tokens")
@@ -202,7 +203,7 @@ def _lora_model_dir(d: _Deriver) -> None:
     given = v.get("lora_model_dir")
     if not given:
         return
-    if v["adapter"] not in catalog.LORA_FAMILY:
+    if not METHODS[v["adapter"]].lora:
         d.problem("E221", f"lora_model_dir goes on training a LoRA adapter, not a "
                   f"'{v['adapter']}' one", "lora_model_dir")
         return
@@ -275,7 +276,7 @@ def _relora(d: _Deriver) -> None:
     v = d.v
     if v.get("jagged_restart_steps") is None:
         d.problem("E215", "relora needs jagged_restart_steps, the restart period", "relora")
-    if v["adapter"] not in catalog.LORA_FAMILY:
+    if not METHODS[v["adapter"]].lora:
         d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'", "relora")
     if v.get("relora_prune_ratio") is None:  # Axolotl's defaults
         reset = v["relora_prune_method"] == "reset"
@@ -289,7 +290,8 @@ def _relora(d: _Deriver) -> None:
 def _adapter(d: _Deriver) -> None:
     v = d.v
     method = v["adapter"]
-    if method in catalog.LORA_FAMILY or method == "adalora":
+    record = METHODS[method]
+    if record.lora_like:
         if v.get("lora_target_linear"):
             # Axolotl targets every linear layer but the output head, plus the listed modules,
             # which are linear layers too: PEFT's all-linear either way
@@ -298,7 +300,8 @@ def _adapter(d: _Deriver) -> None:
                   "lora_target_linear")
         else:  # Axolotl would target nothing, and PEFT would fail
             _family_default(d, "lora_target_modules", "targets", "projections")
-    if method == "lora" and v.get("load_in_4bit") and d.run.source("adapter").kind != "default":
+    if record.axolotl and not record.quantizes and v.get("load_in_4bit") and \
+            d.run.source("adapter").kind != "default":
         # Axolotl builds a BitsAndBytesConfig for adapter: qlora only
         d.problem("W207", "adapter: lora with load_in_4bit: true loads the model unquantized, "
                   "as Axolotl does (only adapter: qlora quantizes to 4 bits)", "load_in_4bit",
@@ -308,29 +311,29 @@ def _adapter(d: _Deriver) -> None:
     if v.get("load_in_8bit") and not v["float16"]:  # Axolotl loads 8-bit models in float16
         d.set("float16", True, "load_in_8bit: float16 weights (unless bf16), as in Axolotl",
               "load_in_8bit")
-    if method == "ia3":
+    if record.peft is Peft.IA3:
         _family_default(d, "ia3_target_modules", "ia3", "key, value and feed-forward modules")
         _family_default(d, "ia3_feedforward_modules", "ff", "feed-forward modules")
-    if method == "pissa" and not d.given("peft_init_lora_weights"):
-        d.set("peft_init_lora_weights", v["pissa_init_mode"], "pissa_init_mode",
-              "pissa_init_mode")
-    if v.get("peft_init_lora_weights") == "loftq":
+    if record.init_from and not d.given("peft_init_lora_weights"):
+        d.set("peft_init_lora_weights", v[record.init_from], record.init_from,
+              record.init_from)
+    if v.get("peft_init_lora_weights") == INIT_LOFTQ:
         cfg = dict(v.get("loftq_config") or {})
-        for k, default in (("loftq_bits", 4), ("loftq_iter", 1)):
+        for k, default in LOFTQ_DEFAULTS.items():
             if k not in cfg:
                 cfg[k] = default
                 d.run.sources[f"loftq_config.{k}"] = Source("default", d.run.loc(
                     "peft_init_lora_weights"), 0)
         v["loftq_config"] = cfg
-    if method == "qlora" and v.get("load_in_8bit"):
+    if record.quantizes and v.get("load_in_8bit"):
         d.problem("E203", "adapter 'qlora' loads the base model in 4 bits, but load_in_8bit "
                   "is on", "load_in_8bit")
-    if method == "qlora" and not v.get("load_in_4bit"):
+    if record.quantizes and not v.get("load_in_4bit"):
         d.problem("E203", "adapter 'qlora' needs load_in_4bit: true", "load_in_4bit",
                   "remove load_in_4bit: false, or use adapter: lora")
     if v.get("load_in_4bit") and v.get("load_in_8bit"):
         d.problem("E203", "load_in_4bit and load_in_8bit are both on; pick one", "load_in_8bit")
-    if method == "adalora":
+    if record.peft is Peft.ADALORA:
         total = v.get("adalora_total_step")
         if total is None and v.get("max_steps") is not None:
             total = v["max_steps"]
@@ -349,7 +352,7 @@ def _adapter(d: _Deriver) -> None:
             d.problem("E205", f"AdaLoRA tinit + tfinal = {v['adalora_tinit']} + "
                       f"{v['adalora_tfinal']} leaves no budgeting phase in {total} steps",
                       "adalora_tfinal", "lower adalora_tinit or adalora_tfinal")
-    if v.get("loraplus_lr_ratio") is not None and method not in catalog.LORA_FAMILY:
+    if v.get("loraplus_lr_ratio") is not None and not record.lora:
         d.problem("E206", f"loraplus_lr_ratio applies to LoRA adapters, not '{method}'",
                   "loraplus_lr_ratio")
     sft = v.get("sft_adapter")

@@ -32,6 +32,7 @@ from peftc.compiler.sweep import (
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
 from peftc.limits import MAX_RUNS
 from peftc.schema.validate import schema
+from peftc.vocab.methods import method
 
 Loc = tuple[str, int, int]
 DEEP = {"lr_scheduler_kwargs", "loftq_config", "fsdp"}
@@ -266,10 +267,10 @@ class Resolver:
             tloc = task_layer.locate(("task",)) if task_layer else (self.spec.file, 1, 1)
             lower.append(_Overlay(f"task:{task}", RANK["task"], catalog.task_layer(task),
                                   lambda p, _l=tloc: _l))
-        if adapter in catalog.METHODS:
+        if (record := method(adapter)) is not None:
             _, alayer = pick("adapter")
             aloc = alayer.locate(("adapter",)) if alayer else (self.spec.file, 1, 1)
-            lower.append(_Overlay(f"method:{adapter}", RANK["method"], catalog.METHODS[adapter],
+            lower.append(_Overlay(f"method:{adapter}", RANK["method"], dict(record.preset),
                                   lambda p, _l=aloc: _l))
         values: dict[str, Any] = {}
         sources: dict[str, Source] = {}

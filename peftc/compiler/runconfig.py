@@ -17,10 +17,7 @@ from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_l
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab.chat_templates import FALLBACK
 from peftc.vocab.keys import CHAT_OPTIONS
-
-PEFT_CLASSES = {"adalora": "AdaLoraConfig", "ia3": "IA3Config",
-                "prompt_tuning": "PromptTuningConfig", "prefix_tuning": "PrefixTuningConfig",
-                "p_tuning": "PromptEncoderConfig"}
+from peftc.vocab.methods import INIT_LOFTQ, METHODS, Peft
 
 
 def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
@@ -162,16 +159,17 @@ def _lora_config(v: dict[str, Any]) -> dict[str, Any]:
         "use_rslora": v["peft_use_rslora"],
         "init_lora_weights": True if init is None else init,
     }
-    if init == "loftq":
+    if init == INIT_LOFTQ:
         cfg["loftq_config"] = dict(v["loftq_config"])
     return cfg
 
 
 def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
     method = v["adapter"]
-    if method in catalog.LORA_FAMILY:
+    peft = METHODS[method].peft
+    if peft is Peft.LORA:
         config = _lora_config(v)
-    elif method == "adalora":
+    elif peft is Peft.ADALORA:
         config = _lora_config(v)
         for k in ("use_dora", "loftq_config"):
             config.pop(k, None)
@@ -179,19 +177,19 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
                        "total_step": v.get("adalora_total_step"),
                        "tinit": v.get("adalora_tinit"), "tfinal": v.get("adalora_tfinal"),
                        "deltaT": v.get("adalora_deltaT")})
-    elif method == "ia3":
+    elif peft is Peft.IA3:
         config = {"task_type": "CAUSAL_LM", "target_modules": v.get("ia3_target_modules"),
                   "feedforward_modules": v.get("ia3_feedforward_modules"),
                   "modules_to_save": v.get("lora_modules_to_save")}
     else:
         config = {"task_type": "CAUSAL_LM", "num_virtual_tokens": v["num_virtual_tokens"]}
-        if method == "prompt_tuning":
+        if peft is Peft.PROMPT_TUNING:
             text = v.get("prompt_tuning_init_text")
             config["prompt_tuning_init"] = "TEXT" if text else "RANDOM"
             if text:
                 config["prompt_tuning_init_text"] = text
                 config["tokenizer_name_or_path"] = _maybe_local(v["tokenizer_config"], spec_dir)
-        elif method == "prefix_tuning":
+        elif peft is Peft.PREFIX_TUNING:
             config["prefix_projection"] = v["prefix_projection"]
         else:
             config["encoder_hidden_size"] = v["encoder_hidden_size"]
@@ -208,7 +206,7 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
                   "prune_ratio": v["relora_prune_ratio"]}
     return {
         "method": method,
-        "peft_class": PEFT_CLASSES.get(method, "LoraConfig"),
+        "peft_class": peft.value,
         "config": config,
         "prepare_kbit": bool(v.get("load_in_4bit") or v.get("load_in_8bit")),
         "from_adapter": None if dpo_merges else _local_path(resume, spec_dir),

@@ -12,6 +12,7 @@ from typing import Any
 
 from peftc.compiler import catalog
 from peftc.compiler.resolve import ResolvedRun
+from peftc.vocab.methods import METHODS, Peft
 
 RUN_COLUMNS = [
     "base_model", "tokenizer_model", "peft_method", "train_profile", "max_seq_len", "max_steps",
@@ -81,7 +82,7 @@ def run_row(run: ResolvedRun) -> dict[str, Any]:
 def peft_row(run: ResolvedRun) -> dict[str, Any]:
     v = run.values
     method = v["adapter"]
-    lora_like = method in catalog.LORA_FAMILY or method == "adalora"
+    lora_like = METHODS[method].lora_like
     init = v.get("peft_init_lora_weights")
     row: dict[str, Any] = {
         "base_model": v["base_model"], "peft_method": method,
@@ -100,7 +101,7 @@ def peft_row(run: ResolvedRun) -> dict[str, Any]:
             "loraplus_lr_ratio": ratio, "loraplus_lr_embedding": v.get("loraplus_lr_embedding"),
             "loraplus_lr_assignment": f"lora_A=lr({lr}), lora_B=lr*ratio({lr}*{ratio}), "
             "lora_embedding_A=lr, lora_embedding_B=lr*ratio, other=lr"})
-    if method == "adalora":
+    if METHODS[method].peft is Peft.ADALORA:
         row.update({"adalora_init_r": v["adalora_init_r"],
                     "adalora_target_r": v["adalora_target_r"],
                     "adalora_total_step": v.get("adalora_total_step"),
@@ -144,7 +145,7 @@ def render(title: str, runs: list[ResolvedRun], profiles: dict[str, dict[str, An
         lines.append(f"| {name} | {ds['path']} | {ds['split']} | {task['_formatting']} |")
     methods = _distinct(runs, "adapter")
     lines += ["", "## PEFT method specifics"]
-    lines += [f"- {m}: {catalog.METHOD_NOTES[m]}" for m in methods]
+    lines += [f"- {m}: {METHODS[m].note}" for m in methods]
     lines += ["", "## Resolved runs", f"- base_models: {', '.join(_distinct(runs, 'base_model'))}",
               f"- tasks: {', '.join(_distinct(runs, 'task'))}",
               f"- peft_methods: {', '.join(methods)}"]

@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.compiler import catalog
 from peftc.vocab.families import FAMILIES
+from peftc.vocab.methods import Method, method
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
@@ -26,9 +26,6 @@ QWEN_DOC = "shared/seeds/001-qwen2.5-7b-training-details.md"
 # where a value did not come from the user: peftc's defaults and its built-in layers
 _NOT_WRITTEN = {"default", "method", "task", "derived"}
 SPEC_RANK = 4  # resolve.RANK["spec"]: a top-level spec value (stages rank 5)
-
-LORA_LIKE = set(catalog.LORA_FAMILY) | {"adalora"}
-
 
 def written(run: ResolvedRun, key: str) -> bool:
     """True when ``key`` was set by the user (spec, stage, sweep, profile, command line)."""
@@ -57,14 +54,19 @@ def is_dpo(run: ResolvedRun) -> bool:
     return run.values.get("rl") == "dpo"
 
 
+def method_of(run: ResolvedRun) -> Method | None:
+    """The run's adapter method."""
+    return method(run.values.get("adapter"))
+
+
 def is_lora(run: ResolvedRun) -> bool:
     """A LoRA-style adapter, AdaLoRA included."""
-    return run.values.get("adapter") in LORA_LIKE
+    return bool((m := method_of(run)) and m.lora_like)
 
 
 def uses_lora_r(run: ResolvedRun) -> bool:
     """A LoRA-family adapter whose rank is lora_r (AdaLoRA budgets its own ranks)."""
-    return run.values.get("adapter") in catalog.LORA_FAMILY
+    return bool((m := method_of(run)) and m.lora)
 
 
 def warmup_steps(run: ResolvedRun) -> int | None:

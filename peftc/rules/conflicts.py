@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from peftc.compiler import catalog
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
@@ -17,6 +16,7 @@ from peftc.rules._common import (
     shared_top_level,
     written,
 )
+from peftc.vocab.methods import Peft, names
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
@@ -28,20 +28,21 @@ _ADALORA_KEYS = ("adalora_init_r", "adalora_target_r", "adalora_total_step", "ad
                  "adalora_tfinal", "adalora_deltaT")
 
 # key -> adapters that read it
-READ_BY: dict[str, set[str]] = {
-    **{k: {"adalora"} for k in _ADALORA_KEYS},
-    **{k: set(catalog.LORA_FAMILY) | {"adalora"} for k in _LORA_KEYS},
-    "lora_r": set(catalog.LORA_FAMILY),  # AdaLoRA uses adalora_init_r / adalora_target_r
-    "peft_use_dora": set(catalog.LORA_FAMILY),
-    "peft_init_lora_weights": set(catalog.LORA_FAMILY),
-    "pissa_init_mode": {"pissa"},
-    "loraplus_lr_embedding": set(catalog.LORA_FAMILY),
-    "ia3_target_modules": {"ia3"},
-    "ia3_feedforward_modules": {"ia3"},
-    "num_virtual_tokens": set(catalog.PROMPT_LEARNING),
-    "prompt_tuning_init_text": {"prompt_tuning"},
-    "prefix_projection": {"prefix_tuning"},
-    "encoder_hidden_size": {"p_tuning"},
+_LORA = names(lambda m: m.lora)
+READ_BY: dict[str, frozenset[str]] = {
+    **{k: names(lambda m: m.peft is Peft.ADALORA) for k in _ADALORA_KEYS},
+    **{k: names(lambda m: m.lora_like) for k in _LORA_KEYS},
+    "lora_r": _LORA,  # AdaLoRA uses adalora_init_r / adalora_target_r
+    "peft_use_dora": _LORA,
+    "peft_init_lora_weights": _LORA,
+    "pissa_init_mode": names(lambda m: m.init_from == "pissa_init_mode"),
+    "loraplus_lr_embedding": _LORA,
+    "ia3_target_modules": names(lambda m: m.peft is Peft.IA3),
+    "ia3_feedforward_modules": names(lambda m: m.peft is Peft.IA3),
+    "num_virtual_tokens": names(lambda m: m.prompt_learning),
+    "prompt_tuning_init_text": names(lambda m: m.peft is Peft.PROMPT_TUNING),
+    "prefix_projection": names(lambda m: m.peft is Peft.PREFIX_TUNING),
+    "encoder_hidden_size": names(lambda m: m.peft is Peft.P_TUNING),
 }
 _DPO_KEYS = ("rl_beta", "dpo_loss_type", "max_prompt_len")
 
@@ -76,7 +77,7 @@ def adapter_keys(run: ResolvedRun) -> Iterator[Finding]:
         users = ", ".join(sorted(readers)) if len(readers) < 4 else (
             "LoRA-family adapters")
         yield Finding(key, f"{key} is ignored with adapter '{method}' (read by {users})")
-    if method in catalog.LORA_FAMILY and v.get("loraplus_lr_embedding") is not None and \
+    if method in _LORA and v.get("loraplus_lr_embedding") is not None and \
             v.get("loraplus_lr_ratio") is None and written(run, "loraplus_lr_embedding"):
         yield Finding("loraplus_lr_embedding", "loraplus_lr_embedding is ignored without "
                       "loraplus_lr_ratio (adapter: loraplus)")

@@ -15,15 +15,21 @@ from peftc.rules._common import (
     blame,
     is_dpo,
     is_lora,
+    method_of,
     model_size_b,
     train_rows,
     uses_lora_r,
     written,
 )
 from peftc.vocab.families import FAMILIES
+from peftc.vocab.methods import INIT_LOFTQ, LOFTQ_DEFAULTS, Peft
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
+
+
+def _adalora(run: ResolvedRun) -> bool:
+    return bool((m := method_of(run)) and m.peft is Peft.ADALORA)
 
 GAIN_LOW, GAIN_HIGH = 0.5, 2.0  # alpha / r; the guide uses alpha = r or 2r
 RS_GAIN_HIGH = 4.0  # alpha / sqrt(r); the guide's stable standard gains sit around 1-4
@@ -113,9 +119,9 @@ def bias(run: ResolvedRun) -> Iterator[Finding]:
 def loftq_ignored(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
     if v.get("loftq_config") and written(run, "loftq_config") and (
-            v.get("peft_init_lora_weights") != "loftq" or v.get("adapter") == "adalora"):
+            v.get("peft_init_lora_weights") != INIT_LOFTQ or _adalora(run)):
         init = v.get("peft_init_lora_weights")
-        why = f"init_lora_weights is {init!r}" if v.get("adapter") != "adalora" else \
+        why = f"init_lora_weights is {init!r}" if not _adalora(run) else \
             "AdaLoRA does not take it"
         yield Finding("loftq_config", f"loftq_config is ignored: {why} (adapter "
                       f"'{v['adapter']}'), not 'loftq'")
@@ -138,10 +144,10 @@ def loftq_ignored(run: ResolvedRun) -> Iterator[Finding]:
       good="adapter: loftq\nload_in_4bit: true")
 def loftq_unquantized(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    if v.get("adapter") == "adalora" or v.get("peft_init_lora_weights") != "loftq":
+    if _adalora(run) or v.get("peft_init_lora_weights") != INIT_LOFTQ:
         return
     if not v.get("load_in_4bit") and not v.get("load_in_8bit"):
-        bits = (v.get("loftq_config") or {}).get("loftq_bits", 4)
+        bits = {**LOFTQ_DEFAULTS, **(v.get("loftq_config") or {})}["loftq_bits"]
         yield Finding(blame(run, "peft_init_lora_weights", "adapter"),
                       f"LoftQ ({bits}-bit) initialisation, but neither load_in_4bit nor "
                       "load_in_8bit is on: nothing is quantized for LoftQ to compensate")
@@ -161,7 +167,7 @@ def loftq_unquantized(run: ResolvedRun) -> Iterator[Finding]:
       good="adapter: loftq\nload_in_4bit: true\nlora_target_linear: true")
 def loftq_targets(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    if v.get("adapter") == "adalora" or v.get("peft_init_lora_weights") != "loftq":
+    if _adalora(run) or v.get("peft_init_lora_weights") != INIT_LOFTQ:
         return
     targets = v.get("lora_target_modules")
     family = v.get("model_family")

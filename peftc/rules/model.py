@@ -6,18 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from peftc.compiler import catalog
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
     METHODS_DOC,
     QUICKREF,
     blame,
+    method_of,
     model_name,
     native_context,
     tied_embeddings,
     written,
 )
 from peftc.vocab.families import FAMILIES
+from peftc.vocab.methods import Peft
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
@@ -25,16 +26,17 @@ if TYPE_CHECKING:
 
 def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
     v = run.values
-    method = v.get("adapter")
-    if method in catalog.LORA_FAMILY or method == "adalora":
+    record = method_of(run)
+    if record and record.lora_like:
         targets = v.get("lora_target_modules")
         if isinstance(targets, list) and written(run, "lora_target_modules"):
             yield "lora_target_modules", targets
-    if method == "ia3":
+    if record and record.peft is Peft.IA3:
         for key in ("ia3_target_modules", "ia3_feedforward_modules"):
             if isinstance(v.get(key), list) and written(run, key):
                 yield key, v[key]
-    if isinstance(v.get("lora_modules_to_save"), list) and method not in catalog.PROMPT_LEARNING:
+    if isinstance(v.get("lora_modules_to_save"), list) and not (
+            record and record.prompt_learning):
         yield "lora_modules_to_save", v["lora_modules_to_save"]
 
 

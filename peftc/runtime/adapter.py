@@ -15,22 +15,16 @@ from typing import Any
 from transformers import TrainerCallback
 
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.vocab.methods import INIT_LOFTQ, MUTATING_INITS, Peft
 
 log = logging.getLogger("peftc.runtime")
 
-PEFT_CLASSES = (
-    "LoraConfig",
-    "AdaLoraConfig",
-    "IA3Config",
-    "PromptTuningConfig",
-    "PrefixTuningConfig",
-    "PromptEncoderConfig",
-)
+PEFT_CLASSES = tuple(p.value for p in Peft)  # each is built as peft.<name>(**adapter.config)
 
 
 def uses_loftq(section: dict[str, Any]) -> bool:
     """True when the adapter is initialised with LoftQ."""
-    return (section.get("config") or {}).get("init_lora_weights") == "loftq"
+    return (section.get("config") or {}).get("init_lora_weights") == INIT_LOFTQ
 
 
 def check_supported(section: dict[str, Any]) -> None:
@@ -96,11 +90,6 @@ def merge_sft_adapter(model: Any, sft: dict[str, Any] | None) -> Any:
         f"adapter.sft_adapter.path: no PEFT adapter (adapter_config.json) at {path}; run the stage "
         "that produces it first, or set fallback_to_base: true"
     )
-
-
-# Initialisations that change the base weights (residual of an SVD/QR): their trained adapter is
-# saved as the difference to the initial one, a plain LoRA that applies to the original base.
-MUTATING_INITS = ("pissa", "olora", "corda")
 
 
 def initial_adapter_dir(section: dict[str, Any], output_dir: Path) -> Path | None:

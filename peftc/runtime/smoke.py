@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler.catalog import PROMPT_LEARNING
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.vocab.methods import METHODS
 
 ROWS, STEPS, BATCH = 16, 2, 2
 CHECKS = ("model", "targets", "context", "data", "train", "reload", "merge", "sample")
@@ -354,7 +354,7 @@ def _smoke_run(row: Row, run: dict[str, Any], run_dir: Path, stand_in: StandIn, 
             contextlib.redirect_stderr(f):  # the report is smoke's output; the log has the rest
         if _train(row, run_dir, log):
             _reload_merge_sample(row, run_dir, scratch / "merged" / row.run_id, prompt,
-                                 run["adapter"]["method"] not in PROMPT_LEARNING)
+                                 not METHODS[run["adapter"]["method"]].prompt_learning)
 
 
 def _train(row: Row, run_dir: Path, log: Path) -> bool:

@@ -16,14 +16,11 @@ from enum import Enum
 from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
+from peftc.vocab import methods
 from peftc.vocab.chat_templates import NAMED
 from peftc.vocab.families import FAMILIES
 
 # Names used by other modules ------------------------------------------------------------
-ADAPTERS = [
-    "lora", "qlora", "dora", "rslora", "pissa", "olora", "loftq", "loraplus", "adalora",
-    "ia3", "prompt_tuning", "prefix_tuning", "p_tuning",
-]
 # rl: dpo's types: peftc's preference, and Axolotl's chat-template and fixed-markup ones
 MARKUP_VARIANTS = ["default", "intel", "icr", "prompt_pairs", "ultra", "argilla_chat"]
 DPO_TYPES = ["preference", "chat_template.default", "chat_template.argilla_chat",
@@ -253,8 +250,10 @@ _LOFTQ = {
                    "or peft_init_lora_weights: loftq.",
     "additionalProperties": False,
     "properties": {
-        "loftq_bits": _enum([4, 8], "Quantization bits LoftQ models.", 4),
-        "loftq_iter": _int("Alternating optimisation steps.", 1, minimum=1),
+        "loftq_bits": _enum([4, 8], "Quantization bits LoftQ models.",
+                             methods.LOFTQ_DEFAULTS["loftq_bits"]),
+        "loftq_iter": _int("Alternating optimisation steps.", methods.LOFTQ_DEFAULTS["loftq_iter"],
+                           minimum=1),
     },
 }
 
@@ -398,7 +397,8 @@ SETTINGS: tuple[Key, ...] = (
         differs=("Taken as attn_implementation: flash_attention_2, as Axolotl does, without its "
                  "deprecation warning.")),
     # -- adapter -----------------------------------------------------------------------
-    Key("adapter", _enum(ADAPTERS, "PEFT method (a sweepable axis).", "lora", group="adapter"),
+    Key("adapter", _enum(list(methods.NAMES), "PEFT method (a sweepable axis).", methods.DEFAULT,
+                          group="adapter"),
         run="adapter.method"),
     Key("lora_r", _int("LoRA rank.", 16, minimum=1, group="adapter"),
         run="adapter.config.r"),

@@ -94,3 +94,16 @@ def test_loftq_on_cpu_stops_before_loading_data(tmp_path):
     with pytest.raises(RuntimeConfigError, match=r"LoftQ.*CUDA"):
         execute(run_dir)
     assert status(read_run(run_dir))["status"] == "failed"
+
+
+def test_every_peft_class_of_the_vocabulary_is_a_peft_config():
+    """The runtime builds ``peft.<adapter.peft_class>``: each class the vocabulary's methods
+    name is a PeftConfig of the installed PEFT, and the runtime accepts exactly those."""
+    import peft
+
+    from peftc.runtime.adapter import PEFT_CLASSES
+    from peftc.vocab.methods import METHODS, Peft
+
+    assert set(PEFT_CLASSES) == {m.peft.value for m in METHODS.values()} == {p.value for p in Peft}
+    for name in PEFT_CLASSES:
+        assert issubclass(getattr(peft, name), peft.PeftConfig), name

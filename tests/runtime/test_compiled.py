@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from peftc.compiler import compile_spec
-from peftc.vocab.keys import ADAPTERS
+from peftc.vocab.methods import NAMES as ADAPTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
