@@ -26,7 +26,8 @@ from typing import Any
 from peftc.schema.loader import Document, load_text
 from peftc.schema.spec import ALIASES
 from peftc.schema.validate import accepts_bool, subschema, yaml11_word
-from peftc.vocab.keys import DPO_RENAMED, KEYS, Way, record
+from peftc.vocab.datasets import DPO_RENAMED
+from peftc.vocab.keys import KEYS, Way, record
 
 CUTOFF = 0.8  # a key is renamed only when it is the one known key this close
 

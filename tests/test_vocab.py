@@ -58,9 +58,16 @@ def test_optimizers_are_transformers_names():
 
 
 def test_each_dataset_type_has_its_formatter():
-    """The type names live in the key table, the formatters in the runtime: they must agree
-    (input_output is tokenized by the runtime itself)."""
-    from peftc.runtime.formatters import FORMATTERS
-    from peftc.vocab.keys import DATASET_TYPES
+    """Each type's record names a formatter of the runtime, which takes the record's options;
+    and every formatter the runtime has serves some type (the two key sets are equal)."""
+    import inspect
 
-    assert set(DATASET_TYPES) == {*FORMATTERS, "input_output"}
+    from peftc.runtime import formatters
+    from peftc.vocab.datasets import DATASET_TYPES
+
+    defined = {name for name, f in vars(formatters).items()
+               if name.startswith("format_") and inspect.isfunction(f)}
+    assert {t.formatter for t in DATASET_TYPES.values()} == defined
+    for dtype in DATASET_TYPES.values():
+        params = inspect.signature(getattr(formatters, dtype.formatter)).parameters
+        assert set(dtype.options) <= set(params), dtype.name

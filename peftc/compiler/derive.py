@@ -26,13 +26,19 @@ from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES
 from peftc.vocab.chat_templates import FALLBACK, NAMED
+from peftc.vocab.datasets import (
+    DATASET_TYPES,
+    DEFAULT_TYPE,
+    DPO_BARE,
+    DPO_RENAMED,
+    Trainer,
+    names_for,
+)
 from peftc.vocab.families import FAMILIES, family_of_name
 from peftc.vocab.keys import (
     AXOLOTL_ROLES,
     CHAT_OPTIONS,
     DATASET_KEY,
-    DPO_RENAMED,
-    DPO_TYPES,
     KEYS,
     role_of,
 )
@@ -586,15 +592,16 @@ def _data(d: _Deriver) -> None:
                       f"{_suggest(task)}; give its 'datasets'", "task")
         v["datasets"] = []
     items = []
+    trainer = Trainer.DPO if dpo else Trainer.SFT
     for item in v["datasets"]:
         item = dict(item)
         item.setdefault("split", "train")
         if "type" not in item:
-            item["type"] = "preference" if dpo else "alpaca"
+            item["type"] = DEFAULT_TYPE[trainer]
         if dpo:  # as Axolotl resolves DPO types: a bare name is <name>.default
             item["type"] = DPO_RENAMED.get(item["type"], item["type"])
-            if item["type"] == "chat_template":
-                item["type"] = "chat_template.default"
+            item["type"] = DPO_BARE.get(item["type"], item["type"])
+        dtype = DATASET_TYPES[item["type"]]
         own = item.pop("chat_template", "tokenizer_default")  # Axolotl writes this default
         jinja = item.pop("chat_template_jinja", None)
         if own not in ("tokenizer_default", v["chat_template"]):  # a template of its own
@@ -603,13 +610,13 @@ def _data(d: _Deriver) -> None:
                           "is not supported yet", "datasets", "give the template's name")
             else:
                 item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
-        if item["type"] == "chat_template":  # Axolotl's defaults, as its strategy fills them
+        if dtype.chat:  # Axolotl's defaults, as its strategy fills them
             _chat_entry(item)
-        if dpo and item["type"] not in DPO_TYPES:
+        if dpo and dtype.trainer is not Trainer.DPO:
             d.problem("E212", f"rl: dpo trains on preference data, but dataset "
                       f"'{item['path']}' has type '{item['type']}'", "datasets",
-                      f"use one of {', '.join(DPO_TYPES)}")
-        if not dpo and item["type"] in DPO_TYPES:
+                      f"use one of {', '.join(names_for(Trainer.DPO))}")
+        if not dpo and dtype.trainer is Trainer.DPO:
             d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
                       "needs rl: dpo", "datasets")
         path = item["path"]
@@ -652,7 +659,8 @@ def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool) -> None:
 
     found = find_local(item["path"], d.resolver.spec_dir)
     rows = peek.first_rows(found) if found is not None else None
-    if rows is None or (item["type"] in DPO_TYPES) != dpo:  # E212 said that already
+    dtype = DATASET_TYPES[item["type"]]
+    if rows is None or (dtype.trainer is Trainer.DPO) != dpo:  # E212 said that already
         return
     entry = {**item, "fields": runconfig.fields_of(item)}
     formatter = row_formatter(entry, bool(d.v.get("train_on_inputs")))
@@ -670,7 +678,7 @@ def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool) -> None:
             d.problem("E225", f"dataset '{item['path']}', row {i} does not fit type "
                       f"'{item['type']}' ({type(exc).__name__}: {exc})", "datasets")
             return
-    if item["type"] == "chat_template":
+    if dtype.chat:
         _check_roles(d, item, rows)
 
 

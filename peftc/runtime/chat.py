@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.vocab.datasets import dataset_type
 
 PLACEHOLDERS = ("[[peftc placeholder]]", "~~PEFTC PLACEHOLDER~~")  # no shared first/last char
 TERMINATOR_SLACK = 3  # tokens a template may put between content and terminator (Axolotl's)
@@ -241,7 +242,7 @@ def options_need_own(data: dict[str, Any]) -> str | None:
         return "chat_template_kwargs"
     train_on_inputs = data.get("train_on_inputs")
     for entry in data["datasets"]:
-        if entry.get("type") != "chat_template":
+        if not ((dtype := dataset_type(entry.get("type"))) and dtype.chat):
             continue
         if entry.get("chat_template"):
             return "a dataset has a chat template of its own"

@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.runtime.errors import RuntimeConfigError
-from peftc.runtime.formatters import FORMATTERS, input_output_segments, row_formatter
-from peftc.vocab.keys import DPO_TYPES
+from peftc.runtime.formatters import input_output_segments, row_formatter
+from peftc.vocab.datasets import DATASET_TYPES, Rows, Trainer, names_for
 
 if TYPE_CHECKING:
     from peftc.runtime.chat import Masking
 
 log = logging.getLogger("peftc.runtime")
-
-SFT_TYPES = set(FORMATTERS) - set(DPO_TYPES) | {"input_output"}
-
 
 def prepared_dir(section: dict[str, Any], tokenizer: Any | None) -> Path:
     """Where ``datasets`` keeps this run's prepared data (the loaded files' Arrow tables and
@@ -134,24 +131,24 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     """Map one loaded dataset through its formatter. Preference data keeps its other columns.
     Chat rows are tokenized here when ``chat`` says peftc masks them (the ``rendered``
     route); otherwise TRL tokenizes them."""
-    kind_types = set(DPO_TYPES) if kind == "dpo" else SFT_TYPES
-    dtype = entry.get("type")
-    if dtype not in kind_types:
+    kind_types = names_for(Trainer(kind))
+    if entry.get("type") not in kind_types:
         raise RuntimeConfigError(
-            f"data: dataset {entry['path']} has type {dtype!r}, which a {kind} run cannot use "
-            f"(expected one of {', '.join(sorted(kind_types))})"
+            f"data: dataset {entry['path']} has type {entry.get('type')!r}, which a {kind} run "
+            f"cannot use (expected one of {', '.join(sorted(kind_types))})"
         )
+    dtype = DATASET_TYPES[entry["type"]]
     fields = dict(entry.get("fields") or {})
-    if dtype == "input_output":
+    if dtype.rows is Rows.SEGMENTS:
         return dataset.map(tokenize_segments, fn_kwargs={"fields": fields, "tokenizer": tokenizer},
                            remove_columns=dataset.column_names)
     formatter = row_formatter(entry, train_on_inputs)
-    if dtype == "preference":
+    if dtype.keeps_columns:
         consumed = [fields.get(name, name) for name in ("prompt", "chosen", "rejected")]
         return dataset.map(formatter, remove_columns=[c for c in consumed if c not in
                                                       ("prompt", "chosen", "rejected")])
     formatted = dataset.map(formatter, remove_columns=dataset.column_names)
-    if dtype == "chat_template" and chat is not None and chat.route == "rendered":
+    if dtype.chat and chat is not None and chat.route == "rendered":
         return tokenize_chat(formatted, entry, tokenizer, chat, train_on_inputs)
     return formatted
 

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.vocab.datasets import DATASET_TYPES
 from peftc.vocab.keys import role_of
 
 Row = dict[str, Any]
@@ -221,6 +222,11 @@ def input_output_segments(row: Row, fields: dict[str, str]) -> list[dict[str, An
     return segments
 
 
+def format_input_output(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
+    """Axolotl's input_output: labelled text segments, which peftc tokenizes and masks."""
+    return {"segments": input_output_segments(row, fields)}
+
+
 def format_preference(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
     """``{prompt, chosen, rejected}`` (strings or message lists) for DPO; other columns are kept
     as metadata by the caller."""
@@ -273,14 +279,6 @@ def format_chat_preference(row: Row, fields: dict[str, str], train_on_inputs: bo
             "rejected": [{"role": "assistant", "content": _answer(rejected, "rejected")}]}
 
 
-# Axolotl's fixed-markup DPO types: family -> (system turn, user turn + assistant header, end)
-MARKUP = {
-    "chatml": ("<|im_start|>system\n{}<|im_end|>\n",
-               "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", "<|im_end|>"),
-    "llama3": ("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>",
-               "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
-               "<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
-}
 # variant -> the column of the user text (default: the first present, else instruction)
 MARKUP_PROMPT = {"default": ("prompt", "input", "question", "instruction"),
                  "intel": ("question",), "icr": ("input",), "prompt_pairs": ("prompt",),
@@ -288,12 +286,12 @@ MARKUP_PROMPT = {"default": ("prompt", "input", "question", "instruction"),
 
 
 def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
-                             family: str, variant: str) -> Row:
+                             family: str, markup: tuple[str, str, str], variant: str) -> Row:
     """Axolotl's ``chatml.*`` and ``llama3.*`` DPO types: the prompt in the family's markup,
     ending with the assistant header; each answer followed by the family's end of turn.
     ``argilla_chat`` reads the first two turns of the chosen and rejected conversations;
     ``ultra`` the second turns. The others read a system column, when present, too."""
-    system_turn, user_turn, end = MARKUP[family]
+    system_turn, user_turn, end = markup
     if variant in ("argilla_chat", "ultra"):
         chosen, rejected = row.get("chosen"), row.get("rejected")
         if not (isinstance(chosen, list) and isinstance(rejected, list)
@@ -316,34 +314,14 @@ def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: 
     return {"prompt": prompt, "chosen": f"{chosen}{end}", "rejected": f"{rejected}{end}"}
 
 
-FORMATTERS: dict[str, Callable[[Row, dict[str, str], bool], Row]] = {
-    "metamath": format_metamath,
-    "magicoder": format_magicoder,
-    "alpaca": format_alpaca,
-    **{f"alpaca:{style}": partial(format_alpaca, style=style)
-       for style in ALPACA_STYLES if style != "instruct"},
-    "alpaca_plain": format_alpaca_plain,
-    "csqa": format_csqa,
-    "completion": format_completion,
-    "chat_template": format_chat_template,
-    "preference": format_preference,
-    "chat_template.default": format_chat_preference,
-    "chat_template.argilla_chat": partial(format_chat_preference, conversations=True),
-    **{f"{family}.{variant}": partial(format_markup_preference, family=family, variant=variant)
-       for family in MARKUP for variant in (*MARKUP_PROMPT, "argilla_chat")},
-}
-
-
 def row_formatter(entry: dict[str, Any], train_on_inputs: bool) -> Callable[[Row], Row]:
     """The function that formats one raw row of a ``data.datasets[]`` entry. Pure Python:
     lint runs it on a local file's first rows, so the columns a type needs are spelled only
     here, in the formatters."""
     fields = dict(entry.get("fields") or {})
-    dtype = entry["type"]
-    if dtype == "input_output":
-        return lambda row: {"segments": input_output_segments(row, fields)}
-    formatter = FORMATTERS[dtype]
-    if dtype == "chat_template":
+    dtype = DATASET_TYPES[entry["type"]]
+    formatter = partial(globals()[dtype.formatter], **dtype.options)
+    if dtype.chat:
         formatter = partial(formatter, roles=entry.get("roles"),
                             message_property_mappings=entry.get("message_property_mappings"),
                             drop_system_message=bool(entry.get("drop_system_message")),

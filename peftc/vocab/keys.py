@@ -16,22 +16,12 @@ from enum import Enum
 from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
-from peftc.vocab import methods
+from peftc.vocab import datasets, methods
 from peftc.vocab.chat_templates import NAMED
+from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES
 
 # Names used by other modules ------------------------------------------------------------
-# rl: dpo's types: peftc's preference, and Axolotl's chat-template and fixed-markup ones
-MARKUP_VARIANTS = ["default", "intel", "icr", "prompt_pairs", "ultra", "argilla_chat"]
-DPO_TYPES = ["preference", "chat_template.default", "chat_template.argilla_chat",
-             *(f"{family}.{v}" for family in ("chatml", "llama3") for v in MARKUP_VARIANTS)]
-# Axolotl's DPO type names that no longer exist -> their current names (Axolotl #2303)
-DPO_RENAMED = {"chatml.argilla": "chatml.default", "llama3.argilla": "llama3.default"}
-DATASET_TYPES = [
-    "alpaca", "alpaca:chat", "alpaca:chatml", "alpaca:phi", "alpaca_plain", "completion",
-    "input_output", "chat_template",
-    "metamath", "magicoder", "csqa", *DPO_TYPES,
-]
 SCHEDULERS = [
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
     "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
@@ -163,9 +153,9 @@ _CHAT_PENDING = ("not yet: the chat template renders the messages as they are; r
 DATASET_KEYS: tuple[Key, ...] = (
     Key("path", _t("string", "Hub dataset id, or a local file or folder (relative to the spec)."),
         run="path"),
-    Key("type", _enum(DATASET_TYPES, "How rows are turned into training text (alpaca and "
+    Key("type", _enum(list(datasets.NAMES), "How rows are turned into training text (alpaca and "
                       "alpaca:STYLE: Axolotl's prompts; alpaca_plain: the seed sweep's).",
-                      "alpaca"), run="type"),
+                      datasets.DEFAULT_TYPE[Trainer.SFT]), run="type"),
     Key("split", _t("string", "Split to load.", "train"), run="split"),
     Key("name", _t("string", "Dataset configuration name (hub datasets)."), run="name"),
     Key("revision", _t("string", "Dataset revision (hub datasets)."), run="revision"),
@@ -705,7 +695,8 @@ SETTINGS: tuple[Key, ...] = (
     Key("num_machines", _int("Machines the run spans.", 1, minimum=1, group="batch"),
         run="launch.num_machines", own=True),
     # -- training ----------------------------------------------------------------------
-    Key("rl", _enum(["dpo"], "Preference training with TRL's DPOTrainer; unset means SFT.",
+    Key("rl", _enum([t.value for t in Trainer if t is not Trainer.SFT],
+                    "Preference training with TRL's DPOTrainer; unset means SFT.",
                     group="training"),
         run="trainer.kind"),
     Key("rl_beta", _num("DPO beta (KL penalty).", 0.1, exclusiveMinimum=0, group="training"),
@@ -1076,7 +1067,7 @@ VALUES: dict[tuple[str, str], tuple[Way, str]] = {
     **{("attn_implementation", name): (Way.HINT, "transformers' default attention is used")
        for name in ("xformers", "sage", "fp8")},
     **{("type", old): (Way.RENAMED, f"write {new}: Axolotl renamed it (#2303)")
-       for old, new in DPO_RENAMED.items()},
+       for old, new in datasets.DPO_RENAMED.items()},
     ("type", "sharegpt"): (Way.REFUSED, "Axolotl removed it too: use type: chat_template with "
                            "message_property_mappings: {role: from, content: value}"),
     **{("chat_template", name): (Way.PENDING, _NAMED_TEMPLATES) for name in (
