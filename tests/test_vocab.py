@@ -71,3 +71,28 @@ def test_each_dataset_type_has_its_formatter():
     for dtype in DATASET_TYPES.values():
         params = inspect.signature(getattr(formatters, dtype.formatter)).parameters
         assert set(dtype.options) <= set(params), dtype.name
+
+
+def test_each_scheduler_record_matches_transformers():
+    """What a scheduler record says its function takes is what transformers' function (or,
+    for reduce_lr_on_plateau, torch's ReduceLROnPlateau) declares; a scheduler built without
+    the warmup step count declares none."""
+    import inspect
+
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+    from transformers.optimization import TYPE_TO_SCHEDULER_FUNCTION
+    from transformers.trainer_utils import SchedulerType
+
+    from peftc.vocab.schedulers import SCHEDULERS
+
+    passed = {"optimizer", "num_warmup_steps", "num_training_steps"}
+    for name, sched in SCHEDULERS.items():
+        function = TYPE_TO_SCHEDULER_FUNCTION[SchedulerType(name)]
+        params = set(inspect.signature(function).parameters)
+        assert ("num_warmup_steps" in params) == sched.warmup, name
+        if sched.evaluates:
+            params = set(inspect.signature(ReduceLROnPlateau).parameters)
+        if sched.accepts is not None:
+            assert params - passed == sched.accepts, name
+        for key in (*sched.required, *sched.choices, *sched.unit, *sched.below_one):
+            assert key in params, (name, key)

@@ -43,12 +43,12 @@ from peftc.vocab.keys import (
     role_of,
 )
 from peftc.vocab.methods import INIT_LOFTQ, LOFTQ_DEFAULTS, METHODS, Peft
+from peftc.vocab.schedulers import SCHEDULERS
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
 
 AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
-MIN_LR_SCHEDULERS = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
 
 
 class _Deriver:
@@ -423,7 +423,7 @@ def _batch(d: _Deriver) -> None:
 def _schedule(d: _Deriver) -> None:
     v = d.v
     kwargs = dict(v.get("lr_scheduler_kwargs") or {})
-    if v["lr_scheduler"] in MIN_LR_SCHEDULERS and "min_lr_rate" not in kwargs and \
+    if SCHEDULERS[v["lr_scheduler"]].min_lr and "min_lr_rate" not in kwargs and \
             "min_lr" not in kwargs:
         kwargs["min_lr_rate"] = v["cosine_min_lr_ratio"]
         v["lr_scheduler_kwargs"] = kwargs

@@ -14,31 +14,13 @@ from typing import TYPE_CHECKING
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, blame, written
+from peftc.vocab.schedulers import SCHEDULERS, Scheduler
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import ResolvedRun
 
-# scheduler -> keyword arguments its function takes besides the optimizer and the step counts
-# the Trainer passes itself (num_warmup_steps, num_training_steps)
-ACCEPTS: dict[str, set[str]] = {
-    "linear": {"last_epoch"},
-    "cosine": {"num_cycles", "last_epoch"},
-    "cosine_with_restarts": {"num_cycles", "last_epoch"},
-    "polynomial": {"lr_end", "power", "last_epoch"},
-    "inverse_sqrt": {"timescale", "last_epoch"},
-    "cosine_with_min_lr": {"num_cycles", "last_epoch", "min_lr", "min_lr_rate"},
-    "cosine_warmup_with_min_lr": {"num_cycles", "last_epoch", "min_lr", "min_lr_rate",
-                                  "warmup_lr_rate"},
-    "warmup_stable_decay": {"num_decay_steps", "num_stable_steps", "warmup_type",
-                            "decay_type", "min_lr_ratio", "num_cycles", "last_epoch"},
-    "reduce_lr_on_plateau": {"mode", "factor", "patience", "threshold", "threshold_mode",
-                             "cooldown", "min_lr", "eps"},
-}
-# get_scheduler calls these with the optimizer (and warmup) only: extra kwargs are dropped
-DROPS_KWARGS = {"constant", "constant_with_warmup"}
-MIN_LR = {"cosine_with_min_lr", "cosine_warmup_with_min_lr"}
-WSD_SHAPES = {"linear", "cosine", "1-sqrt"}
-NO_WARMUP = {"constant", "reduce_lr_on_plateau"}
+def _scheduler(run: ResolvedRun) -> Scheduler:
+    return SCHEDULERS[run.values["lr_scheduler"]]
 
 
 def _kwargs(run: ResolvedRun) -> dict:
@@ -65,7 +47,7 @@ def _user_kwargs(run: ResolvedRun) -> dict:
       good="lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs:\n  min_lr_rate: 0.1")
 def unknown_kwargs(run: ResolvedRun) -> Iterator[Finding]:
     name = run.values["lr_scheduler"]
-    accepts = ACCEPTS.get(name)
+    accepts = _scheduler(run).accepts
     if accepts is None:
         return
     for key in _user_kwargs(run):
@@ -89,7 +71,7 @@ def unknown_kwargs(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: cosine_with_min_lr\nlr_scheduler_kwargs:\n  min_lr_rate: 0.1")
 def min_lr_both(run: ResolvedRun) -> Iterator[Finding]:
     kw = _kwargs(run)
-    if run.values["lr_scheduler"] in MIN_LR and "min_lr" in kw and "min_lr_rate" in kw:
+    if _scheduler(run).min_lr and "min_lr" in kw and "min_lr_rate" in kw:
         yield Finding("lr_scheduler_kwargs.min_lr_rate",
                       f"lr_scheduler_kwargs sets both min_lr {num(kw['min_lr'])} and "
                       f"min_lr_rate {num(kw['min_lr_rate'])}; the scheduler accepts only one")
@@ -107,33 +89,28 @@ def min_lr_both(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: warmup_stable_decay\nlr_scheduler_kwargs:\n  num_decay_steps: 300\n"
            "  min_lr_ratio: 0.05")
 def wsd_decay(run: ResolvedRun) -> Iterator[Finding]:
-    if run.values["lr_scheduler"] == "warmup_stable_decay" and \
-            "num_decay_steps" not in _kwargs(run):
+    for key in _scheduler(run).required:
+        if key in _kwargs(run):
+            continue
         steps = run.values.get("max_steps")
         hint = f" (e.g. {int(steps * 0.3)} of max_steps {steps})" if steps else ""
         yield Finding(blame(run, "lr_scheduler_kwargs", "lr_scheduler"),
-                      f"lr_scheduler 'warmup_stable_decay' needs lr_scheduler_kwargs."
-                      f"num_decay_steps{hint}")
+                      f"lr_scheduler '{run.values['lr_scheduler']}' needs lr_scheduler_kwargs."
+                      f"{key}{hint}")
 
 
-def _bad_values(name: str, kw: dict) -> Iterator[tuple[str, str]]:
-    if name == "warmup_stable_decay":
-        for key in ("warmup_type", "decay_type"):
-            if key in kw and kw[key] not in WSD_SHAPES:
-                yield key, f"{key} {kw[key]!r} is not one of linear, cosine, 1-sqrt"
-        if "min_lr_ratio" in kw and not 0 <= kw["min_lr_ratio"] <= 1:
-            yield "min_lr_ratio", f"min_lr_ratio {kw['min_lr_ratio']} is not within 0..1"
-    if name in MIN_LR and "min_lr_rate" in kw and isinstance(kw["min_lr_rate"], (int, float)) \
-            and not 0 <= kw["min_lr_rate"] <= 1:
-        yield "min_lr_rate", f"min_lr_rate {num(kw['min_lr_rate'])} is not within 0..1"
-    if name == "reduce_lr_on_plateau":
-        if "factor" in kw and isinstance(kw["factor"], (int, float)) and kw["factor"] >= 1:
-            yield "factor", f"factor {num(kw['factor'])} must be below 1"
-        if "mode" in kw and kw["mode"] not in ("min", "max"):
-            yield "mode", f"mode {kw['mode']!r} is not 'min' or 'max'"
-        if "threshold_mode" in kw and kw["threshold_mode"] not in ("rel", "abs"):
-            yield "threshold_mode", f"threshold_mode {kw['threshold_mode']!r} is not 'rel' " \
-                                    "or 'abs'"
+def _bad_values(sched: Scheduler, kw: dict) -> Iterator[tuple[str, str]]:
+    for key, values in sched.choices.items():
+        if key in kw and kw[key] not in values:
+            yield key, f"{key} {kw[key]!r} is not one of {', '.join(values)}"
+    for key in (*sched.unit, *sched.below_one):
+        value = kw.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if key in sched.unit and not 0 <= value <= 1:
+            yield key, f"{key} {num(value)} is not within 0..1"
+        if key in sched.below_one and value >= 1:
+            yield key, f"{key} {num(value)} must be below 1"
 
 
 @rule("E704", "scheduler-kwarg-value", severity="error",
@@ -152,7 +129,7 @@ def _bad_values(name: str, kw: dict) -> Iterator[tuple[str, str]]:
            "  decay_type: cosine")
 def kwarg_values(run: ResolvedRun) -> Iterator[Finding]:
     name = run.values["lr_scheduler"]
-    for key, message in _bad_values(name, _user_kwargs(run)):
+    for key, message in _bad_values(_scheduler(run), _user_kwargs(run)):
         yield Finding(f"lr_scheduler_kwargs.{key}", f"lr_scheduler '{name}': {message}")
 
 
@@ -169,7 +146,7 @@ def kwarg_values(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: reduce_lr_on_plateau\nval_set_size: 0.05\neval_steps: 50")
 def plateau_no_eval(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    if v["lr_scheduler"] == "reduce_lr_on_plateau" and v.get("eval_strategy") == "no":
+    if _scheduler(run).evaluates and v.get("eval_strategy") == "no":
         yield Finding(blame(run, "lr_scheduler"),
                       "lr_scheduler 'reduce_lr_on_plateau' needs evaluation, but eval_strategy "
                       "is 'no' (val_set_size 0, no eval_steps)")
@@ -187,7 +164,7 @@ def plateau_no_eval(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: constant_with_warmup")
 def kwargs_dropped(run: ResolvedRun) -> Iterator[Finding]:
     name = run.values["lr_scheduler"]
-    if name in DROPS_KWARGS:
+    if _scheduler(run).accepts is None:
         for key in _user_kwargs(run):
             yield Finding(f"lr_scheduler_kwargs.{key}",
                           f"lr_scheduler '{name}' ignores lr_scheduler_kwargs.{key}")
@@ -207,7 +184,7 @@ def kwargs_dropped(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: cosine_with_min_lr\ncosine_min_lr_ratio: 0.1")
 def no_floor(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    if v["lr_scheduler"] not in MIN_LR:
+    if not _scheduler(run).min_lr:
         return
     kw = _kwargs(run)
     floor = kw.get("min_lr", kw.get("min_lr_rate"))
@@ -236,7 +213,7 @@ def no_floor(run: ResolvedRun) -> Iterator[Finding]:
       good="lr_scheduler: constant_with_warmup\nwarmup_steps: 50")
 def warmup_ignored(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    if v["lr_scheduler"] not in NO_WARMUP:
+    if _scheduler(run).warmup:
         return
     from_ratio = run.source("warmup_steps").kind == "derived" and bool(v.get("warmup_ratio"))
     if v.get("warmup_steps") and not from_ratio:

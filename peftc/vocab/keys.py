@@ -16,17 +16,12 @@ from enum import Enum
 from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
-from peftc.vocab import datasets, methods
+from peftc.vocab import datasets, methods, schedulers
 from peftc.vocab.chat_templates import NAMED
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES
 
 # Names used by other modules ------------------------------------------------------------
-SCHEDULERS = [
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-    "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr",
-    "cosine_warmup_with_min_lr", "warmup_stable_decay",
-]
 # transformers' optimizer names (``OptimizerNames`` of 5.24; a test keeps them equal), which
 # Axolotl passes to ``optim`` as they are
 OPTIMIZERS = [
@@ -716,7 +711,8 @@ SETTINGS: tuple[Key, ...] = (
     Key("optimizer", _enum(OPTIMIZERS, "Optimizer (transformers optim name).",
                            "adamw_torch_fused", group="training", axolotl=True),
         run="trainer.config.optim"),
-    Key("lr_scheduler", _enum(SCHEDULERS, "Learning-rate schedule.", "cosine",
+    Key("lr_scheduler", _enum(list(schedulers.NAMES), "Learning-rate schedule.",
+                              schedulers.DEFAULT,
                               group="training", axolotl=True),
         run="trainer.config.lr_scheduler_type"),
     Key("lr_scheduler_kwargs", {"type": "object", "description": "Extra scheduler arguments.",

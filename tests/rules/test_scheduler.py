@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
-import pytest
-
-from peftc.rules import scheduler
 from tests.rules.helpers import check, clean
 
 
@@ -30,21 +25,6 @@ def test_e701_clean(spec):
                     # the floor peftc derives from cosine_min_lr_ratio is not the user's
                     "lr_scheduler: cosine_with_min_lr\ncosine_min_lr_ratio: 0.1\n"):
         clean(spec, "E701", snippet)
-
-
-def test_accepted_kwargs_match_transformers():
-    """The hand-written table equals the scheduler signatures (checked here, never at lint)."""
-    optimization = pytest.importorskip("transformers.optimization")
-    torch_sched = pytest.importorskip("torch.optim.lr_scheduler")
-    names = {name: fn for name, fn in (
-        (t.value, f) for t, f in optimization.TYPE_TO_SCHEDULER_FUNCTION.items())}
-    passed = {"optimizer", "num_warmup_steps", "num_training_steps"}
-    for name, accepts in scheduler.ACCEPTS.items():
-        if name == "reduce_lr_on_plateau":
-            params = set(inspect.signature(torch_sched.ReduceLROnPlateau).parameters)
-        else:
-            params = set(inspect.signature(names[name]).parameters)
-        assert accepts == params - passed, name
 
 
 def test_e702_both_floors(spec):
