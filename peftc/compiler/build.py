@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler import catalog
 from peftc.compiler.resolve import ResolvedRun, Resolver, dedupe
 from peftc.compiler.specfile import Spec, load_spec
 from peftc.diagnostics import Diagnostic, PeftcError
 from peftc.limits import MAX_RUNS
+from peftc.vocab import catalog
 
 
 @dataclass

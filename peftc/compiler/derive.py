@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.compiler import catalog, peek, reads, runconfig
+from peftc.compiler import peek, reads, runconfig
 from peftc.compiler.paths import (
     ELSEWHERE_HINT,
     WHERE_HINT,
@@ -25,6 +25,7 @@ from peftc.compiler.paths import (
 from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES
+from peftc.vocab import catalog
 from peftc.vocab.chat_templates import FALLBACK, NAMED
 from peftc.vocab.datasets import (
     DATASET_TYPES,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler import catalog, modelconfig
+from peftc.compiler import modelconfig
 from peftc.compiler.modelconfig import ModelConfig
 from peftc.compiler.paths import looks_local
 from peftc.compiler.reads import ReadLog
@@ -32,6 +32,7 @@ from peftc.compiler.sweep import (
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
 from peftc.limits import MAX_RUNS
 from peftc.schema.validate import schema
+from peftc.vocab import catalog
 from peftc.vocab.methods import method
 
 Loc = tuple[str, int, int]

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from peftc import __version__
-from peftc.compiler import catalog
 from peftc.compiler.launchfiles import fsdp_settings
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_local
 from peftc.compiler.resolve import ResolvedRun
+from peftc.vocab import catalog
 from peftc.vocab.chat_templates import FALLBACK
 from peftc.vocab.keys import CHAT_OPTIONS
 from peftc.vocab.methods import INIT_LOFTQ, METHODS, Peft

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from peftc.compiler import catalog
 from peftc.compiler.resolve import ResolvedRun
+from peftc.vocab import catalog
 from peftc.vocab.methods import METHODS, Peft
 
 RUN_COLUMNS = [

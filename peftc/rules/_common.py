@@ -114,32 +114,31 @@ def native_context(run: ResolvedRun) -> tuple[int, str] | None:
     if m:
         return int(m.group(1)) * 1024, f"'{m.group(0).strip('-_.')}' in the model id"
     family = v.get("model_family")
-    if family == "llama":
-        if re.search(r"llama-?3\.\d", name):
-            return 131072, "Llama 3.1+"
-        if re.search(r"llama-?3(?![.\d])", name):
-            return 8192, "Llama 3"
-        if re.search(r"llama-?2", name):
-            return 4096, "Llama 2"
-    if family in FAMILIES:
-        return FAMILIES[family].context, f"the {family} family"
-    return None
+    if family not in FAMILIES:
+        return None
+    for pattern, context, version in FAMILIES[family].versions:
+        if re.search(pattern, name):
+            return context, version
+    return FAMILIES[family].context, f"the {family} family"
 
 
 def tied_embeddings(run: ResolvedRun) -> bool:
     """Whether the model ties its output head to its input embeddings: its config.json says;
-    without it, the family table, and Qwen2-architecture models up to 4B, Llama 3.2 1B/3B."""
+    without it, the family table (a family that ties, or the sizes of it that do)."""
     if run.model_config is not None and run.model_config.tied_embeddings is not None:
         return run.model_config.tied_embeddings
     family = run.values.get("model_family")
     size = model_size_b(run)
     name = model_name(run).lower()
-    if family in FAMILIES and FAMILIES[family].tied:
+    if family not in FAMILIES:
+        return False
+    fam = FAMILIES[family]
+    if fam.tied:
         return True
-    if family == "qwen2" and size is not None and size <= 4:
-        return True
-    return bool(family == "llama" and re.search(r"llama-?3\.2", name) and size is not None
-                and size <= 3)
+    if fam.tied_upto is None or size is None:
+        return False
+    pattern, upto = fam.tied_upto
+    return bool(re.search(pattern, name)) and size <= upto
 
 
 # -- dataset size ----------------------------------------------------------------------------

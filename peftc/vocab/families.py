@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Family:
     context: int  # context length assumed from the model id alone
     sdpa: bool = True  # transformers runs its attention with torch's sdpa (else eager is default)
     tied: bool = False  # its output head is its input embedding (some sizes of others tie too)
+    # without config.json, the context of the versions a model id names: (regular expression on
+    # the lower-cased id, context, the version's name), tried in order before ``context``
+    versions: tuple[tuple[str, int, str], ...] = ()
+    # (regular expression on the id, largest size in billions): the sizes that tie the head
+    tied_upto: tuple[str, float] | None = None
 
     @property
     def modules(self) -> frozenset[str]:
@@ -44,7 +50,7 @@ _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")  # MoE: experts are not li
 _EMBEDDINGS = ("embed_tokens", "lm_head")
 
 
-def _llama_like(model_type: str, names: str, layer: str, context: int, **facts: bool) -> Family:
+def _llama_like(model_type: str, names: str, layer: str, context: int, **facts: Any) -> Family:
     return Family((model_type,), names, _LLAMA_LIKE, ("k_proj", "v_proj", "down_proj"),
                   ("down_proj",), _EMBEDDINGS, layer, context, **facts)
 
@@ -64,7 +70,8 @@ FAMILIES: dict[str, Family] = {
     "mistral": _llama_like("mistral", r"mistral|zephyr", "MistralDecoderLayer", 8192),
     "qwen3_moe": _moe("qwen3_moe", r"qwen3.*-a\d+b", "Qwen3MoeDecoderLayer", 32768),
     "qwen3": _llama_like("qwen3", r"qwen3", "Qwen3DecoderLayer", 32768),
-    "qwen2": _llama_like("qwen2", r"qwen2|qwen1\.5|qwq", "Qwen2DecoderLayer", 32768),
+    "qwen2": _llama_like("qwen2", r"qwen2|qwen1\.5|qwq", "Qwen2DecoderLayer", 32768,
+                         tied_upto=("", 4)),
     "gemma3_text": _llama_like("gemma3_text", r"gemma-?3", "Gemma3DecoderLayer", 32768,
                                tied=True),
     # gemma-2b is a Gemma (1) of 2B parameters
@@ -98,7 +105,11 @@ FAMILIES: dict[str, Family] = {
     # GPT-OSS's attention sinks are not in sdpa either
     "gpt_oss": _moe("gpt_oss", r"gpt-oss", "GptOssDecoderLayer", 131072, sdpa=False),
     "llama": _llama_like("llama", r"llama|vicuna|smollm(?!3)|falcon-?3",
-                         "LlamaDecoderLayer", 4096),
+                         "LlamaDecoderLayer", 4096,
+                         versions=((r"llama-?3\.\d", 131072, "Llama 3.1+"),
+                                   (r"llama-?3(?![.\d])", 8192, "Llama 3"),
+                                   (r"llama-?2", 4096, "Llama 2")),
+                         tied_upto=(r"llama-?3\.2", 3)),
 }
 
 # config.json model_type -> family
@@ -146,6 +157,19 @@ _TABLE_HEAD = ("| family | `model_type` | names (model id) | LoRA targets | IA3 
                "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 
 
+def _notes(fam: Family) -> str:
+    notes = [f"{version} (`{pattern}`): {context}" for pattern, context, version in fam.versions]
+    if not fam.sdpa:
+        notes.append("no sdpa: eager attention (E224)")
+    if fam.tied:
+        notes.append("head tied to the input embeddings")
+    elif fam.tied_upto:
+        pattern, upto = fam.tied_upto
+        named = f" named `{pattern}`" if pattern else ""
+        notes.append(f"head tied at sizes up to {upto:g}B{named}")
+    return "".join(f"; {note}" for note in notes)
+
+
 def render_markdown() -> str:
     """docs/families.md."""
     def names(items: tuple[str, ...]) -> str:
@@ -157,9 +181,7 @@ def render_markdown() -> str:
         f"| `{name}` | {names(fam.model_types)} | `{fam.names.replace('|', pipe)}` | "
         f"{names(fam.targets)} | "
         f"{names(fam.ia3)} ({names(fam.ff)}) | {names(fam.embeddings)} | {fam.layer} | "
-        f"{fam.context}"
-        f"{'' if fam.sdpa else '; no sdpa: eager attention (E224)'}"
-        f"{'; head tied to the input embeddings' if fam.tied else ''} |\n"
+        f"{fam.context}{_notes(fam)} |\n"
         for name, fam in sorted(FAMILIES.items()))
     return DOC_HEADER + _TABLE_HEAD + rows
 
