@@ -96,3 +96,16 @@ def test_each_scheduler_record_matches_transformers():
             assert params - passed == sched.accepts, name
         for key in (*sched.required, *sched.choices, *sched.unit, *sched.below_one):
             assert key in params, (name, key)
+
+
+def test_each_trainer_names_its_trl_classes():
+    """run.yaml's trainer.config_class is the vocabulary's, and TRL has it."""
+    import trl
+
+    from peftc.runtime.trainer import KINDS
+    from peftc.vocab.datasets import Trainer
+
+    assert set(KINDS) == {t.value for t in Trainer}
+    for trainer in Trainer:
+        assert getattr(trl, trainer.config_class).__name__ == trainer.config_class
+        assert hasattr(trl, f"{trainer.name}Trainer")

@@ -237,7 +237,7 @@ def _lora_model_dir(d: _Deriver) -> None:
         d.problem("E221", "lora_model_dir holds an adapter of type "
                   f"{config.get('peft_type')}, not a LoRA one", "lora_model_dir")
         return
-    if v.get("rl") == "dpo":
+    if Trainer.of(v.get("rl")) is Trainer.DPO:
         return
     for key, field in _ADAPTER_FIELDS:
         theirs, mine = config.get(field), v.get(key)
@@ -583,7 +583,7 @@ def _default_warmup(d: _Deriver) -> None:
 def _data(d: _Deriver) -> None:
     v = d.v
     task = v.get("task")
-    dpo = v.get("rl") == "dpo"
+    dpo = Trainer.of(v.get("rl")) is Trainer.DPO
     if not v.get("datasets"):
         if task is None:
             d.problem("E211", "no training data: set 'task' (metamath, magicoder, alpaca, csqa) "

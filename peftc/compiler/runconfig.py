@@ -16,13 +16,14 @@ from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_l
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab import catalog
 from peftc.vocab.chat_templates import FALLBACK
+from peftc.vocab.datasets import Trainer
 from peftc.vocab.keys import CHAT_OPTIONS
 from peftc.vocab.methods import INIT_LOFTQ, METHODS, Peft
 
 
 def build(run: ResolvedRun, spec_dir: Path) -> dict[str, Any]:
     v = run.values
-    kind = "dpo" if v.get("rl") == "dpo" else "sft"
+    kind = Trainer.of(v.get("rl"))
     output_dir = v["output_dir"]
     run_name = v.get("wandb_name") or run.run_id  # Axolotl: run_name is wandb_name
     return {
@@ -194,7 +195,8 @@ def _adapter(v: dict[str, Any], spec_dir: Path) -> dict[str, Any]:
         else:
             config["encoder_hidden_size"] = v["encoder_hidden_size"]
     resume = v.get("lora_model_dir")
-    dpo_merges = bool(resume) and v.get("rl") == "dpo"  # merged first, then a fresh adapter
+    # DPO merges the adapter first, then trains a fresh one
+    dpo_merges = bool(resume) and Trainer.of(v.get("rl")) is Trainer.DPO
     loraplus = None
     if v.get("loraplus_lr_ratio") is not None:
         emb = v.get("loraplus_lr_embedding")
@@ -236,7 +238,7 @@ def fields_of(ds: dict[str, Any]) -> dict[str, str]:
     return {k[len("field_"):]: val for k, val in ds.items() if k.startswith("field_")}
 
 
-def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
+def _data(v: dict[str, Any], spec_dir: Path, kind: Trainer) -> dict[str, Any]:
     items = []
     for ds in v["datasets"]:
         path = ds["path"]
@@ -279,11 +281,11 @@ def _data(v: dict[str, Any], spec_dir: Path, kind: str) -> dict[str, Any]:
         "train_on_inputs": v["train_on_inputs"],
         "eot_tokens": v.get("eot_tokens"),
         "chat_template_kwargs": v.get("chat_template_kwargs"),
-        "max_prompt_length": v.get("max_prompt_len") if kind == "dpo" else None,
+        "max_prompt_length": v.get("max_prompt_len") if kind is Trainer.DPO else None,
     }
 
 
-def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_name: str,
+def _trainer(v: dict[str, Any], kind: Trainer, output_dir: str, run_name: str,
              spec_dir: Path) -> dict[str, Any]:
     warmup = v["warmup_steps"] if v.get("warmup_steps") is not None else v["warmup_ratio"]
     cfg: dict[str, Any] = {
@@ -329,7 +331,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_name: str,
         "dataset_num_proc": v.get("dataset_num_proc"),
         "pad_to_multiple_of": v["sequence_len"] if v["pad_to_sequence_len"] else None,
     }
-    if kind == "sft":
+    if kind is Trainer.SFT:
         cfg.update({
             "packing": v["sample_packing"],
             "packing_strategy": v["packing_strategy"],
@@ -352,7 +354,7 @@ def _trainer(v: dict[str, Any], kind: str, output_dir: str, run_name: str,
                   "warmup_steps": v["jagged_restart_warmup_steps"],
                   "anneal_steps": v["jagged_restart_anneal_steps"],
                   "min_lr_scale": v["cosine_min_lr_ratio"] or 0.001}
-    return {"kind": kind, "config_class": "DPOConfig" if kind == "dpo" else "SFTConfig",
+    return {"kind": kind.value, "config_class": kind.config_class,
             "config": cfg, "max_warmup_steps": v.get("max_warmup_steps"), "jagged_lr": jagged,
             "early_stopping_patience": v.get("early_stopping_patience"),
             "loss_watchdog": None if v.get("loss_watchdog_threshold") is None else {

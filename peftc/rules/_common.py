@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES
 from peftc.vocab.methods import Method, method
 
@@ -51,7 +52,7 @@ def shared_top_level(run: ResolvedRun, key: str) -> bool:
 
 
 def is_dpo(run: ResolvedRun) -> bool:
-    return run.values.get("rl") == "dpo"
+    return Trainer.of(run.values.get("rl")) is Trainer.DPO
 
 
 def method_of(run: ResolvedRun) -> Method | None:

@@ -10,8 +10,9 @@ from typing import Any
 
 from peftc.runtime.errors import LossWatchdogError, NonFiniteLossError, RuntimeConfigError
 from peftc.runtime.precision import Precision
+from peftc.vocab.datasets import Trainer
 
-KINDS = {"sft": ("SFTConfig", "SFTTrainer"), "dpo": ("DPOConfig", "DPOTrainer")}
+KINDS = tuple(t.value for t in Trainer)
 
 
 def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
@@ -62,7 +63,7 @@ def training_args(section: dict[str, Any], model_section: dict[str, Any],
     kind = section["kind"]
     if kind not in KINDS:
         raise RuntimeConfigError(f"trainer.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    config_class = section.get("config_class") or KINDS[kind][0]
+    config_class = section.get("config_class") or Trainer(kind).config_class
     try:
         args = getattr(trl, config_class)(**config_kwargs(section, model_section, precision))
     except (TypeError, ValueError) as exc:
@@ -302,7 +303,7 @@ def build_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    if kind == "dpo":
+    if Trainer(kind) is Trainer.DPO:
         trainer = trl.DPOTrainer(ref_model=None, **common)
         if max_prompt_length:
             from peftc.runtime.data import truncate_prompt_ids

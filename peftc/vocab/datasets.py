@@ -23,6 +23,16 @@ class Trainer(Enum):
     SFT = "sft"
     DPO = "dpo"
 
+    @property
+    def config_class(self) -> str:
+        """TRL's training-arguments class for this trainer (SFTConfig, DPOConfig)."""
+        return f"{self.name}Config"
+
+    @classmethod
+    def of(cls, rl: Any) -> Trainer:
+        """The trainer a spec's ``rl`` value asks for (unset: SFT)."""
+        return cls.DPO if rl == cls.DPO.value else cls.SFT
+
 
 class Rows(Enum):
     """What a type's formatter makes of a row, and so how the runtime goes on with it."""
