@@ -1,6 +1,7 @@
-"""A method, dataset type, model family or scheduler is named only in ``peftc/vocab``: code
-elsewhere asks the record (``method.lora``, ``dtype.chat``, ``sched.min_lr``) instead of
-comparing names, so adding one is a record, not a hunt through modules.
+"""A method, dataset type, model family, scheduler or DeepSpeed preset is named only in
+``peftc/vocab``: code elsewhere asks the record (``method.lora``, ``dtype.chat``,
+``sched.min_lr``) instead of comparing names, so adding one is a record, not a hunt through
+modules.
 
 A string literal outside the vocabulary that equals such a name fails this test, except in
 docstrings and messages (f-strings, or text longer than the name), and where the name is also
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from peftc.vocab import datasets, families, methods, schedulers
+from peftc.vocab import datasets, deepspeed, families, methods, schedulers
 from peftc.vocab.keys import DATASET_KEYS, KEYS
 
 PACKAGE = Path(__file__).resolve().parents[1] / "peftc"
@@ -23,6 +24,7 @@ NAMES = {
     **{name: "a model family" for name in families.FAMILIES},
     **{t: "a model family" for f in families.FAMILIES.values() for t in f.model_types},
     **{name: "an adapter method" for name in methods.NAMES},
+    **{name: "a DeepSpeed preset" for name in deepspeed.PRESETS},
 }
 # what code means by these words is a key, or a field of run.yaml
 KEY_WORDS = {*KEYS, *(k.name for k in DATASET_KEYS),

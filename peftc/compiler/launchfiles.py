@@ -18,24 +18,9 @@ from typing import Any
 from peftc.compiler.paths import WHERE_HINT, candidates, find_local, tried
 from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
+from peftc.vocab.deepspeed import AXOLOTL_FILES, PRESETS
 from peftc.vocab.families import FAMILIES
 from peftc.vocab.keys import FSDP_SWITCHES
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "zero1": {"stage": 1},
-    "zero2": {"stage": 2},
-    "zero2_offload": {"stage": 2, "offload_optimizer": "cpu"},
-    "zero3": {"stage": 3},
-    "zero3_offload": {"stage": 3, "offload_optimizer": "cpu", "offload_param": "cpu"},
-}
-
-
-# Axolotl's shipped deepspeed_configs/*.json -> the preset with the same ZeRO stage and offload
-# (shared/notes/axolotl-keys.md, section 9); the files differ only in speed settings.
-AXOLOTL_FILES = {"zero1.json": "zero1", "zero1_torch_compile.json": "zero1",
-                 "zero2.json": "zero2_offload", "zero2_torch_compile.json": "zero2_offload",
-                 "zero3.json": "zero3", "zero3_bf16.json": "zero3",
-                 "zero3_bf16_cpuoffload_all.json": "zero3_offload"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,8 +78,10 @@ def deepspeed_config(run: ResolvedRun, spec_dir: Path) -> tuple[dict[str, Any] |
             hint="copy the file here (axolotl fetch deepspeed_configs) to use it as it is"))
         ds = AXOLOTL_FILES[name]
     if isinstance(ds, str) and ds in PRESETS:
-        preset = {"offload_optimizer": None, "offload_param": None, **PRESETS[ds]}
-        return json.loads(render("deepspeed.json.j2", **common, **preset)), notes
+        preset = PRESETS[ds]
+        return json.loads(render("deepspeed.json.j2", **common, stage=preset.stage,
+                                 offload_optimizer=preset.offload_optimizer,
+                                 offload_param=preset.offload_param)), notes
     if isinstance(ds, str):
         path = find_local(ds, spec_dir) or candidates(ds, spec_dir)[0]
         try:

@@ -19,9 +19,11 @@ from peftc.diagnostics import ERROR, WARNING
 from peftc.vocab import datasets, methods, schedulers
 from peftc.vocab.chat_templates import NAMED
 from peftc.vocab.datasets import Trainer
+from peftc.vocab.deepspeed import PRESETS as DS_PRESETS
 from peftc.vocab.families import FAMILIES
 
 # Names used by other modules ------------------------------------------------------------
+_DS_PRESETS = ", ".join(DS_PRESETS)
 # transformers' optimizer names (``OptimizerNames`` of 5.24; a test keeps them equal), which
 # Axolotl passes to ``optim`` as they are
 OPTIMIZERS = [
@@ -40,7 +42,6 @@ DPO_LOSSES = [
     "aot", "aot_pair", "apo_zero", "apo_down", "discopop", "sft",
 ]
 ATTENTION = ["eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention"]
-DEEPSPEED_PRESETS = ["zero1", "zero2", "zero3", "zero3_offload", "zero2_offload"]
 
 class Way(Enum):
     """How peftc handles a key."""
@@ -910,11 +911,11 @@ SETTINGS: tuple[Key, ...] = (
                                 group="output"),
         run="trainer.config.save_steps"),
     Key("deepspeed", {"anyOf": [{"type": "string"}, {"type": "object"}],
-                      "description": "DeepSpeed: a preset (zero1, zero2, zero3, zero2_offload, "
-                      "zero3_offload), a JSON file, or an inline mapping.",
+                      "description": f"DeepSpeed: a preset ({_DS_PRESETS}), a JSON file, or "
+                      "an inline mapping.",
                       "group": "distributed"},
         run="launch.deepspeed",
-        differs=("Also takes peftc's presets (zero1, zero2, zero3, zero2_offload, zero3_offload); "
+        differs=(f"Also takes peftc's presets ({_DS_PRESETS}); "
                  "a path is tried beside the spec, then in the working directory (Axolotl: "
                  "the working directory only). A missing file named like one Axolotl ships "
                  "(deepspeed_configs/zero2.json) is the peftc preset with its ZeRO stage and "
