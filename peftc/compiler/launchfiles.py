@@ -20,7 +20,7 @@ from peftc.compiler.resolve import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
 from peftc.vocab.deepspeed import AXOLOTL_FILES, PRESETS
 from peftc.vocab.families import FAMILIES
-from peftc.vocab.keys import FSDP_SWITCHES
+from peftc.vocab.keys import CLUSTER_DEFAULTS, FSDP_SWITCHES
 
 
 @functools.lru_cache(maxsize=1)
@@ -155,7 +155,7 @@ def accelerate_yaml(run: ResolvedRun, ds: dict[str, Any] | None, cluster: dict[s
     return render(
         "accelerate.yaml.j2", run_id=run.run_id, distributed_type=dist, num_processes=world,
         num_machines=v["num_machines"], main_process_ip=None,
-        main_process_port=cluster.get("main_process_port", 29500),
+        main_process_port={**CLUSTER_DEFAULTS, **cluster}["main_process_port"],
         # "auto" precision: "no" here, and transformers sets accelerate's mixed precision from
         # the bf16/fp16 flags the runtime resolves
         mixed_precision="bf16" if v["bf16"] is True else "fp16" if v["fp16"] is True else "no",

@@ -13,6 +13,7 @@ from typing import Any
 from peftc.compiler.launchfiles import render
 from peftc.compiler.resolve import slug
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
+from peftc.vocab.keys import CLUSTER_DEFAULTS
 
 
 def _check_flags(given: dict[str, Any]) -> None:
@@ -39,7 +40,8 @@ def waves(runs: list[Any]) -> list[list[Any]]:
 
 def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dict[str, str]:
     """The files of the SLURM submission, relative to OUT. ``flags`` (from the command line)
-    override the spec's ``cluster:`` section."""
+    override the spec's ``cluster:`` section, which overrides the schema's defaults; nodes
+    and GPUs per node default to what the runs' batches were derived for."""
     spec = compiled.spec
     given = {k: v for k, v in (flags or {}).items() if v is not None}
     _check_flags(given)
@@ -65,12 +67,13 @@ def sbatch(compiled: Any, out: Path, flags: dict[str, Any] | None = None) -> dic
         files[name] = "".join(f"runs/{r.run_id}\n" for r in wave)
         wave_info.append({"file": name, "size": len(wave)})
     job = slug(spec.structure.get("name") or spec.path.stem)  # #SBATCH: no quoting
+    cluster = {**CLUSTER_DEFAULTS, **cluster}
     files["slurm.sbatch"] = render(
         "slurm.sbatch.j2", spec=spec.file, name=job, nodes=nodes, gpus_per_node=gpn,
-        time=cluster.get("time", "24:00:00"), partition=cluster.get("partition"),
+        time=cluster["time"], partition=cluster.get("partition"),
         account=cluster.get("account"), qos=cluster.get("qos"),
         cpus_per_task=cluster.get("cpus_per_task"), setup=cluster.get("setup"),
-        port=cluster.get("main_process_port", 29500), first_wave_size=wave_info[0]["size"])
+        port=cluster["main_process_port"], first_wave_size=wave_info[0]["size"])
     files["slurm-submit.sh"] = render("slurm-submit.sh.j2", waves=wave_info)
     files["slurm/logs/.keep"] = ""  # sbatch --output needs the folder to exist
     return files

@@ -300,8 +300,8 @@ CLUSTER = {
         "partition": _t("string", "SLURM partition (or a comma-separated list).",
                         pattern=SLURM_NAMES),
         "account": _t("string", "SLURM account.", pattern=SLURM_NAME),
-        "nodes": _int("Nodes per run.", 1, minimum=1),
-        "gpus_per_node": _int("GPUs per node.", 8, minimum=1),
+        "nodes": _int("Nodes per run (default: the run's num_machines).", minimum=1),
+        "gpus_per_node": _int("GPUs per node (default: num_gpus / nodes).", minimum=1),
         "cpus_per_task": _int("CPUs per task.", minimum=1),
         "time": _t("string", "Time limit in a format sbatch takes: MM, MM:SS, HH:MM:SS, D-HH, "
                    "D-HH:MM, D-HH:MM:SS or UNLIMITED.", "24:00:00", pattern=SLURM_TIME),
@@ -311,6 +311,9 @@ CLUSTER = {
         "main_process_port": _int("Rendezvous port.", 29500, minimum=1, maximum=65535),
     },
 }
+
+# the cluster values that have a default of their own (nodes and GPUs per node follow the run)
+CLUSTER_DEFAULTS = {k: p["default"] for k, p in CLUSTER["properties"].items() if "default" in p}
 
 LINT = {
     "type": "object",
