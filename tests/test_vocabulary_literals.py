@@ -1,5 +1,5 @@
-"""A method, dataset type, model family, scheduler or DeepSpeed preset is named only in
-``peftc/vocab``: code elsewhere asks the record (``method.lora``, ``dtype.chat``,
+"""A method, dataset type, model family, scheduler, DeepSpeed preset or chat template is named
+only in ``peftc/vocab``: code elsewhere asks the record (``method.lora``, ``dtype.chat``,
 ``sched.min_lr``) instead of comparing names, so adding one is a record, not a hunt through
 modules.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from peftc.vocab import datasets, deepspeed, families, methods, schedulers
+from peftc.vocab import chat_templates, datasets, deepspeed, families, methods, schedulers
 from peftc.vocab.keys import DATASET_KEYS, KEYS
 
 PACKAGE = Path(__file__).resolve().parents[1] / "peftc"
@@ -25,6 +25,9 @@ NAMES = {
     **{t: "a model family" for f in families.FAMILIES.values() for t in f.model_types},
     **{name: "an adapter method" for name in methods.NAMES},
     **{name: "a DeepSpeed preset" for name in deepspeed.PRESETS},
+    **{name: "a chat template name" for name in (*chat_templates.NAMED,
+                                                 chat_templates.TOKENIZER_DEFAULT,
+                                                 chat_templates.JINJA)},
 }
 # what code means by these words is a key, or a field of run.yaml
 KEY_WORDS = {*KEYS, *(k.name for k in DATASET_KEYS),
@@ -36,6 +39,7 @@ NOT_NAMES = {
     ("runtime/formatters.py", "completion"): "TRL's completion column",
     ("runtime/samples.py", "completion"): "TRL's completion column",
     ("runtime/formatters.py", "phi"): "Axolotl's alpaca:phi prompt style",
+    ("runtime/formatters.py", "chatml"): "Axolotl's alpaca:chatml prompt style",
 }
 
 

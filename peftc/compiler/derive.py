@@ -26,7 +26,7 @@ from peftc.compiler.resolve import RANK, ResolvedRun, Source
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES
 from peftc.vocab import catalog
-from peftc.vocab.chat_templates import FALLBACK, NAMED
+from peftc.vocab.chat_templates import FALLBACK, JINJA, NAMED, TOKENIZER_DEFAULT
 from peftc.vocab.datasets import (
     DATASET_TYPES,
     DEFAULT_TYPE,
@@ -603,9 +603,9 @@ def _data(d: _Deriver) -> None:
             item["type"] = DPO_RENAMED.get(item["type"], item["type"])
             item["type"] = DPO_BARE.get(item["type"], item["type"])
         dtype = DATASET_TYPES[item["type"]]
-        own = item.pop("chat_template", "tokenizer_default")  # Axolotl writes this default
+        own = item.pop("chat_template", TOKENIZER_DEFAULT)  # Axolotl writes this default
         jinja = item.pop("chat_template_jinja", None)
-        if own not in ("tokenizer_default", v["chat_template"]):  # a template of its own
+        if own not in (TOKENIZER_DEFAULT, v["chat_template"]):  # a template of its own
             if own.startswith(FALLBACK):
                 d.problem("E107", f"dataset '{item['path']}': a fallback template per dataset "
                           "is not supported yet", "datasets", "give the template's name")
@@ -712,7 +712,7 @@ def _chat_template(d: _Deriver) -> None:
     v = d.v
     text = resolve_template(d, v["chat_template"], v.get("chat_template_jinja"),
                             "chat_template", "chat_template_jinja")
-    if v["chat_template"] == "jinja" and text and text != v.get("chat_template_jinja"):
+    if v["chat_template"] == JINJA and text and text != v.get("chat_template_jinja"):
         d.set("chat_template_jinja", text, "the text of the file chat_template_jinja names",
               "chat_template_jinja")
 
@@ -722,7 +722,7 @@ def resolve_template(d: _Deriver, template: str, jinja: str | None, key: str,
     """``template`` as the runtime takes it: tokenizer_default, a name, a fallback, or Jinja
     text (``jinja`` with chat_template_jinja's text or file); None after a problem. Jinja is
     parsed here, never rendered."""
-    if template == "tokenizer_default" or template in NAMED:
+    if template == TOKENIZER_DEFAULT or template in NAMED:
         return template
     if template.startswith(FALLBACK):
         if template[len(FALLBACK):] not in NAMED:
@@ -730,10 +730,10 @@ def resolve_template(d: _Deriver, template: str, jinja: str | None, key: str,
                       key, f"use {FALLBACK}<name>, <name> one of {', '.join(NAMED)}")
             return None
         return template
-    if template != "jinja":
+    if template != JINJA:
         if not looks_like_jinja(template):
             d.problem("E214", f"chat_template {template!r} is neither a template name "
-                      f"(tokenizer_default, {', '.join(NAMED)}) nor a Jinja template", key)
+                      f"({TOKENIZER_DEFAULT}, {', '.join(NAMED)}) nor a Jinja template", key)
             return None
         return template if _check_jinja(d, template, key) else None
     if not jinja:

@@ -15,7 +15,7 @@ from peftc.compiler.launchfiles import fsdp_settings
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_local
 from peftc.compiler.resolve import ResolvedRun
 from peftc.vocab import catalog
-from peftc.vocab.chat_templates import FALLBACK
+from peftc.vocab.chat_templates import FALLBACK, JINJA, TOKENIZER_DEFAULT
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.keys import CHAT_OPTIONS
 from peftc.vocab.methods import INIT_LOFTQ, METHODS, Peft
@@ -94,9 +94,9 @@ def _chat_template(v: dict[str, Any]) -> dict[str, Any]:
     template = v["chat_template"]
     if template.startswith(FALLBACK):
         return {"chat_template": None, "chat_template_fallback": template[len(FALLBACK):]}
-    if template == "jinja":
+    if template == JINJA:
         template = v["chat_template_jinja"]
-    return {"chat_template": None if template == "tokenizer_default" else template,
+    return {"chat_template": None if template == TOKENIZER_DEFAULT else template,
             "chat_template_fallback": None}
 
 

@@ -64,7 +64,9 @@ FROM_TRL = {"llama3": "llama3", "gemma": "gemma", "gemma3": "gemma3", "gemma4": 
             "deepseek_v3": "deepseekv3", "cohere": "cohere"}
 
 NAMED: tuple[str, ...] = (*WRITTEN, *FROM_TRL)
-FALLBACK = "tokenizer_default_fallback_"  # + a name: the tokenizer's own, else the named one
+TOKENIZER_DEFAULT = "tokenizer_default"  # the tokenizer's own template (Axolotl's default)
+FALLBACK = f"{TOKENIZER_DEFAULT}_fallback_"  # + a name: the tokenizer's own, else the named one
+JINJA = "jinja"  # the template is chat_template_jinja's text (or the file it names)
 
 
 def template_text(name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from peftc.diagnostics import ERROR, WARNING
 from peftc.vocab import datasets, methods, schedulers
-from peftc.vocab.chat_templates import NAMED
+from peftc.vocab.chat_templates import FALLBACK, JINJA, NAMED, TOKENIZER_DEFAULT
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.deepspeed import PRESETS as DS_PRESETS
 from peftc.vocab.families import FAMILIES
@@ -581,11 +581,11 @@ SETTINGS: tuple[Key, ...] = (
                  "directory (Axolotl: the working directory only); a path that can only be "
                  "local (./, ../, ~, a data-file suffix) and is in neither is an error that "
                  "names both places.")),
-    Key("chat_template", _t("string", "Chat template: tokenizer_default (the tokenizer's own), "
-                            "a name (" + ", ".join(NAMED) + "), tokenizer_default_fallback_"
-                            "<name> (the tokenizer's own, else the named one), jinja (with "
+    Key("chat_template", _t("string", f"Chat template: {TOKENIZER_DEFAULT} (the tokenizer's "
+                            f"own), a name ({', '.join(NAMED)}), {FALLBACK}<name> (the "
+                            f"tokenizer's own, else the named one), {JINJA} (with "
                             "chat_template_jinja), or the Jinja template itself.",
-                            "tokenizer_default", axolotl=True, group="data"),
+                            TOKENIZER_DEFAULT, axolotl=True, group="data"),
         run="tokenizer.chat_template",
         differs=("phi_3 and phi_35 are Phi-3's own templates, as TRL keeps them: they end the "
                  "conversation with the EOS, which Axolotl's copies leave out (and Axolotl's "
