@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from typing import Any
 import yaml
 
 from peftc.diagnostics import UsageError
+from peftc.vocab.catalog import TINY_LLAMA
+from peftc.vocab.families import LLAMA_LIKE, size_of_name
 from peftc.vocab.methods import METHODS, Peft
 
 GB = 1024**3
@@ -48,12 +49,11 @@ class Shape:
         return self.hidden // self.heads
 
     def linears(self) -> dict[str, tuple[int, int]]:
+        """(in, out) features of a Llama-like layer's projections, by module name."""
         kv = self.kv_heads * self.head_dim
-        return {"q_proj": (self.hidden, self.hidden), "k_proj": (self.hidden, kv),
-                "v_proj": (self.hidden, kv), "o_proj": (self.hidden, self.hidden),
-                "gate_proj": (self.hidden, self.intermediate),
-                "up_proj": (self.hidden, self.intermediate),
-                "down_proj": (self.intermediate, self.hidden)}
+        h, i = self.hidden, self.intermediate
+        return dict(zip(LLAMA_LIKE, ((h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h)),
+                        strict=True))
 
     @property
     def layer_params(self) -> int:
@@ -88,7 +88,7 @@ def _shape_from_config(cfg: dict[str, Any]) -> Shape:
 
 
 def model_shape(name: str) -> Shape | None:
-    if name == "peftc:tiny-llama":
+    if name == TINY_LLAMA:
         from peftc.runtime.tiny_model import TINY_LLAMA_CONFIG, VOCAB_SIZE
 
         return _shape_from_config({**TINY_LLAMA_CONFIG, "vocab_size": VOCAB_SIZE})
@@ -97,9 +97,8 @@ def model_shape(name: str) -> Shape | None:
         return _shape_from_config(json.loads(config.read_text(encoding="utf-8")))
     if name.lower() in KNOWN:
         return KNOWN[name.lower()]
-    m = re.search(r"(\d+(?:\.\d+)?)\s*[bB]\b", name.replace("-", " ").replace("_", " "))
-    if m:  # a Llama-like shape of that size (hidden grows with the square root of size)
-        billions = float(m.group(1))
+    billions = size_of_name(name)
+    if billions:  # a Llama-like shape of that size (hidden grows with the square root of size)
         hidden = int(round(4096 * (billions / 7) ** 0.5 / 128) * 128)
         layers = max(2, round(32 * billions / 7 / (hidden / 4096) ** 2))
         return Shape(hidden, int(hidden * 2.6875), layers, hidden // 128, hidden // 128, 32000)

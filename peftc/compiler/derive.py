@@ -84,7 +84,7 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
     if not d.given("base_model"):
         d.problem("E201", "'base_model' is required (a hub id, a local folder, or "
                   "peftc:tiny-llama)", "base_model")
-        v["base_model"] = "peftc:tiny-llama"
+        v["base_model"] = catalog.TINY_LLAMA
     for step in (_model, _checkpointing, _adapter, _new_tokens, _unfrozen, _lora_model_dir,
                  _batch, _schedule, _data, _conflicts):
         reads.start(v)  # a problem is dropped when its step read a value left out

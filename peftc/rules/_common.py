@@ -12,8 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peftc.vocab.catalog import TINY_LLAMA
 from peftc.vocab.datasets import Trainer
-from peftc.vocab.families import FAMILIES
+from peftc.vocab.families import FAMILIES, size_of_name
 from peftc.vocab.methods import Method, method
 
 if TYPE_CHECKING:
@@ -81,8 +82,6 @@ def warmup_steps(run: ResolvedRun) -> int | None:
 
 
 # -- model facts from the model id -----------------------------------------------------------
-_SIZE = re.compile(r"(?:^|[-_/.\s])(\d+(?:\.\d+)?)\s*([bm])(?=$|[-_.\s])", re.IGNORECASE)
-_MOE = re.compile(r"\d+\s*x\s*\d+(?:\.\d+)?\s*b", re.IGNORECASE)
 _CONTEXT_K = re.compile(r"(?:^|[-_.])(\d+)k(?=$|[-_.])", re.IGNORECASE)
 
 
@@ -91,22 +90,14 @@ def model_name(run: ResolvedRun) -> str:
 
 
 def model_size_b(run: ResolvedRun) -> float | None:
-    """Parameters in billions read from the model id ('7b', '70B', '1.5B', '135M'); None when
-    the id does not say, or for mixture-of-experts ids ('8x7B') whose active size differs."""
-    name = model_name(run)
-    if _MOE.search(name):
-        return None
-    m = _SIZE.search(name)
-    if not m:
-        return None
-    value = float(m.group(1))
-    return value / 1000 if m.group(2).lower() == "m" else value
+    """Parameters in billions read from the model id (``families.size_of_name``)."""
+    return size_of_name(model_name(run))
 
 
 def native_context(run: ResolvedRun) -> tuple[int, str] | None:
     """(native context length, where the number comes from) for the run's model."""
     v = run.values
-    if v.get("base_model") == "peftc:tiny-llama":
+    if v.get("base_model") == TINY_LLAMA:
         return 1024, "the embedded tiny model"  # TINY_LLAMA_CONFIG max_position_embeddings
     if run.model_config is not None and run.model_config.context is not None:
         return run.model_config.context, "the model's config.json"

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-TINY_LLAMA = "peftc:tiny-llama"
+from peftc.vocab.catalog import TINY_LLAMA
+
 ASSETS = Path(__file__).parent / "assets" / "tiny-llama"
 TINY_LLAMA_SEED = 1234
 # A short deterministic pretraining on English text (the Python documentation topics that ship

@@ -75,7 +75,8 @@ def task_layer(task: str) -> dict[str, Any]:
     return {k: v for k, v in TASKS[task].items() if not k.startswith("_")}
 
 
-EMBEDDED_MODELS = {"peftc:tiny-llama": "llama"}
+TINY_LLAMA = "peftc:tiny-llama"  # the embedded model (peftc/runtime/tiny_model.py builds it)
+EMBEDDED_MODELS = {TINY_LLAMA: "llama"}  # -> its family
 
 # chat_template names besides a Jinja string; the runtime maps each to its template
 

@@ -45,13 +45,14 @@ class Family:
         return frozenset({*self.targets, *self.ia3, *self.embeddings})
 
 
-_LLAMA_LIKE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Llama's projections, in this order: query, key, value, output; gate, up, down
+LLAMA_LIKE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")  # MoE: experts are not linear layers
 _EMBEDDINGS = ("embed_tokens", "lm_head")
 
 
 def _llama_like(model_type: str, names: str, layer: str, context: int, **facts: Any) -> Family:
-    return Family((model_type,), names, _LLAMA_LIKE, ("k_proj", "v_proj", "down_proj"),
+    return Family((model_type,), names, LLAMA_LIKE, ("k_proj", "v_proj", "down_proj"),
                   ("down_proj",), _EMBEDDINGS, layer, context, **facts)
 
 
@@ -115,6 +116,23 @@ FAMILIES: dict[str, Family] = {
 # config.json model_type -> family
 BY_MODEL_TYPE = {t: name for name, fam in FAMILIES.items() for t in fam.model_types}
 _NAMES = [(name, re.compile(fam.names)) for name, fam in FAMILIES.items()]
+
+
+_SIZE = re.compile(r"(?:^|[-_/.\s])(\d+(?:\.\d+)?)\s*([bm])(?=$|[-_.\s])", re.IGNORECASE)
+_MOE = re.compile(r"\d+\s*x\s*\d+(?:\.\d+)?\s*b", re.IGNORECASE)
+
+
+def size_of_name(model_id: str) -> float | None:
+    """Parameters in billions read from a model id ('7b', '70B', '1.5B', '135M'); None when
+    the id does not say, or for mixture-of-experts ids ('8x7B') whose active size differs."""
+    name = model_id.rstrip("/").rsplit("/", 1)[-1]
+    if _MOE.search(name):
+        return None
+    m = _SIZE.search(name)
+    if not m:
+        return None
+    value = float(m.group(1))
+    return value / 1000 if m.group(2).lower() == "m" else value
 
 
 def family_of_name(model_id: str) -> str | None:
