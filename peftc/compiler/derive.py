@@ -333,10 +333,10 @@ def _adapter(d: _Deriver) -> None:
                     "peft_init_lora_weights"), 0)
         v["loftq_config"] = cfg
     if record.quantizes and v.get("load_in_8bit"):
-        d.problem("E203", "adapter 'qlora' loads the base model in 4 bits, but load_in_8bit "
-                  "is on", "load_in_8bit")
+        d.problem("E203", f"adapter '{method}' loads the base model in 4 bits, but "
+                  "load_in_8bit is on", "load_in_8bit")
     if record.quantizes and not v.get("load_in_4bit"):
-        d.problem("E203", "adapter 'qlora' needs load_in_4bit: true", "load_in_4bit",
+        d.problem("E203", f"adapter '{method}' needs load_in_4bit: true", "load_in_4bit",
                   "remove load_in_4bit: false, or use adapter: lora")
     if v.get("load_in_4bit") and v.get("load_in_8bit"):
         d.problem("E203", "load_in_4bit and load_in_8bit are both on; pick one", "load_in_8bit")
