@@ -51,7 +51,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
     for path in specs:
         checked += 1
         diags.extend(lint_file(path, config, args.max_runs))
-    _out(render(diags, args.format))
+    if args.format == "sarif":  # a SARIF log describes the rules: it reads their registry
+        from peftc import __version__, sarif
+
+        _out(sarif.render(diags, __version__))
+    else:
+        _out(render(diags, args.format))
     errors = sum(d.is_error for d in diags)
     warnings = sum(d.severity == "warning" for d in diags)
     if args.format == "text" and not args.quiet:

@@ -100,13 +100,9 @@ def sort_key(d: Diagnostic) -> tuple[str, int, int, int, str]:
 
 
 def render(diagnostics: Iterable[Diagnostic], fmt: str = "text") -> str:
-    """Render diagnostics as ``text`` (one per line), ``json`` (a list), ``github``
-    (workflow annotations) or ``sarif`` (a SARIF 2.1.0 log)."""
+    """Render diagnostics as ``text`` (one per line), ``json`` (a list) or ``github``
+    (workflow annotations); ``peftc.sarif`` renders a SARIF log."""
     diags = sorted(diagnostics, key=sort_key)
-    if fmt == "sarif":
-        from peftc import __version__, sarif
-
-        return sarif.render(diags, __version__)
     if fmt == "json":
         return json.dumps([d.as_dict() for d in diags], indent=2)
     if fmt == "github":

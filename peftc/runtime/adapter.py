@@ -189,41 +189,12 @@ class AdaLoraBudgetCallback(TrainerCallback):
         model.base_model.update_and_allocate(state.global_step)
 
 
-def base_parameters(model: Any) -> dict[str, Any]:
-    """The base model's parameters by the names the model spells them: PEFT's prefix and its
-    ``base_layer`` wrapper left out, tied parameters under each of their names."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return {name.replace(".base_layer", ""): param
-            for name, param in base.named_parameters(remove_duplicate=False)}
-
-
-def load_base_tensors(model: Any, path: Path) -> bool:
-    """Copy the tensors saved at ``path`` under base-model names (ReLoRA's merged restarts,
-    unfrozen parameters) into a base or PEFT-wrapped model; False when there is no file."""
-    if not path.exists():
-        return False
-    from safetensors.torch import load_file
-
-    copy_base_tensors(model, load_file(str(path)))
-    return True
-
-
-def copy_base_tensors(model: Any, tensors: dict[str, Any]) -> None:
-    """Copy ``tensors``, by base-model name, into a base or PEFT-wrapped model."""
-    import torch
-
-    named = base_parameters(model)
-    with torch.no_grad():
-        for name, value in tensors.items():
-            named[name].copy_(value)
-
-
 def adapter_callbacks(section: dict[str, Any], relora_full: dict[str, Any] | None = None,
                       ) -> list[Any]:
     """The training callbacks the adapter needs (AdaLoRA budget, ReLoRA restarts, into
     ``relora_full`` on a quantized base)."""
     callbacks: list[Any] = []
-    if section["peft_class"] == "AdaLoraConfig":
+    if section["peft_class"] == Peft.ADALORA.value:
         callbacks.append(AdaLoraBudgetCallback())
     if section.get("relora"):
         from peftc.runtime.relora import ReLoraCallback

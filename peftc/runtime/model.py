@@ -308,3 +308,32 @@ def load_model(
     if checkpointing:
         model.config.use_cache = False
     return model
+
+
+def base_parameters(model: Any) -> dict[str, Any]:
+    """The base model's parameters by the names the model spells them: PEFT's prefix and its
+    ``base_layer`` wrapper left out, tied parameters under each of their names."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {name.replace(".base_layer", ""): param
+            for name, param in base.named_parameters(remove_duplicate=False)}
+
+
+def load_base_tensors(model: Any, path: Path) -> bool:
+    """Copy the tensors saved at ``path`` under base-model names (ReLoRA's merged restarts,
+    unfrozen parameters) into a base or PEFT-wrapped model; False when there is no file."""
+    if not path.exists():
+        return False
+    from safetensors.torch import load_file
+
+    copy_base_tensors(model, load_file(str(path)))
+    return True
+
+
+def copy_base_tensors(model: Any, tensors: dict[str, Any]) -> None:
+    """Copy ``tensors``, by base-model name, into a base or PEFT-wrapped model."""
+    import torch
+
+    named = base_parameters(model)
+    with torch.no_grad():
+        for name, value in tensors.items():
+            named[name].copy_(value)

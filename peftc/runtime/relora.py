@@ -27,8 +27,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from peftc.runtime.adapter import copy_base_tensors
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.runtime.model import copy_base_tensors
 
 log = logging.getLogger("peftc.runtime")
 

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from peftc.runtime.adapter import base_parameters, load_base_tensors
 from peftc.runtime.errors import RuntimeConfigError
+from peftc.runtime.model import base_parameters, load_base_tensors
 
 UNFROZEN = "unfrozen_parameters.safetensors"
 
