@@ -9,8 +9,9 @@ from peftc.diagnostics import UsageError
 
 def explain_key(spec_path: str, key: str, run_id: str | None) -> str:
     from peftc.compiler import resolve_spec
+    from peftc.compiler.layers import Layer
 
-    compiled = resolve_spec(spec_path, history=True)
+    compiled = resolve_spec(spec_path)
     runs = compiled.runs
     if run_id:
         runs = [r for r in runs if r.run_id == run_id or r.run_id.startswith(run_id)]
@@ -33,11 +34,11 @@ def explain_key(spec_path: str, key: str, run_id: str | None) -> str:
         lines.append(f"{head}{key} = {json.dumps(value)}")
         lines.append(f"  source: {src.label}")
         chain = [f"{label}: {json.dumps(v)}" for label, v in run.history.get(key, [])]
-        if src.kind == "derived":
+        if src.layer is Layer.DERIVED:
             chain.append(f"{src.label} = {json.dumps(value)}")
         if len(chain) > 1:
             lines.append("  chain:  " + "\n      <  ".join(chain))
-        if src.kind not in ("spec",):
+        if src.layer not in (Layer.SPEC, Layer.STAGE):
             lines.append(f"  reported at: {where}")
     return "\n".join(lines)
 

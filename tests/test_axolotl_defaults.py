@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from peftc.compiler import resolve_spec
+from peftc.compiler.layers import Layer
 from peftc.diagnostics import PeftcError
 
 # The smallest config Axolotl's LoRA examples share.
@@ -25,8 +26,8 @@ micro_batch_size: 2
 def test_no_profile_applies_without_a_task_plugin(write_spec):
     [run] = resolve_spec(write_spec(MINIMAL)).runs
     assert run.values["profile"] == "none"
-    kinds = {run.source(k).kind for k in run.values}
-    assert not kinds & {"profile", "task"}
+    layers = {run.source(k).layer for k in run.values}
+    assert not layers & {Layer.PROFILE, Layer.TASK}
 
 
 def test_a_task_plugin_brings_its_profile(write_spec):
@@ -41,7 +42,7 @@ def test_an_empty_key_means_unset(write_spec):
     [run] = resolve_spec(spec).runs
     for key in ("sequence_len", "lora_dropout"):
         assert run.values[key] == plain.values[key]
-        assert run.source(key).kind == "default"
+        assert run.source(key).layer is Layer.DEFAULT
 
 
 def test_an_empty_unknown_key_is_still_a_typo(write_spec):

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peftc.compiler.resolve import ResolvedRun, Resolver, dedupe
+from peftc.compiler.resolve import Resolver, dedupe
+from peftc.compiler.resolved import ResolvedRun
 from peftc.compiler.specfile import Spec, load_spec
 from peftc.diagnostics import Diagnostic, PeftcError
 from peftc.limits import MAX_RUNS
@@ -58,12 +59,12 @@ def _check_sets(sets: dict[str, Any]) -> None:
 
 
 def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
-                 out_root: Path | None = None, *, history: bool = False,
+                 out_root: Path | None = None, *,
                  max_runs: int = MAX_RUNS, resolve_models: bool = False,
                  keep_going: bool = False) -> Compiled:
-    """Load, validate and resolve every run of a spec (no files written). With ``history``,
-    each run also records the value every layer gave each key (for `peftc explain`); with
-    ``resolve_models``, a model's config.json is read from the hub when it is not local.
+    """Load, validate and resolve every run of a spec (no files written). Each run records
+    the value every layer gave each key (for `peftc explain`). With ``resolve_models``, a
+    model's config.json is read from the hub when it is not local.
 
     Errors raise one PeftcError with every finding, unless ``keep_going`` (lint): then they
     are in ``Compiled.errors`` and the runs, resolved from the values that validated, are
@@ -72,7 +73,6 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
     spec = load_spec(path)
     try:
         resolver = Resolver(spec, sets, out_root, max_runs, resolve_models)
-        resolver.track_history = history
         runs = resolver.runs()
     except PeftcError as exc:  # one pass: the loading warnings are reported with the errors
         raise PeftcError([*spec.warnings, *spec.errors, *exc.diagnostics],

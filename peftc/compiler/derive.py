@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import peek, reads, runconfig
+from peftc.compiler.layers import Layer, Source, derived
 from peftc.compiler.paths import (
     ELSEWHERE_HINT,
     WHERE_HINT,
@@ -22,7 +23,7 @@ from peftc.compiler.paths import (
     looks_local,
     tried,
 )
-from peftc.compiler.resolve import RANK, ResolvedRun, Source
+from peftc.compiler.resolved import ResolvedRun
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES
 from peftc.vocab import catalog
@@ -64,7 +65,7 @@ class _Deriver:
     def set(self, key: str, value: Any, formula: str, *inputs: str) -> None:
         loc = self.run.loc(inputs[0]) if inputs else (self.run.spec_file, 1, 1)
         self.v[key] = value
-        self.run.sources[key] = Source(f"derived: {formula}", loc, RANK["derived"])
+        self.run.sources[key] = derived(formula, loc)
 
     def problem(self, code: str, message: str, key: str, hint: str | None = None,
                 severity: str = ERROR) -> None:
@@ -101,8 +102,8 @@ def _model(d: _Deriver) -> None:
                   "in Axolotl: the repository's code picks the class", "model_type",
                   "remove model_type, or trust_remote_code", severity=WARNING)
         d.set("model_type", "AutoModelForCausalLM", "trust_remote_code: true", "model_type")
-    if v.get("flash_attention") and d.run.source("attn_implementation").rank < \
-            d.run.source("flash_attention").rank:
+    if v.get("flash_attention") and d.run.source("flash_attention").above(
+            d.run.source("attn_implementation")):
         d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
               "flash_attention")
     fam = FAMILIES.get(v.get("model_family") or "")
@@ -245,7 +246,7 @@ def _lora_model_dir(d: _Deriver) -> None:
             mine, list) else theirs == mine
         if same or (field in ("use_dora", "use_rslora") and not theirs and not mine):
             continue
-        if d.run.source(key).kind not in ("default", "derived"):
+        if d.run.source(key).layer not in (Layer.DEFAULT, Layer.DERIVED):
             d.problem("W209", f"{key} {mine} is not the adapter's: lora_model_dir's "
                       f"adapter_config.json has {field} {theirs}, which decides (as in Axolotl)",
                       key, "remove the key, or start a fresh adapter", severity=WARNING)
@@ -308,7 +309,7 @@ def _adapter(d: _Deriver) -> None:
         else:  # Axolotl would target nothing, and PEFT would fail
             _family_default(d, "lora_target_modules", "targets", "projections")
     if record.axolotl and not record.quantizes and v.get("load_in_4bit") and \
-            d.run.source("adapter").kind != "default":
+            d.run.source("adapter").layer is not Layer.DEFAULT:
         # Axolotl builds a BitsAndBytesConfig for adapter: qlora only
         d.problem("W207", "adapter: lora with load_in_4bit: true loads the model unquantized, "
                   "as Axolotl does (only adapter: qlora quantizes to 4 bits)", "load_in_4bit",
@@ -330,7 +331,7 @@ def _adapter(d: _Deriver) -> None:
             if k not in cfg:
                 cfg[k] = default
                 d.run.sources[f"loftq_config.{k}"] = Source("default", d.run.loc(
-                    "peft_init_lora_weights"), 0)
+                    "peft_init_lora_weights"), Layer.DEFAULT)
         v["loftq_config"] = cfg
     if record.quantizes and v.get("load_in_8bit"):
         d.problem("E203", f"adapter '{method}' loads the base model in 4 bits, but "
@@ -385,7 +386,7 @@ def _batch(d: _Deriver) -> None:
     target = v.get("global_batch_size")
     per_device = v.get("batch_size")
     if per_device is not None:  # Axolotl's: GA = batch_size // micro_batch_size
-        if run.source("gradient_accumulation_steps").kind != "default":
+        if run.source("gradient_accumulation_steps").layer is not Layer.DEFAULT:
             d.problem("E209", "set only one of gradient_accumulation_steps and batch_size "
                       "(Axolotl refuses both too)", "batch_size")
         elif target is not None:
@@ -401,21 +402,21 @@ def _batch(d: _Deriver) -> None:
     if target is not None:
         ga_src = run.source("gradient_accumulation_steps")
         gbs_src = run.source("global_batch_size")
-        derived, formula = accumulation(target, mbs, ngpu)
-        if gbs_src.rank >= ga_src.rank or ga_src.kind == "default":
-            if ga_src.rank == gbs_src.rank and ga_src.kind != "default" and \
-                    v["gradient_accumulation_steps"] != derived:
+        accum, formula = accumulation(target, mbs, ngpu)
+        if not ga_src.above(gbs_src) or ga_src.layer is Layer.DEFAULT:
+            if ga_src.layer is gbs_src.layer and ga_src.layer is not Layer.DEFAULT and \
+                    v["gradient_accumulation_steps"] != accum:
                 d.problem("E209", f"gradient_accumulation_steps "
                           f"{v['gradient_accumulation_steps']} contradicts global_batch_size "
-                          f"{target} = {formula} = {derived}", "gradient_accumulation_steps",
+                          f"{target} = {formula} = {accum}", "gradient_accumulation_steps",
                           "set one of the two")
-            d.set("gradient_accumulation_steps", derived, formula, "global_batch_size")
+            d.set("gradient_accumulation_steps", accum, formula, "global_batch_size")
     ga = v["gradient_accumulation_steps"]
     eff = ga * mbs * ngpu
     d.set("effective_global_batch_size", eff, f"{ga} * {mbs} * {ngpu}",
           "gradient_accumulation_steps")
-    if target is not None and eff != target and run.source("gradient_accumulation_steps").kind \
-            == "derived":
+    if target is not None and eff != target and \
+            run.source("gradient_accumulation_steps").layer is Layer.DERIVED:
         d.problem("W201", f"effective global batch {eff} differs from global_batch_size "
                   f"{target} (micro_batch_size {mbs} x num_gpus {ngpu} does not divide it)",
                   "global_batch_size", severity=WARNING)
@@ -428,11 +429,11 @@ def _schedule(d: _Deriver) -> None:
             "min_lr" not in kwargs:
         kwargs["min_lr_rate"] = v["cosine_min_lr_ratio"]
         v["lr_scheduler_kwargs"] = kwargs
-        d.run.sources["lr_scheduler_kwargs.min_lr_rate"] = Source(
-            "derived: cosine_min_lr_ratio", d.run.loc("cosine_min_lr_ratio"), RANK["derived"])
+        d.run.sources["lr_scheduler_kwargs.min_lr_rate"] = derived(
+            "cosine_min_lr_ratio", d.run.loc("cosine_min_lr_ratio"))
     elif "lr_scheduler_kwargs" not in v or v["lr_scheduler_kwargs"] is None:
         v["lr_scheduler_kwargs"] = kwargs
-    if v.get("max_steps") is not None and d.run.source("num_epochs").kind != "default":
+    if v.get("max_steps") is not None and d.run.source("num_epochs").layer is not Layer.DEFAULT:
         d.problem("W202", f"max_steps {v['max_steps']} and num_epochs {v['num_epochs']} are "
                   "both set; max_steps wins", "num_epochs", severity=WARNING)
     if not d.given("warmup_steps") and not d.given("warmup_ratio"):
@@ -523,7 +524,8 @@ def _best_checkpoint(d: _Deriver) -> None:
         return
     eval_steps, save_steps = v.get("eval_steps"), v.get("save_steps")
     written = [k for k in _SAVE_KEYS
-               if d.run.source(k).kind not in ("default", "derived") and v.get(k) is not None]
+               if d.run.source(k).layer not in (Layer.DEFAULT, Layer.DERIVED)
+               and v.get(k) is not None]
     ratio = save_steps / eval_steps if eval_steps and save_steps else 1.0
     if not written:
         d.set("save_strategy", v["eval_strategy"], f"{key}: a save at each evaluation, to "
@@ -791,8 +793,9 @@ def _conflicts(d: _Deriver) -> None:
                   "refuses both too)", fsdp)
     if v.get("bf16") is True and v.get("fp16") is True:
         d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
-    if v.get("warmup_steps") is not None and d.run.source("warmup_ratio").kind != "default" \
-            and d.run.source("warmup_steps").kind != "derived" and v.get("warmup_ratio"):
+    if v.get("warmup_steps") is not None and \
+            d.run.source("warmup_ratio").layer is not Layer.DEFAULT and \
+            d.run.source("warmup_steps").layer is not Layer.DERIVED and v.get("warmup_ratio"):
         d.problem("W203", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
                   f"{v['warmup_ratio']} are both set; warmup_steps wins", "warmup_ratio",
                   severity=WARNING)

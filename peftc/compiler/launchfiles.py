@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from peftc.compiler.paths import WHERE_HINT, candidates, find_local, tried
-from peftc.compiler.resolve import ResolvedRun
+from peftc.compiler.resolved import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
 from peftc.vocab.deepspeed import AXOLOTL_FILES, PRESETS
 from peftc.vocab.families import FAMILIES

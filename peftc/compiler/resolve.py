@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from peftc.compiler import modelconfig
+from peftc.compiler.layers import Layer, Overlay, Source, derived, merge, schema_defaults
 from peftc.compiler.modelconfig import ModelConfig
 from peftc.compiler.paths import looks_local
 from peftc.compiler.reads import ReadLog
+from peftc.compiler.resolved import ResolvedRun
 from peftc.compiler.specfile import Spec, canonical
 from peftc.compiler.sweep import (
     Point,
@@ -31,79 +32,10 @@ from peftc.compiler.sweep import (
 )
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
 from peftc.limits import MAX_RUNS
-from peftc.schema.validate import schema
 from peftc.vocab import catalog
 from peftc.vocab.methods import method
 
-Loc = tuple[str, int, int]
-DEEP = {"lr_scheduler_kwargs", "loftq_config", "fsdp"}
 _REF = re.compile(r"\$\{stages\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}")
-
-# rank of each layer kind, lowest first; derivations compare ranks (a target batch set by a
-# profile does not override gradient_accumulation_steps written in the spec)
-RANK = {"default": 0, "profile": 1, "task": 2, "method": 3, "spec": 4, "stage": 5,
-        "sweep": 6, "cli": 7, "derived": 8}
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a value came from: ``label`` for people, ``loc`` for diagnostics."""
-
-    label: str
-    loc: Loc
-    rank: int
-
-    @property
-    def kind(self) -> str:
-        return self.label.split(":", 1)[0]
-
-
-@dataclass
-class ResolvedRun:
-    """One run: every setting resolved, each with its source."""
-
-    spec_file: str
-    stage: str | None
-    point: Point
-    values: dict[str, Any]
-    sources: dict[str, Source]
-    slug: str = ""
-    run_id: str = ""
-    depends_on: list[str] = field(default_factory=list)  # run ids
-    history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # when tracked
-    stage_deps: list[str] = field(default_factory=list)  # stage names
-    model_config: ModelConfig | None = None  # the model's config.json, when at hand
-
-    def source(self, key: str) -> Source:
-        """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""
-        top = key.partition(".")[0]
-        while key:
-            if key in self.sources:
-                return self.sources[key]
-            key = key.rpartition(".")[0]
-        return Source(default_label(top), (self.spec_file, 1, 1), 0)
-
-    def loc(self, key: str) -> Loc:
-        return self.source(key).loc
-
-    @property
-    def axes(self) -> dict[str, Any]:
-        return self.point.as_dict()
-
-
-@dataclass
-class _Overlay:
-    label: str
-    rank: int
-    values: dict[str, Any]
-    locate: Any  # key path -> Loc
-    patches: list[tuple[tuple[Any, ...], Any]] = field(default_factory=list)  # dotted keys
-
-
-def schema_defaults() -> dict[str, Any]:
-    return {k: p["default"] for k, p in schema()["properties"].items()
-            if "default" in p and not k.startswith("$")
-            and k not in ("profile",)}
 
 
 class Resolver:
@@ -116,7 +48,6 @@ class Resolver:
         self.spec = spec
         self.cli = {split_key(k): v for k, v in (cli or {}).items()}
         self.out_root = out_root
-        self.track_history = False  # `peftc explain` asks for every layer's value
         self.resolve_models = resolve_models  # read config.json from the hub when not local
         self._model_configs: dict[tuple[str, str | None],
                                   tuple[ModelConfig | None, str | None]] = {}
@@ -127,15 +58,16 @@ class Resolver:
         self.defaults = schema_defaults()
         self.spec_dir = spec.path.resolve().parent
         main_loc = (spec.file, 1, 1)
-        self.default_overlay = _Overlay("default", 0, self.defaults, lambda p: main_loc)
+        self.default_overlay = Overlay(Layer.DEFAULT, "default", self.defaults,
+                                       lambda p: main_loc)
         self.stages: dict[str, Any] = spec.structure.get("stages", {})
         sweep = spec.structure.get("sweep", {})
         self.axes, self.excludes = parse(sweep, spec.locate_structural, self.stages)
         self.points = self._points(max_runs)
         self.profiles = {**catalog.PROFILES, **spec.structure.get("profiles", {})}
         self._spec_overlays = [
-            _Overlay(f"spec:{layer.doc.file}", RANK["spec"], layer.settings,
-                     layer.locate) for layer in spec.layers]
+            Overlay(Layer.SPEC, f"spec:{layer.doc.file}", layer.settings, layer.locate)
+            for layer in spec.layers]
 
     def model_config(self, base_model: str, revision: str | None
                      ) -> tuple[ModelConfig | None, str | None]:
@@ -197,7 +129,7 @@ class Resolver:
         return out
 
     # -- layering ------------------------------------------------------------------------
-    def _upper(self, point: Point, stage: str | None) -> list[_Overlay]:
+    def _upper(self, point: Point, stage: str | None) -> list[Overlay]:
         spec = self.spec
         layers = list(self._spec_overlays)
         if stage is not None:
@@ -207,7 +139,7 @@ class Resolver:
                 first = _names.get(path[0], path[0]) if path else None
                 return spec.locate_structural(("stages", _stage, first, *path[1:]))
 
-            layers.append(_Overlay(f"stage:{stage}", RANK["stage"], settings, locate_stage))
+            layers.append(Overlay(Layer.STAGE, f"stage:{stage}", settings, locate_stage))
         sweep_vals: dict[str, Any] = {}
         patches: list[tuple[tuple[Any, ...], Any]] = []
         for dotted, value in point.values:
@@ -226,18 +158,18 @@ class Resolver:
                         return loc
                 return (spec.file, 1, 1)
 
-            layers.append(_Overlay("sweep", RANK["sweep"], sweep_vals, locate_sweep, patches))
+            layers.append(Overlay(Layer.SWEEP, "sweep", sweep_vals, locate_sweep, patches))
         if self.cli:
             top = {p[0]: v for p, v in self.cli.items() if len(p) == 1}
             dotted_cli = [(p, v) for p, v in self.cli.items() if len(p) > 1]
-            layers.append(_Overlay("cli", RANK["cli"], top, lambda p: ("<command line>", 0, 0),
-                                   dotted_cli))
+            layers.append(Overlay(Layer.CLI, "cli", top, lambda p: ("<command line>", 0, 0),
+                                  dotted_cli))
         return layers
 
     def _resolve(self, point: Point, stage: str | None) -> ResolvedRun:
         upper = self._upper(point, stage)
 
-        def pick(key: str) -> tuple[Any, _Overlay | None]:
+        def pick(key: str) -> tuple[Any, Overlay | None]:
             for layer in reversed(upper):
                 if key in layer.values:
                     return layer.values[key], layer
@@ -245,7 +177,7 @@ class Resolver:
 
         adapter, _ = pick("adapter")
         task, task_layer = pick("task")
-        lower: list[_Overlay] = [self.default_overlay]
+        lower: list[Overlay] = [self.default_overlay]
         profile = self.spec.structure.get("profile", "auto")
         cli_profile = self.cli.get(("profile",))
         profile = cli_profile or profile
@@ -262,34 +194,29 @@ class Resolver:
                     f"{did_you_mean(profile, self.profiles)}", file=f, line=ln, col=c))
             else:
                 values, _ = canonical(self.profiles[profile])
-                lower.append(_Overlay(f"profile:{profile}", RANK["profile"], values,
-                                      lambda p, _l=prof_loc: _l))
+                lower.append(Overlay(Layer.PROFILE, f"profile:{profile}", values,
+                                     lambda p, _l=prof_loc: _l))
         if task is not None and task in catalog.TASKS:
             tloc = task_layer.locate(("task",)) if task_layer else (self.spec.file, 1, 1)
-            lower.append(_Overlay(f"task:{task}", RANK["task"], catalog.task_layer(task),
-                                  lambda p, _l=tloc: _l))
+            lower.append(Overlay(Layer.TASK, f"task:{task}", catalog.task_layer(task),
+                                 lambda p, _l=tloc: _l))
         if (record := method(adapter)) is not None:
             _, alayer = pick("adapter")
             aloc = alayer.locate(("adapter",)) if alayer else (self.spec.file, 1, 1)
-            lower.append(_Overlay(f"method:{adapter}", RANK["method"], dict(record.preset),
-                                  lambda p, _l=aloc: _l))
+            lower.append(Overlay(Layer.METHOD, f"method:{adapter}", dict(record.preset),
+                                 lambda p, _l=aloc: _l))
         values: dict[str, Any] = {}
         sources: dict[str, Source] = {}
+        history: dict[str, list[tuple[str, Any]]] = {}
         for layer in (*lower, *upper):
-            _merge(values, sources, layer)
+            merge(values, sources, history, layer)
         if self.spec.left_out:  # lint's one pass: checks note what they read
             values = ReadLog(values)
-        run = ResolvedRun(self.spec.file, stage, point, values, sources)
-        if self.track_history:
-            for layer in (*lower, *upper):
-                for key, value in layer.values.items():
-                    run.history.setdefault(key, []).append((_label(layer, (key,)), value))
-                for path, value in layer.patches:
-                    run.history.setdefault(".".join(map(str, path)), []).append(
-                        (_label(layer, path), value))
+        run = ResolvedRun(self.spec.file, stage, point, values, sources, history=history)
         run.values["profile"] = profile
-        sources["profile"] = Source("spec" if "profile" in self.spec.structure else "default",
-                                    prof_loc, RANK["spec"])
+        written = "profile" in self.spec.structure
+        sources["profile"] = Source("spec" if written else "default", prof_loc,
+                                    Layer.SPEC if written else Layer.DEFAULT)
         if stage is not None:
             deps = self.stages[stage].get("depends_on", [])
             refs = [m.group(1) for v in values.values() if isinstance(v, str)
@@ -366,9 +293,8 @@ class Resolver:
             dep = next((d for d in done.values() if m and d.run_id == m.group(1)), None)
             chain = [*(dep.values.get("sft_adapter_chain") or []), sft] if dep else [sft]
             run.values["sft_adapter_chain"] = chain
-            run.sources["sft_adapter_chain"] = Source(
-                "derived: adapters to merge before training, in order", run.loc("sft_adapter"),
-                RANK["derived"])
+            run.sources["sft_adapter_chain"] = derived(
+                "adapters to merge before training, in order", run.loc("sft_adapter"))
 
     def _check_shared_wandb_run(self, runs: list[ResolvedRun]) -> None:
         """One W&B run id for several runs would interleave their curves in one W&B run."""
@@ -392,8 +318,8 @@ class Resolver:
         multi = len(self.points) > 1 or len(self.stages) > 1
         if given is None:
             run.values["output_dir"] = str(root / "runs" / run.run_id / "output")
-            run.sources["output_dir"] = Source("derived: OUT/runs/<run_id>/output",
-                                               (self.spec.file, 1, 1), RANK["derived"])
+            run.sources["output_dir"] = derived("OUT/runs/<run_id>/output",
+                                                (self.spec.file, 1, 1))
         else:
             base = Path(given)
             if not base.is_absolute():
@@ -425,7 +351,7 @@ class Resolver:
     @staticmethod
     def _hash(run: ResolvedRun) -> str:
         canon = {k: v for k, v in run.values.items() if k != "sft_adapter_chain" and (
-            k != "output_dir" or run.sources[k].kind != "derived")}
+            k != "output_dir" or run.sources[k].layer is not Layer.DERIVED)}
         blob = json.dumps([run.stage, canon, run.depends_on], sort_keys=True, default=str,
                           separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
@@ -442,67 +368,6 @@ def _short(value: Any) -> str:
     text = str(value).rstrip("/").rsplit("/", 1)[-1].lower() if isinstance(value, str) else (
         json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value))
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:24] or "x"
-
-
-def _set_path(target_dict: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
-    node: Any = target_dict
-    for i, part in enumerate(path[:-1]):
-        nxt = path[i + 1]
-        if isinstance(node, dict):
-            node = node.setdefault(part, [] if isinstance(nxt, int) else {})
-        else:
-            while len(node) <= part:
-                node.append({})
-            node = node[part]
-    if isinstance(node, list):
-        while len(node) <= path[-1]:
-            node.append(None)
-    node[path[-1]] = value
-
-
-def _merge(values: dict[str, Any], sources: dict[str, Source], layer: _Overlay) -> None:
-    for key, value in layer.values.items():
-        if key in DEEP and isinstance(value, dict) and isinstance(values.get(key), dict):
-            merged = dict(values[key])
-            for sub, subval in value.items():
-                merged[sub] = subval
-                sources[f"{key}.{sub}"] = Source(_label(layer, (key, sub)),
-                                                 layer.locate((key, sub)), layer.rank)
-            values[key] = merged
-            continue
-        values[key] = value
-        sources[key] = Source(_label(layer, (key,)), layer.locate((key,)), layer.rank)
-        if isinstance(value, dict):
-            for sub in value:
-                sources[f"{key}.{sub}"] = Source(_label(layer, (key, sub)),
-                                                 layer.locate((key, sub)), layer.rank)
-    for path, value in layer.patches:
-        # a dotted key (datasets.0.path, lr_scheduler_kwargs.min_lr_rate) sets one leaf of a
-        # copy of the lower layers' value
-        head = path[0]
-        base = json.loads(json.dumps(values[head])) if values.get(head) is not None else (
-            [] if isinstance(path[1], int) else {})
-        holder = {head: base}
-        _set_path(holder, path, value)
-        values[head] = holder[head]
-        sources[".".join(map(str, path))] = Source(_label(layer, path), layer.locate(path),
-                                                   layer.rank)
-
-
-def _label(layer: _Overlay, path: tuple[Any, ...]) -> str:
-    if layer.label.startswith(("spec:", "stage:")):
-        f, ln, c = layer.locate(path)
-        return f"spec:{f}:{ln}:{c}"
-    if layer.rank == RANK["default"]:
-        return default_label(path[0])
-    return layer.label
-
-
-def default_label(key: str) -> str:
-    """``default:axolotl`` where peftc's default is Axolotl's own, ``default:peftc`` where
-    Axolotl has none (lora_r, lora_alpha) or the key is peftc's."""
-    origin = schema()["properties"].get(key, {}).get("defaultFrom", "peftc")
-    return f"default:{origin}"
 
 
 def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:

@@ -13,7 +13,7 @@ from typing import Any
 from peftc import __version__
 from peftc.compiler.launchfiles import fsdp_settings
 from peftc.compiler.paths import LOCAL_SUFFIXES, candidates, find_local, looks_local
-from peftc.compiler.resolve import ResolvedRun
+from peftc.compiler.resolved import ResolvedRun
 from peftc.vocab import catalog
 from peftc.vocab.chat_templates import FALLBACK, JINJA, TOKENIZER_DEFAULT
 from peftc.vocab.datasets import Trainer

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from peftc.compiler.resolve import ResolvedRun
+from peftc.compiler.layers import Layer
+from peftc.compiler.resolved import ResolvedRun
 from peftc.vocab import catalog
 from peftc.vocab.methods import METHODS, Peft
 
@@ -68,8 +69,8 @@ def run_row(run: ResolvedRun) -> dict[str, Any]:
         "per_device_bs": v["micro_batch_size"], "grad_accum": v["gradient_accumulation_steps"],
         "global_bs_target": v.get("global_batch_size"), "assumed_num_gpus": v["num_gpus"],
         "effective_global_bs": v["effective_global_batch_size"],
-        "grad_accum_formula": ga_src.label.removeprefix("derived: ") if ga_src.kind ==
-        "derived" else None,
+        "grad_accum_formula": ga_src.label.removeprefix("derived: ")
+        if ga_src.layer is Layer.DERIVED else None,
         "lr": v["learning_rate"], "warmup_ratio": v.get("warmup_ratio"), "min_lr_ratio": min_lr,
         "weight_decay": v["weight_decay"], "adam_betas": f"{v['adam_beta1']},{v['adam_beta2']}",
         "optimizer": _optimizer(v), "lr_scheduler_type": v["lr_scheduler"],

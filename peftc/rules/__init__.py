@@ -18,7 +18,7 @@ from peftc.compiler import reads
 from peftc.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 
 @dataclass(frozen=True)

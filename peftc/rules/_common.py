@@ -12,26 +12,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peftc.compiler.layers import Layer
 from peftc.vocab.catalog import TINY_LLAMA
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES, size_of_name
 from peftc.vocab.methods import Method, method
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 GUIDE = "shared/seeds/004-parameter-guide.md"
 QUICKREF = "shared/seeds/002-hyperparameter-quick-reference.md"
 METHODS_DOC = "shared/seeds/003-peft-methods.md"
 QWEN_DOC = "shared/seeds/001-qwen2.5-7b-training-details.md"
 
-# where a value did not come from the user: peftc's defaults and its built-in layers
-_NOT_WRITTEN = {"default", "method", "task", "derived"}
-SPEC_RANK = 4  # resolve.RANK["spec"]: a top-level spec value (stages rank 5)
-
 def written(run: ResolvedRun, key: str) -> bool:
     """True when ``key`` was set by the user (spec, stage, sweep, profile, command line)."""
-    return key in run.sources and run.source(key).kind not in _NOT_WRITTEN
+    return key in run.sources and run.source(key).written
 
 
 def blame(run: ResolvedRun, *keys: str) -> str:
@@ -41,7 +38,7 @@ def blame(run: ResolvedRun, *keys: str) -> str:
         if written(run, key):
             return key
     for key in keys:
-        if run.source(key).kind != "default":
+        if run.source(key).layer is not Layer.DEFAULT:
             return key
     return keys[0]
 
@@ -49,7 +46,7 @@ def blame(run: ResolvedRun, *keys: str) -> str:
 def shared_top_level(run: ResolvedRun, key: str) -> bool:
     """True when ``key`` comes from the top level of a staged spec, i.e. it is shared by every
     stage; a rule about "this key does nothing in this stage" should not fire on it."""
-    return run.stage is not None and run.source(key).rank == SPEC_RANK
+    return run.stage is not None and run.source(key).layer is Layer.SPEC
 
 
 def is_dpo(run: ResolvedRun) -> bool:

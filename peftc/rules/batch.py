@@ -9,7 +9,7 @@ from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, QUICKREF, blame, is_dpo, written
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 MAX_ACCUM = 64
 SFT_LOW, SFT_HIGH = 16, 64  # the guide's SFT range

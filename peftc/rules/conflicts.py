@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
@@ -19,7 +20,7 @@ from peftc.rules._common import (
 from peftc.vocab.methods import Peft, names
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 _LORA_KEYS = ("lora_r", "lora_alpha", "lora_dropout", "lora_bias", "lora_target_modules",
               "lora_target_linear", "peft_use_dora", "peft_use_rslora",
@@ -63,12 +64,12 @@ _DPO_KEYS = ("rl_beta", "dpo_loss_type", "max_prompt_len")
 def adapter_keys(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
     method = v.get("adapter")
-    if run.source("adapter").kind == "sweep":
+    if run.source("adapter").layer is Layer.SWEEP:
         return
     for key, readers in READ_BY.items():
         if method in readers or v.get(key) is None or not written(run, key):
             continue
-        if shared_top_level(run, key) or run.source(key).kind == "sweep":
+        if shared_top_level(run, key) or run.source(key).layer is Layer.SWEEP:
             continue
         if key == "loraplus_lr_embedding" and v.get("loraplus_lr_ratio") is None:
             yield Finding(key, "loraplus_lr_embedding is ignored without loraplus_lr_ratio "
@@ -98,7 +99,7 @@ def dpo_keys(run: ResolvedRun) -> Iterator[Finding]:
         return
     for key in _DPO_KEYS:
         if run.values.get(key) is not None and written(run, key) and \
-                not shared_top_level(run, key) and run.source(key).kind != "sweep":
+                not shared_top_level(run, key) and run.source(key).layer is not Layer.SWEEP:
             yield Finding(key, f"{key} is ignored: this run is SFT (no rl: dpo)")
 
 

@@ -20,7 +20,7 @@ from peftc.rules._common import (
 from peftc.rules.lora import RL_RANKS, rank_range, size_label
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 BETA_LOW, BETA_HIGH = 0.01, 1.0
 

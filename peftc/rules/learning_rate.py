@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, QUICKREF, blame, is_dpo, is_lora
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 # LoRA SFT: the guide's range is 1e-4..5e-4; flag only well outside it
 SFT_LOW, SFT_HIGH = 1e-4, 5e-4
@@ -69,7 +70,8 @@ def dpo_sft_sized(run: ResolvedRun) -> Iterator[Finding]:
         return
     lr = run.values["learning_rate"]
     if lr >= DPO_SFT_SIZED:
-        where = "" if run.source("learning_rate").kind != "default" else " (peftc's default)"
+        default = run.source("learning_rate").layer is Layer.DEFAULT
+        where = " (peftc's default)" if default else ""
         yield Finding(blame(run, "learning_rate", "rl"),
                       f"learning_rate {num(lr)}{where} on a DPO run is SFT-sized; LoRA DPO "
                       f"uses {num(DPO_LOW)}..{num(DPO_HIGH)}")

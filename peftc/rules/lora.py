@@ -25,7 +25,7 @@ from peftc.vocab.families import FAMILIES
 from peftc.vocab.methods import INIT_LOFTQ, LOFTQ_DEFAULTS, Peft
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 
 def _adalora(run: ResolvedRun) -> bool:

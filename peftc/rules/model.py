@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.rules import Finding, rule
 from peftc.rules._common import (
     METHODS_DOC,
@@ -21,7 +22,7 @@ from peftc.vocab.families import FAMILIES
 from peftc.vocab.methods import Peft
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 
 def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
@@ -106,7 +107,7 @@ def tied_head(run: ResolvedRun) -> Iterator[Finding]:
       bad="base_model: meta-llama/Llama-2-7b-hf\nsequence_len: 8192",
       good="base_model: meta-llama/Llama-2-7b-hf\nsequence_len: 4096")
 def beyond_context(run: ResolvedRun) -> Iterator[Finding]:
-    if run.source("sequence_len").kind == "default":
+    if run.source("sequence_len").layer is Layer.DEFAULT:
         return  # peftc's default length is not a choice the user made
     ctx = native_context(run)
     seq = run.values["sequence_len"]

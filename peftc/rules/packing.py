@@ -10,7 +10,7 @@ from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, QWEN_DOC, blame, is_dpo, shared_top_level
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 
 @rule("W130", "packed-evaluation",

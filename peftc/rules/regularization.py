@@ -11,7 +11,7 @@ from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, METHODS_DOC, QUICKREF, blame, is_dpo, is_lora, written
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 MAX_WEIGHT_DECAY = 0.1
 MAX_DROPOUT = 0.3

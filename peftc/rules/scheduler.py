@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, blame, written
 from peftc.vocab.schedulers import SCHEDULERS, Scheduler
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 def _scheduler(run: ResolvedRun) -> Scheduler:
     return SCHEDULERS[run.values["lr_scheduler"]]
@@ -30,7 +31,7 @@ def _kwargs(run: ResolvedRun) -> dict:
 def _user_kwargs(run: ResolvedRun) -> dict:
     """The kwargs the user wrote (not the min_lr_rate peftc derives from cosine_min_lr_ratio)."""
     return {k: x for k, x in _kwargs(run).items()
-            if run.source(f"lr_scheduler_kwargs.{k}").kind != "derived"}
+            if run.source(f"lr_scheduler_kwargs.{k}").layer is not Layer.DERIVED}
 
 
 @rule("E701", "scheduler-kwargs-unknown", severity="error",
@@ -191,7 +192,7 @@ def no_floor(run: ResolvedRun) -> Iterator[Finding]:
     if floor != 0:
         return
     key = "lr_scheduler_kwargs.min_lr" if "min_lr" in kw else "lr_scheduler_kwargs.min_lr_rate"
-    if run.source(key).kind == "derived":
+    if run.source(key).layer is Layer.DERIVED:
         key = "cosine_min_lr_ratio"
     # peftc's own defaults produce this pair; report only when the user chose one of them
     if not (written(run, key) or written(run, "lr_scheduler")):
@@ -215,7 +216,7 @@ def warmup_ignored(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
     if _scheduler(run).warmup:
         return
-    from_ratio = run.source("warmup_steps").kind == "derived" and bool(v.get("warmup_ratio"))
+    from_ratio = run.source("warmup_steps").layer is Layer.DERIVED and bool(v.get("warmup_ratio"))
     if v.get("warmup_steps") and not from_ratio:
         key, what = "warmup_steps", f"warmup_steps {v['warmup_steps']}"
     elif v.get("warmup_ratio") and (from_ratio or v.get("warmup_steps") is None):

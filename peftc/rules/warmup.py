@@ -6,12 +6,13 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, blame, warmup_steps
 
 if TYPE_CHECKING:
-    from peftc.compiler.resolve import ResolvedRun
+    from peftc.compiler.resolved import ResolvedRun
 
 MIN_WARMUP = 10
 HIGH_LR = 3e-4
@@ -26,8 +27,8 @@ def _warmup_key(run: ResolvedRun) -> str:
 
 def _how(run: ResolvedRun, steps: int) -> str:
     v = run.values
-    from_ratio = run.source("warmup_steps").kind == "derived" and bool(v.get("warmup_ratio"))
-    if run.source("warmup_steps").kind == "derived" and not from_ratio:
+    from_ratio = run.source("warmup_steps").layer is Layer.DERIVED and bool(v.get("warmup_ratio"))
+    if run.source("warmup_steps").layer is Layer.DERIVED and not from_ratio:
         return f"the default warmup (Axolotl's: 3% of max_steps {v['max_steps']}) = {steps} steps"
     if v.get("warmup_steps") is not None and not from_ratio:
         return f"warmup_steps {steps}"

@@ -1,0 +1,46 @@
+"""A resolved run: every setting of one (sweep point x stage), each with its source. The
+compiler's steps (resolve, derive, runconfig, launch files, summary) and the lint rules all
+read this type; it imports none of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from peftc.compiler.layers import Layer, Loc, Source, default_label
+from peftc.compiler.modelconfig import ModelConfig
+from peftc.compiler.sweep import Point
+
+
+@dataclass
+class ResolvedRun:
+    """One run: every setting resolved, each with its source."""
+
+    spec_file: str
+    stage: str | None
+    point: Point
+    values: dict[str, Any]
+    sources: dict[str, Source]
+    slug: str = ""
+    run_id: str = ""
+    depends_on: list[str] = field(default_factory=list)  # run ids
+    # every layer's value of each key, lowest first (`peftc explain`)
+    history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    stage_deps: list[str] = field(default_factory=list)  # stage names
+    model_config: ModelConfig | None = None  # the model's config.json, when at hand
+
+    def source(self, key: str) -> Source:
+        """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""
+        top = key.partition(".")[0]
+        while key:
+            if key in self.sources:
+                return self.sources[key]
+            key = key.rpartition(".")[0]
+        return Source(default_label(top), (self.spec_file, 1, 1), Layer.DEFAULT)
+
+    def loc(self, key: str) -> Loc:
+        return self.source(key).loc
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        return self.point.as_dict()
