@@ -24,6 +24,7 @@ from peftc.compiler.paths import (
     tried,
 )
 from peftc.compiler.resolved import ResolvedRun
+from peftc.compiler.stages import refers
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
 from peftc.limits import PEEK_BYTES
 from peftc.vocab import catalog
@@ -215,7 +216,7 @@ def _lora_model_dir(d: _Deriver) -> None:
         d.problem("E221", f"lora_model_dir goes on training a LoRA adapter, not a "
                   f"'{v['adapter']}' one", "lora_model_dir")
         return
-    if "${" in given:  # an earlier stage's output: there once that stage has run
+    if refers(given):  # an earlier stage's output: there once that stage has run
         return
     found = find_local(given, d.resolver.spec_dir)
     if found is None and elsewhere(given, d.resolver.spec_dir):
@@ -364,7 +365,7 @@ def _adapter(d: _Deriver) -> None:
         d.problem("E206", f"loraplus_lr_ratio applies to LoRA adapters, not '{method}'",
                   "loraplus_lr_ratio")
     sft = v.get("sft_adapter")
-    if sft and "${" not in sft and not v.get("sft_adapter_fallback"):
+    if sft and not refers(sft) and not v.get("sft_adapter_fallback"):
         path = Path(sft)
         if not path.is_absolute():
             path = d.resolver.spec_dir / path

@@ -1,26 +1,28 @@
 """Layered resolution with provenance: spec + sweep point + stage + CLI -> resolved runs.
 
-Layers, lowest first: peftc defaults < train profile < task plugin < adapter-method preset <
-the spec (its `extends` bases first) < the stage < the sweep point < `--set` on the command
-line. Derived values are computed afterwards (`derive.py`). Every value keeps a `Source`
-saying where it came from and where in a spec file to report a finding about it.
+The Resolver builds each run's layer stack (``layers.Layer``, lowest first: defaults, train
+profile, task plugin, adapter-method preset, the spec after its ``extends`` bases, the stage,
+the sweep point, ``--set``) and merges it (``layers.merge``); ``derive.py`` then computes the
+derived values. Stage order and ``${...}`` references are ``stages.py``'s, run ids
+``ids.py``'s. Every value keeps a ``Source`` saying where it came from and where in a spec
+file to report a finding about it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 from peftc.compiler import modelconfig
+from peftc.compiler.derive import derive
+from peftc.compiler.ids import run_hash, run_slug
 from peftc.compiler.layers import Layer, Overlay, Source, derived, merge, schema_defaults
 from peftc.compiler.modelconfig import ModelConfig
 from peftc.compiler.paths import looks_local
 from peftc.compiler.reads import ReadLog
 from peftc.compiler.resolved import ResolvedRun
 from peftc.compiler.specfile import Spec, canonical
+from peftc.compiler.stages import fill_outputs, interpolate, stage_order, stages_named
 from peftc.compiler.sweep import (
     Point,
     expand,
@@ -30,12 +32,10 @@ from peftc.compiler.sweep import (
     target,
     too_many,
 )
-from peftc.diagnostics import ERROR, Diagnostic, PeftcError, did_you_mean
+from peftc.diagnostics import ERROR, Diagnostic, did_you_mean
 from peftc.limits import MAX_RUNS
 from peftc.vocab import catalog
 from peftc.vocab.methods import method
-
-_REF = re.compile(r"\$\{stages\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)\}")
 
 
 class Resolver:
@@ -100,20 +100,18 @@ class Resolver:
 
     # -- public --------------------------------------------------------------------------
     def runs(self) -> list[ResolvedRun]:
-        from peftc.compiler.derive import derive
-
         out: list[ResolvedRun] = []
         stage_names = list(self.stages) or [None]
-        order = self._stage_order(stage_names)
+        order = stage_order(self.stages, stage_names, self.spec.locate_structural)
         seen: dict[str, ResolvedRun] = {}
         for point in self.points:
             by_stage: dict[str, ResolvedRun] = {}
             for stage in order:
                 run = self._resolve(point, stage)
                 derive(run, self)
-                self._interpolate(run, by_stage)
-                run.slug = self._slug(run)
-                run.run_id = f"{run.slug}-{self._hash(run)}"
+                interpolate(run, by_stage)
+                run.slug = run_slug(self.spec.structure.get("name") or self.spec.path.stem, run)
+                run.run_id = f"{run.slug}-{run_hash(run)}"
                 if run.run_id in seen:  # a stage untouched by this point's stage-only axes
                     by_stage[stage] = seen[run.run_id]  # type: ignore[index]
                     continue
@@ -219,82 +217,9 @@ class Resolver:
                                     Layer.SPEC if written else Layer.DEFAULT)
         if stage is not None:
             deps = self.stages[stage].get("depends_on", [])
-            refs = [m.group(1) for v in values.values() if isinstance(v, str)
-                    for m in _REF.finditer(v)]
+            refs = stages_named(values.values())
             run.stage_deps = list(dict.fromkeys([*deps, *refs]))
         return run
-
-    # -- stages ----------------------------------------------------------------------------
-    def _stage_order(self, names: list[str | None]) -> list[str | None]:
-        if names == [None]:
-            return names
-        deps: dict[str, list[str]] = {}
-        for name in names:
-            body = self.stages[name]
-            refs = [m.group(1) for v in body.values() if isinstance(v, str)
-                    for m in _REF.finditer(v)]
-            deps[name] = list(dict.fromkeys([*body.get("depends_on", []), *refs]))
-            for dep in deps[name]:
-                if dep not in self.stages or dep == name:
-                    f, ln, c = self.spec.locate_structural(("stages", name))
-                    self.problems.append(Diagnostic(
-                        "E321", ERROR, f"stage '{name}' depends on unknown stage '{dep}'"
-                        f"{did_you_mean(dep, [s for s in self.stages if s != name])}",
-                        file=f, line=ln, col=c))
-        order: list[str] = []
-        visiting: set[str] = set()
-
-        def visit(n: str) -> None:
-            if n in order:
-                return
-            if n in visiting:
-                f, ln, c = self.spec.locate_structural(("stages", n))
-                self.problems.append(Diagnostic("E322", ERROR, f"stages depend on each other "
-                                                f"in a cycle through '{n}'", file=f, line=ln,
-                                                col=c))
-                return
-            visiting.add(n)
-            for d in deps[n]:
-                if d in self.stages and d != n:
-                    visit(d)
-            visiting.discard(n)
-            order.append(n)
-
-        for n in names:
-            visit(n)
-        if self.problems:
-            raise PeftcError(self.problems)
-        return order
-
-    def _interpolate(self, run: ResolvedRun, done: dict[str, ResolvedRun]) -> None:
-        """Replace ``${stages.NAME.KEY}`` with the earlier stage's value of this sweep point.
-
-        An earlier stage's output_dir becomes ``${run:ID}`` until that run's folder is known,
-        so a run's id depends on its dependency's id, never on where OUT is.
-        """
-        for key, value in list(run.values.items()):
-            if not isinstance(value, str) or "${" not in value:
-                continue
-
-            def sub(m: re.Match[str]) -> str:
-                dep = done.get(m.group(1))
-                if dep is None:
-                    return m.group(0)
-                if m.group(2) == "output_dir":
-                    return "${run:" + dep.run_id + "}"
-                return str(dep.values.get(m.group(2)))
-
-            run.values[key] = _REF.sub(sub, value)
-        run.depends_on = [done[s].run_id for s in run.stage_deps if s in done]
-        sft = run.values.get("sft_adapter")
-        if sft:
-            # a DPO round that starts from an earlier round merges the whole chain in order
-            m = re.fullmatch(r"\$\{run:([^}]+)\}", sft)
-            dep = next((d for d in done.values() if m and d.run_id == m.group(1)), None)
-            chain = [*(dep.values.get("sft_adapter_chain") or []), sft] if dep else [sft]
-            run.values["sft_adapter_chain"] = chain
-            run.sources["sft_adapter_chain"] = derived(
-                "adapters to merge before training, in order", run.loc("sft_adapter"))
 
     def _check_shared_wandb_run(self, runs: list[ResolvedRun]) -> None:
         """One W&B run id for several runs would interleave their curves in one W&B run."""
@@ -326,48 +251,7 @@ class Resolver:
                 base = self.spec_dir / base
             run.values["output_dir"] = str(base / run.run_id if multi else base)
         self._outputs[run.run_id] = run.values["output_dir"]
-
-        def path_of(m: re.Match[str]) -> str:
-            return self._outputs.get(m.group(1), m.group(0))
-
-        for key in ("sft_adapter", "sft_adapter_chain"):
-            value = run.values.get(key)
-            if isinstance(value, str):
-                run.values[key] = re.sub(r"\$\{run:([^}]+)\}", path_of, value)
-            elif isinstance(value, list):
-                run.values[key] = [re.sub(r"\$\{run:([^}]+)\}", path_of, v) for v in value]
-
-    # -- ids -------------------------------------------------------------------------------
-    def _slug(self, run: ResolvedRun) -> str:
-        name = self.spec.structure.get("name") or self.spec.path.stem
-        parts = [name]
-        if run.stage:
-            parts.append(run.stage)
-        for dotted, value in run.point.values:
-            if target(dotted)[0] in (None, run.stage):  # axes of other stages do not apply
-                parts.append(_short(value))
-        return slug("-".join(parts))
-
-    @staticmethod
-    def _hash(run: ResolvedRun) -> str:
-        canon = {k: v for k, v in run.values.items() if k != "sft_adapter_chain" and (
-            k != "output_dir" or run.sources[k].layer is not Layer.DERIVED)}
-        blob = json.dumps([run.stage, canon, run.depends_on], sort_keys=True, default=str,
-                          separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:8]
-
-
-def slug(text: str) -> str:
-    """``text`` as [A-Za-z0-9._-] only, at most 80 characters. A run id names a folder and
-    reaches shell scripts, whatever the spec file or stage is called (the hash after it keeps
-    it unique)."""
-    return re.sub(r"[^A-Za-z0-9._]+", "-", text)[:80].strip("-.") or "run"
-
-
-def _short(value: Any) -> str:
-    text = str(value).rstrip("/").rsplit("/", 1)[-1].lower() if isinstance(value, str) else (
-        json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value))
-    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")[:24] or "x"
+        fill_outputs(run, self._outputs)
 
 
 def dedupe(problems: list[Diagnostic], total: int) -> list[Diagnostic]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from peftc.compiler.ids import slug
 from peftc.compiler.launchfiles import render
-from peftc.compiler.resolve import slug
 from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.vocab.keys import CLUSTER_DEFAULTS
 
