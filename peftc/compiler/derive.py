@@ -599,7 +599,7 @@ def _data(d: _Deriver) -> None:
     trainer = Trainer.DPO if dpo else Trainer.SFT
     for item in v["datasets"]:
         item = dict(item)
-        item.setdefault("split", "train")
+        item.setdefault("split", DATASET_KEY["split"].schema["default"])
         if "type" not in item:
             item["type"] = DEFAULT_TYPE[trainer]
         if dpo:  # as Axolotl resolves DPO types: a bare name is <name>.default

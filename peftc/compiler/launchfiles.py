@@ -20,7 +20,7 @@ from peftc.compiler.resolved import ResolvedRun
 from peftc.diagnostics import ERROR, WARNING, Diagnostic
 from peftc.vocab.deepspeed import AXOLOTL_FILES, PRESETS
 from peftc.vocab.families import FAMILIES
-from peftc.vocab.keys import CLUSTER_DEFAULTS, FSDP_SWITCHES
+from peftc.vocab.keys import CLUSTER_DEFAULTS, FSDP_DEFAULTS, FSDP_SWITCHES
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,10 +174,11 @@ def fsdp_settings(v: dict[str, Any]) -> dict[str, Any] | None:
     if given is None and not config and v.get("fsdp_version") is None:
         return None
     if isinstance(given, dict):  # peftc's own
-        out = {"version": 1, "sharding_strategy": given.get("sharding_strategy", "FULL_SHARD"),
-               "offload_params": given.get("offload_params", False),
-               "state_dict_type": given.get("state_dict_type", "SHARDED_STATE_DICT"),
-               "auto_wrap_policy": "TRANSFORMER_BASED_WRAP" if given.get("auto_wrap", True)
+        given = {**FSDP_DEFAULTS, **given}
+        out = {"version": 1, "sharding_strategy": given["sharding_strategy"],
+               "offload_params": given["offload_params"],
+               "state_dict_type": given["state_dict_type"],
+               "auto_wrap_policy": "TRANSFORMER_BASED_WRAP" if given["auto_wrap"]
                else "NO_WRAP", "use_orig_params": True, "cpu_ram_efficient_loading": True,
                "sync_module_states": True}
     else:

@@ -312,8 +312,16 @@ CLUSTER = {
     },
 }
 
+
+
+def defaults_of(section: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of a nested section's schema: what applies where no layer set a value."""
+    return {k: p["default"] for k, p in section["properties"].items() if "default" in p}
+
+
 # the cluster values that have a default of their own (nodes and GPUs per node follow the run)
-CLUSTER_DEFAULTS = {k: p["default"] for k, p in CLUSTER["properties"].items() if "default" in p}
+CLUSTER_DEFAULTS = defaults_of(CLUSTER)
+FSDP_DEFAULTS = defaults_of(_FSDP)  # peftc's fsdp mapping
 
 LINT = {
     "type": "object",
