@@ -76,15 +76,22 @@ class Overlay:
     values: dict[str, Any]
     locate: Callable[[tuple[Any, ...]], Loc]
     patches: list[tuple[tuple[Any, ...], Any]] = field(default_factory=list)
+    # sources made so far: the defaults' and the spec's overlays serve every run of a sweep
+    _made: dict[tuple[Any, ...], Source] = field(default_factory=dict, repr=False)
 
     def source(self, path: tuple[Any, ...]) -> Source:
         """The source of the value this layer gives ``path``: a spec or stage value is
         labelled with its place, a default with whose default it is."""
-        if self.layer in (Layer.SPEC, Layer.STAGE):
-            f, ln, c = self.locate(path)
-            return Source(f"spec:{f}:{ln}:{c}", (f, ln, c), self.layer)
-        label = default_label(path[0]) if self.layer is Layer.DEFAULT else self.label
-        return Source(label, self.locate(path), self.layer)
+        made = self._made.get(path)
+        if made is None:
+            if self.layer in (Layer.SPEC, Layer.STAGE):
+                f, ln, c = self.locate(path)
+                made = Source(f"spec:{f}:{ln}:{c}", (f, ln, c), self.layer)
+            else:
+                label = default_label(path[0]) if self.layer is Layer.DEFAULT else self.label
+                made = Source(label, self.locate(path), self.layer)
+            self._made[path] = made
+        return made
 
 
 # mappings merged key by key; everything else is replaced whole

@@ -26,7 +26,8 @@ REFERENCES = {
 
 def refers(value: Any) -> bool:
     """The value holds a reference, to be resolved once the stage it names has run."""
-    return isinstance(value, str) and any(p.search(value) for p in REFERENCES.values())
+    return isinstance(value, str) and "${" in value and any(
+        p.search(value) for p in REFERENCES.values())
 
 
 def stages_named(values: Iterable[Any]) -> list[str]:
