@@ -18,6 +18,7 @@ from pathlib import Path
 
 from peftc import __version__
 from peftc.diagnostics import Diagnostic, PeftcError, UsageError, render
+from peftc.limits import SMOKE_ROWS, SMOKE_STEPS
 
 _CODE = re.compile(r"^[EW]\d{3}$")
 _CLUSTER_FLAGS = ("partition", "account", "nodes", "gpus_per_node", "time")
@@ -309,13 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, metavar="DIR")
     s.set_defaults(func=cmd_merge)
 
-    from peftc.runtime.smoke import ROWS, STEPS  # stdlib only: --help stays light
-
     s = sub.add_parser("smoke", help="every stage of a spec on a CPU stand-in, before the GPU")
     s.add_argument("spec")
     s.add_argument("--run", dest="run_id", metavar="ID", help="one run (and what it depends on)")
-    s.add_argument("--rows", type=int, default=ROWS, metavar="N", help="rows of each dataset")
-    s.add_argument("--steps", type=int, default=STEPS, metavar="N",
+    s.add_argument("--rows", type=int, default=SMOKE_ROWS, metavar="N",
+                   help="rows of each dataset")
+    s.add_argument("--steps", type=int, default=SMOKE_STEPS, metavar="N",
                    help="optimizer steps per stage")
     s.add_argument("-o", "--output", metavar="SCRATCH",
                    help="keep the scratch folder here (default: a temporary one, removed "

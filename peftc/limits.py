@@ -8,3 +8,6 @@ MAX_RUNS = 100_000  # runs of a sweep, counted before it is expanded (E316; --ma
 PEEK_ROWS = 100  # rows of a local JSONL dataset lint reads to check roles_to_train (E217)
 PEEK_BYTES = 1_000_000  # ... and at most this much of the file
 EXACT_EXCLUDES = 12  # up to this many `exclude:` entries the run count is exact (2^n terms)
+
+# `peftc smoke`: rows of each dataset and optimizer steps per stage on the CPU stand-in
+SMOKE_ROWS, SMOKE_STEPS = 16, 2

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peftc.limits import SMOKE_ROWS, SMOKE_STEPS
 from peftc.runtime.errors import RuntimeConfigError
 from peftc.vocab.methods import METHODS
 
-ROWS, STEPS, BATCH = 16, 2, 2
+ROWS, STEPS, BATCH = SMOKE_ROWS, SMOKE_STEPS, 2
 CHECKS = ("model", "targets", "context", "data", "train", "reload", "merge", "sample")
 OK, SKIPPED, NOT_MERGEABLE = "ok", "-", "n/a"  # n/a: prompt learning does not merge
 NO_CPU_ATTENTION = ("flash_attention_2", "flash_attention_3")

@@ -11,10 +11,9 @@ type takes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Trainer(Enum):
@@ -43,14 +42,13 @@ class Rows(Enum):
     PREFERENCE = "preference"  # prompt, chosen and rejected for DPO
 
 
-@dataclass(frozen=True)
-class DatasetType:
+class DatasetType(NamedTuple):
     """One value of ``datasets[].type``."""
 
     name: str
     trainer: Trainer
     formatter: str  # the function of peftc/runtime/formatters.py that formats one row
-    options: Mapping[str, Any] = field(default_factory=dict)  # its keyword arguments
+    options: Mapping[str, Any] = MappingProxyType({})  # its keyword arguments
     rows: Rows = Rows.TEXT
     keeps_columns: bool = False  # a row keeps its other columns (DPO metadata)
 

@@ -6,12 +6,11 @@ record each. ``peftc/compiler/launchfiles.py`` renders a preset through
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class DeepSpeedPreset:
+class DeepSpeedPreset(NamedTuple):
     """A ZeRO stage and where it offloads (``cpu``, or None for nowhere)."""
 
     name: str

@@ -15,12 +15,10 @@ their default targets are the attention projections only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(NamedTuple):
     """What the compiler and the lint rules know of one architecture."""
 
     model_types: tuple[str, ...]  # config.json model_type values of this architecture

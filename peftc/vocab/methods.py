@@ -8,10 +8,9 @@ the summary and the runtime all read a method's facts from here. To add a method
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Peft(Enum):
@@ -40,15 +39,15 @@ MUTATING_INITS = ("pissa", "olora", "corda")
 LOFTQ_DEFAULTS: Mapping[str, int] = MappingProxyType({"loftq_bits": 4, "loftq_iter": 1})
 
 
-@dataclass(frozen=True)
-class Method:
-    """One value of the ``adapter`` key."""
+class Method(NamedTuple):
+    """One value of the ``adapter`` key. (A NamedTuple, as all records here: immutable, and
+    a tenth of a dataclass's cost to define, which lint pays at every start.)"""
 
     name: str
     peft: Peft
     note: str  # summary.md's line: what run.yaml builds for it
     # spec keys the method layer sets beneath the spec (``method:NAME`` in provenance)
-    preset: Mapping[str, Any] = field(default_factory=dict)
+    preset: Mapping[str, Any] = MappingProxyType({})
     init_from: str | None = None  # the spec key whose value becomes init_lora_weights
     quantizes: bool = False  # loads the base model in 4 bits (Axolotl's qlora)
     axolotl: bool = False  # one of Axolotl's own adapter values

@@ -9,13 +9,11 @@ installed transformers' scheduler functions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Scheduler:
+class Scheduler(NamedTuple):
     """One value of ``lr_scheduler``."""
 
     name: str
@@ -26,7 +24,7 @@ class Scheduler:
     warmup: bool = True  # built with the warmup step count
     required: tuple[str, ...] = ()  # arguments without a default
     evaluates: bool = False  # steps on the evaluation loss, so needs evaluation
-    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # argument -> values
+    choices: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # argument -> values
     unit: tuple[str, ...] = ()  # arguments within 0..1 (shares of the peak rate)
     below_one: tuple[str, ...] = ()  # arguments that must be below 1
 
