@@ -71,6 +71,8 @@ def test_each_dataset_type_has_its_formatter():
     for dtype in DATASET_TYPES.values():
         params = inspect.signature(getattr(formatters, dtype.formatter)).parameters
         assert set(dtype.options) <= set(params), dtype.name
+        variant = dtype.options.get("variant")  # the markup types read their prompt column
+        assert variant in (None, "argilla_chat") or variant in formatters.MARKUP_PROMPT
 
 
 def test_each_scheduler_record_matches_transformers():

@@ -586,17 +586,17 @@ def _default_warmup(d: _Deriver) -> None:
 def _data(d: _Deriver) -> None:
     v = d.v
     task = v.get("task")
-    dpo = Trainer.of(v.get("rl")) is Trainer.DPO
+    trainer = Trainer.of(v.get("rl"))
+    dpo = trainer is Trainer.DPO
     if not v.get("datasets"):
         if task is None:
-            d.problem("E211", "no training data: set 'task' (metamath, magicoder, alpaca, csqa) "
+            d.problem("E211", f"no training data: set 'task' ({', '.join(catalog.TASKS)}) "
                       "or 'datasets'", "task")
         else:
             d.problem("E211", f"task '{task}' is not a built-in plugin"
                       f"{_suggest(task)}; give its 'datasets'", "task")
         v["datasets"] = []
     items = []
-    trainer = Trainer.DPO if dpo else Trainer.SFT
     for item in v["datasets"]:
         item = dict(item)
         item.setdefault("split", DATASET_KEY["split"].schema["default"])

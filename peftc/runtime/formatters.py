@@ -320,6 +320,7 @@ def row_formatter(entry: dict[str, Any], train_on_inputs: bool) -> Callable[[Row
     here, in the formatters."""
     fields = dict(entry.get("fields") or {})
     dtype = DATASET_TYPES[entry["type"]]
+    # the vocabulary names the function of this module that formats the type
     formatter = partial(globals()[dtype.formatter], **dtype.options)
     if dtype.chat:
         formatter = partial(formatter, roles=entry.get("roles"),
