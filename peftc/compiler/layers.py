@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from peftc.schema.validate import schema
 
@@ -44,8 +44,7 @@ class Layer(IntEnum):
         return self in (Layer.PROFILE, Layer.SPEC, Layer.STAGE, Layer.SWEEP, Layer.CLI)
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a value came from: ``label`` for people, ``loc`` for diagnostics."""
 
     label: str
