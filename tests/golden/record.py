@@ -32,8 +32,8 @@ def outputs(spec: Path) -> str:
     from peftc.compiler.build import render_files, resolve_spec
     from peftc.compiler.slurm import sbatch
 
+    cwd, cache = Path.cwd(), os.environ.get("HF_HUB_CACHE")
     os.environ["HF_HUB_CACHE"] = str(HERE / "no-hub-cache")  # never a config.json from the cache
-    cwd = Path.cwd()
     os.chdir(ROOT)  # the manifest names the spec relative to where compile runs
     try:
         compiled = resolve_spec(spec.relative_to(ROOT), None, OUT)
@@ -42,6 +42,10 @@ def outputs(spec: Path) -> str:
             files.update(sbatch(compiled, OUT, None))
     finally:
         os.chdir(cwd)
+        if cache is None:
+            del os.environ["HF_HUB_CACHE"]
+        else:
+            os.environ["HF_HUB_CACHE"] = cache
     text = "".join(f"=== {name} ===\n{files[name]}\n" for name in sorted(files))
     return text.replace(str(ROOT), "<ROOT>")
 
