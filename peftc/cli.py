@@ -34,6 +34,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from peftc.lint import LintConfig, is_spec, lint_file
 
     config = LintConfig(select=_split(args.select), ignore=_split(args.ignore))
+    from peftc.codes import refusal, unsuppressible
+
+    for code in unsuppressible(config.ignore):
+        raise UsageError(f"--ignore {code}: {refusal(code)}")
     diags: list[Diagnostic] = []
     checked = skipped = 0
     specs = []

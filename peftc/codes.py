@@ -6,6 +6,8 @@ stages; E4xx: DeepSpeed and launch files; E5xx: the output folder; E6xx: running
 compiler warnings; the advisor's rules (`peftc rules`) use W1xx/E7xx and document themselves.
 """
 
+from collections.abc import Iterable
+
 CODES: dict[str, str] = {
     "E000": "bad command line",
     "E001": "YAML syntax error (including tabs used for indentation)",
@@ -105,6 +107,29 @@ CODES: dict[str, str] = {
             "read it as text; write true/false (`peftc lint --fix`)",
 }
 
+# Errors that judge a sample (a local file's first rows) rather than the run itself: a spec
+# may ignore them, and compile then goes on. Every other error blocks (peftc.suppress).
+SUPPRESSIBLE: dict[str, str] = {
+    "E217": "it reads only the first rows: a role may first appear further down",
+}
+
+
+def suppressible(code: str) -> bool:
+    """Whether a finding with ``code`` may be ignored, turned off or given another severity."""
+    return not code.startswith("E") or code in SUPPRESSIBLE
+
+
+def unsuppressible(patterns: Iterable[str]) -> list[str]:
+    """The patterns of an ignore list or severity map that name an error code that cannot be
+    silenced (a pattern with wildcards or a prefix like ``W1`` is fine: it filters what it can)."""
+    return [p for p in patterns
+            if len(p) == 4 and p[0].upper() == "E" and p[1:].isdigit() and not suppressible(p)]
+
+
+def refusal(code: str) -> str:
+    return (f"{code} is an error and cannot be ignored or lowered: a run with it would not "
+            "train what its spec says; fix the spec instead")
+
 
 DOC_HEADER = """# Diagnostics
 
@@ -126,6 +151,16 @@ Exit codes: `0` clean or warnings only, `1` errors (or warnings with `--strict`)
 command line or unreadable file, `3` an internal error (a bug: please report it; set
 `PEFTC_DEBUG=1` for the traceback).
 
+`peftc lint` and `peftc compile` report the same findings, filtered the same way
+(`# peftc: ignore[CODE]` on the line, `lint: {ignore: [...], severity: {...}}` in the spec,
+`[tool.peftc]` in `pyproject.toml`, and lint's `--select`/`--ignore`), and compile stops,
+writing nothing, on any error lint reports. Warnings and infos can be ignored, turned off or
+raised to errors. Errors cannot be ignored or lowered: an error says the run would not train
+what its spec says, and silencing it would only move the failure to the GPU. Naming one in
+an ignore list or a severity map is itself an error. The exceptions judge a sample rather
+than the run:
+
+{suppressible}
 Codes are stable. The advisor's rules are listed by `peftc rules`, explained by
 `peftc explain CODE`, and documented in [rules.md](rules.md). The codes of the loader, schema
 check and compiler:
@@ -136,7 +171,9 @@ check and compiler:
 def render_markdown() -> str:
     """docs/diagnostics.md (`python -m peftc.codes > docs/diagnostics.md`)."""
     rows = "".join(f"| `{code}` | {meaning} |\n" for code, meaning in CODES.items())
-    return DOC_HEADER + "| code | meaning |\n| --- | --- |\n" + rows
+    exceptions = "".join(f"- `{code}`: {why}\n" for code, why in SUPPRESSIBLE.items())
+    header = DOC_HEADER.replace("{suppressible}", exceptions)
+    return header + "| code | meaning |\n| --- | --- |\n" + rows
 
 
 if __name__ == "__main__":

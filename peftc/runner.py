@@ -114,7 +114,11 @@ def compile_for_running(args: argparse.Namespace, run_all: bool = False) -> tupl
     from peftc.compiler.build import parse_sets
 
     out = Path(args.output) if args.output else default_out(target)
-    compile_spec(target, out, parse_sets(args.set), force=True)
+    compiled = compile_spec(target, out, parse_sets(args.set), force=True)
+    if compiled.warnings:
+        from peftc.diagnostics import render
+
+        sys.stderr.write(render(compiled.warnings) + "\n")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     return out, select_runs(manifest, args.run_id, run_all, str(target))
 

@@ -117,7 +117,7 @@ def test_axolotls_shipped_deepspeed_file_is_its_preset_when_not_here(write_spec,
         return result, json.loads((folder / "deepspeed.json").read_text())
 
     result, cited = deepspeed("deepspeed: deepspeed_configs/zero2.json\n", "cited.yaml")
-    [w] = result.warnings
+    [w] = [w for w in result.warnings if w.code == "W208"]
     assert (w.code, w.line) == ("W208", 10) and "preset 'zero2_offload'" in w.message
     assert str(tmp_path / "deepspeed_configs" / "zero2.json") in w.message
     assert cited == deepspeed("deepspeed: zero2_offload\n", "preset.yaml")[1]
@@ -128,7 +128,8 @@ def test_axolotls_shipped_deepspeed_file_is_its_preset_when_not_here(write_spec,
     (tmp_path / "deepspeed_configs" / "zero2.json").write_text(
         '{"zero_optimization": {"stage": 2}, "train_micro_batch_size_per_gpu": "auto"}')
     result, found = deepspeed("deepspeed: deepspeed_configs/zero2.json\n", "ds.yaml")
-    assert not result.warnings and "offload_optimizer" not in found["zero_optimization"]
+    assert "W208" not in {w.code for w in result.warnings}
+    assert "offload_optimizer" not in found["zero_optimization"]
 
 
 CHAT = """

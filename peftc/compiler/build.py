@@ -152,14 +152,24 @@ def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None
                  force: bool = False, dry_run: bool = False, slurm: bool = False,
                  cluster: dict[str, Any] | None = None, max_runs: int = MAX_RUNS,
                  resolve_models: bool = False) -> Compiled:
+    """Resolve a spec and write its run folders into ``out``. It stops, writing nothing, on
+    any error `peftc lint` would report (the advisor's blocking rules included), filtered as
+    lint filters; ``Compiled.warnings`` holds the rest."""
     from peftc.compiler.emit import write_tree
+    from peftc.suppress import Filter, findings
 
     out = Path(out)
     compiled = resolve_spec(path, sets, out.resolve(), max_runs=max_runs,
-                            resolve_models=resolve_models)
+                            resolve_models=resolve_models, keep_going=True)
+    flt = Filter.of(compiled)
+    reported = findings(compiled, flt)  # lint's findings and filter: compile stops on its errors
+    if any(d.is_error for d in reported):
+        raise PeftcError(reported)
+    compiled.warnings = reported
     if dry_run:
         return compiled
     files = render_files(compiled)
+    compiled.warnings = flt(compiled.warnings)  # with the launch files' notes
     executable = {k for k in files if k.endswith(".sh") or k.endswith(".sbatch")}
     if slurm:
         from peftc.compiler.slurm import sbatch

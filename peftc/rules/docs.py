@@ -16,10 +16,12 @@ _HEADER = """\
 
 `peftc lint` runs these rules on every resolved run of a spec (each sweep point and stage) and
 reports each finding once, at the spec line that set the value responsible, with the share of
-sweep runs it affects. `W1xx` are warnings, `E7xx` errors; severities are defaults and can be
-changed per code.
+sweep runs it affects. `peftc compile` runs them too, prints the same findings and stops,
+writing nothing, on an error. `W1xx` are warnings (a warning's severity can be changed per
+code: `off`, `info`, `error`), `E7xx` errors: the run would fail or train something else, so
+an error cannot be ignored or lowered ([diagnostics.md](diagnostics.md)).
 
-Silencing a rule:
+Silencing a warning (lint and compile read the same settings):
 
 - on one line: a trailing comment `# peftc: ignore[W110]` (several codes: `ignore[W110,W150]`);
 - for one spec: `lint: {ignore: [W150], severity: {W151: off, W110: error}}`;

@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from peftc.codes import refusal, unsuppressible
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, closest, did_you_mean
 from peftc.schema.loader import SourceMap
 from peftc.schema.spec import ALIASES, build_schema
@@ -286,12 +287,27 @@ def _check(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
     out.extend(value_ways(data, wording))
     out.extend(_alias_clashes(data, wording))
     out.extend(_yaml11_words(data, wording))
+    out.extend(_unsuppressible(data, wording))
     cluster = data.get("cluster")
     if isinstance(cluster, dict) and isinstance(cluster.get("setup"), str):
         out.append(wording.diag(("cluster", "setup"), "I401", "cluster.setup is shell that "
                                 "every SLURM job runs: review it like code",
                                 severity=INFO))
     return out
+
+
+def _unsuppressible(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
+    """``lint: {ignore: [E209]}``: an error cannot be silenced (peftc.suppress)."""
+    lint = data.get("lint")
+    if not isinstance(lint, dict):
+        return []
+    ignore = lint.get("ignore") if isinstance(lint.get("ignore"), list) else []
+    severity = lint.get("severity") if isinstance(lint.get("severity"), dict) else {}
+    found = [(("lint", "ignore", i), code, False) for i, code in enumerate(ignore)
+             if isinstance(code, str) and unsuppressible([code])]
+    found += [(("lint", "severity", code), code, True) for code in severity
+              if unsuppressible([code])]
+    return [wording.diag(path, "E102", refusal(code), key=key) for path, code, key in found]
 
 
 def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:

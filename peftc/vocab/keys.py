@@ -328,8 +328,10 @@ LINT = {
     "description": "Lint configuration for this spec.",
     "additionalProperties": False,
     "properties": {
-        "ignore": {**STR_LIST, "description": "Rule codes not reported for this spec."},
-        "severity": {"type": "object", "description": "Per-code severity override.",
+        "ignore": {**STR_LIST, "description": "Warning and info codes not reported for this "
+                   "spec, by lint or compile (errors cannot be ignored)."},
+        "severity": {"type": "object", "description": "Per-code severity of warnings and "
+                     "infos: error, warning, info or off.",
                      "additionalProperties": _enum(["error", "warning", "info", "off"], "")},
     },
 }
