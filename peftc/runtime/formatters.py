@@ -298,7 +298,8 @@ def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: 
                 and len(chosen) > 1 and len(rejected) > 1):
             raise RuntimeConfigError(f"data: {family}.{variant} rows need chosen and rejected "
                                      "conversations of two turns")
-        user = chosen[0]["content"] if variant == "argilla_chat" else row.get("prompt")
+        key = "chosen" if variant == "argilla_chat" else "prompt"
+        user = chosen[0]["content"] if variant == "argilla_chat" else row.get(key)
         chosen, rejected = chosen[1]["content"], rejected[1]["content"]
     else:
         keys = MARKUP_PROMPT[variant]
@@ -306,9 +307,12 @@ def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: 
         user = row.get(key)
         chosen = row.get("chosen", row.get("chosen_response"))
         rejected = row.get("rejected", row.get("rejected_response"))
-    if user is None or chosen is None or rejected is None:
-        raise RuntimeConfigError(f"data: a {family}.{variant} row lacks its prompt, chosen or "
-                                 "rejected column")
+    missing = [name for name, value in ((f"'{key}' (the prompt)", user),
+                                        ("'chosen'", chosen), ("'rejected'", rejected))
+               if value is None]
+    if missing:
+        raise RuntimeConfigError(f"data: a {family}.{variant} row lacks column "
+                                 f"{' and '.join(missing)}")
     system = row.get("system") if variant != "argilla_chat" else None
     prompt = (system_turn.format(system) if system else "") + user_turn.format(user)
     return {"prompt": prompt, "chosen": f"{chosen}{end}", "rejected": f"{rejected}{end}"}
