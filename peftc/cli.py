@@ -138,7 +138,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    if args.markdown or args.axolotl:
+    if args.run:
+        from peftc.schema.markdown import run_reference
+        from peftc.schema.runfile import run_schema
+
+        _out(run_reference() if args.markdown else json.dumps(run_schema(), indent=2))
+    elif args.markdown or args.axolotl:
         from peftc.schema.markdown import axolotl_reference, reference
 
         _out(axolotl_reference() if args.axolotl else reference())
@@ -279,10 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run", metavar="ID", help="which run of a sweep (id or prefix)")
     s.set_defaults(func=cmd_explain)
 
-    s = sub.add_parser("schema", help="print the spec's JSON Schema")
+    s = sub.add_parser("schema", help="print the spec's (or run.yaml's) JSON Schema")
     s.add_argument("--markdown", action="store_true", help="the key reference as Markdown")
     s.add_argument("--axolotl", action="store_true",
                    help="how peftc takes each Axolotl key, as Markdown (docs/axolotl.md)")
+    s.add_argument("--run", action="store_true",
+                   help="run.yaml's schema instead (with --markdown: docs/run-format.md)")
     s.set_defaults(func=cmd_schema)
 
     s = sub.add_parser("rules", help="list the advisor's lint rules")

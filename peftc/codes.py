@@ -1,9 +1,10 @@
 """Every diagnostic code the loader, schema check and compiler emit, with its meaning.
 
 Codes are stable: a code is never reused for another problem. E0xx: reading the file;
-E1xx: the schema; E2xx: semantic conflicts in a resolved run; E3xx: extends, sweeps and
-stages; E4xx: DeepSpeed and launch files; E5xx: the output folder; E6xx: running. W2xx are
-compiler warnings; the advisor's rules (`peftc rules`) use W1xx/E7xx and document themselves.
+E1xx: the schema (a spec's, or run.yaml's when the runtime reads it); E2xx: semantic
+conflicts in a resolved run; E3xx: extends, sweeps and stages; E4xx: DeepSpeed and launch
+files; E5xx: the output folder; E6xx: running. W2xx are compiler warnings; the advisor's
+rules (`peftc rules`) use W1xx/E7xx and document themselves.
 """
 
 from collections.abc import Iterable

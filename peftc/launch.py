@@ -34,11 +34,10 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 def build_command(run_dir: Path, args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     """The `accelerate launch` command line and the environment it runs with."""
+    from peftc.schema import runfile
+
     run_yaml = run_dir / "run.yaml"
-    if not run_yaml.is_file():
-        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
-                                    file=str(run_dir)), exit_code=2)
-    run = yaml.safe_load(run_yaml.read_text(encoding="utf-8"))
+    run = runfile.load(run_dir).data  # a hand-edited run.yaml fails here, not in N processes
     launch, batch = run["launch"], run["batch"]
     compiled_world = launch["num_processes"]
     world = args.num_processes or compiled_world

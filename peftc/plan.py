@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from peftc.diagnostics import UsageError
 from peftc.vocab.catalog import TINY_LLAMA
 from peftc.vocab.families import LLAMA_LIKE, size_of_name
@@ -158,10 +156,9 @@ def estimate(run: dict[str, Any], shape: Shape) -> dict[str, float]:
 
 def _runs(target: Path, sets: list[str] | None) -> list[dict[str, Any]]:
     if target.is_dir():
-        path = target / "run.yaml"
-        if not path.is_file():
-            raise UsageError(f"no run.yaml in {target}", file=str(target), code="E601")
-        return [yaml.safe_load(path.read_text(encoding="utf-8"))]
+        from peftc.schema import runfile
+
+        return [runfile.load(target).data]
     if not target.is_file():
         raise UsageError(f"no such run folder or spec: {target}", file=str(target),
                          code="E005")

@@ -74,7 +74,7 @@ def merge_sft_adapter(model: Any, sft: dict[str, Any] | None) -> Any:
         return model
     from peft import PeftModel
 
-    chain = [Path(p) for p in sft.get("chain") or [sft["path"]]]
+    chain = [Path(p) for p in sft["chain"]]
     missing = [p for p in chain if not (p / "adapter_config.json").exists()]
     if not missing:
         for path in chain:

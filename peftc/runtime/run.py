@@ -29,16 +29,14 @@ EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
-    """The run.yaml of ``run_dir`` as a dict."""
-    import yaml
+    """The run.yaml of ``run_dir`` as a dict, validated before anything loads: against its
+    schema, then its keyword-argument sections against the installed classes."""
+    from peftc.runtime.arguments import check_arguments
+    from peftc.schema import runfile
 
-    path = Path(run_dir) / "run.yaml"
-    if not path.exists():
-        raise RuntimeConfigError(
-            f"no run.yaml in {run_dir}: compile the spec first (peftc compile)"
-        )
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    doc = runfile.load(run_dir)
+    check_arguments(doc)
+    return doc.data
 
 
 def preflight(spec: dict[str, Any]) -> Precision:

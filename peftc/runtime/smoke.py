@@ -169,7 +169,7 @@ def rewrite(run: dict[str, Any], stand_in: StandIn, data_dir: Path, rows: int, s
         notes.add("adapter: LoftQ initialises on a GPU only; smoke initialises LoRA as usual")
         adapter.update(init_lora_weights=True, loftq_config={})
     run["report"] = {"wandb": None}
-    run["samples"] = {"prompts": [], "max_new_tokens": 0}
+    run["samples"]["prompts"] = []  # no generation: smoke measures training only
     data = run["data"]
     data["prepared_path"] = str(data_dir / "prepared")
     for i, entry in enumerate(data["datasets"]):

@@ -130,3 +130,95 @@ def axolotl_reference() -> str:
               "silently: `adam_eps`, a typo of `adam_epsilon`, does nothing there)."]
     lines += [f"- `{k.name}`: {k.differs}" for k in SETTINGS if k.differs]
     return "\n".join(lines) + "\n"
+
+
+RUN_HEADER = """# The compiled run: `run.yaml`
+
+`peftc compile` writes one folder per run, `OUT/runs/<run_id>/`, holding:
+
+| file | what it is |
+| --- | --- |
+| `run.yaml` | the fully resolved run; the only thing the runtime reads |
+| `provenance.json` | for every resolved spec key, its value and where it came from |
+| `deepspeed.json` | DeepSpeed config with concrete numbers (only when `deepspeed` is set) |
+| `accelerate.yaml` | accelerate launch config for this run |
+| `launch.sh` | one command that launches this run with accelerate |
+
+The runtime never re-reads the spec and never derives a value: if it needs a number, the
+compiler put it in `run.yaml`. Every value is explicit except what only the machine can tell:
+`precision` may say `auto`, and the runtime resolves it on the device the run gets and
+records the result in `metrics.json`. Paths to local files are absolute. Each section maps
+onto one library constructor, so the runtime passes them through as keyword arguments.
+
+You may read and edit a run.yaml. Before it loads anything, the runtime validates it with
+its JSON Schema (`peftc schema --run`, also in `peftc/schema/run.schema.json`) and reports a
+misspelt key or a value of the wrong type at its line in run.yaml. A section of keyword
+arguments (marked *kwargs of* below) also takes arguments peftc does not write; the runtime
+checks their names against the class before loading the model. `peftc compile
+examples/quickstart.yaml` and its `OUT/runs/*/run.yaml` make a complete example.
+
+The runtime writes into `output_dir`: the adapter (PEFT format), the tokenizer, a copy of
+`run.yaml`, `metrics.json`, `status.json` and, with sample prompts, `samples.jsonl`.
+
+This file is generated from the schema (`peftc schema --run --markdown >
+docs/run-format.md`); do not edit it by hand. "From" lists the spec keys that decide a
+field (`Key.run` in `peftc/vocab/keys.py`).
+"""
+
+
+def _spec_keys() -> dict[str, list[str]]:
+    """run.yaml field (dotted) -> the spec keys that reach it."""
+    from peftc.vocab.keys import KEYS
+
+    out: dict[str, list[str]] = {}
+    for key in KEYS.values():
+        if key.run:
+            out.setdefault(key.run, []).append(key.name)
+    return out
+
+
+def _run_rows(props: dict[str, Any], prefix: str, keys: dict[str, list[str]],
+              required: list[str]) -> list[str]:
+    from peftc.schema.runfile import KWARGS_OF
+
+    rows = []
+    for name, p in props.items():
+        path = f"{prefix}{name}"
+        kind = _type(p) + ("" if name in required else " (optional)")
+        if KWARGS_OF in p:
+            kind = f"kwargs of `{p[KWARGS_OF]}`"
+        src = ", ".join(f"`{k}`" for k in keys.get(path, []))
+        desc = p.get("description", "").replace("|", "\\|")
+        rows.append(f"| `{path}` | {kind} | {src} | {desc} |")
+        if KWARGS_OF in p:  # the arguments the compiler writes from spec keys
+            declared = p.get("properties", {})
+            rows.extend(f"| `{k}` | argument | {', '.join(f'`{n}`' for n in keys[k])} | |"
+                        for k in sorted(keys) if k.startswith(path + ".")
+                        and "." not in k[len(path) + 1:] and k[len(path) + 1:] not in declared)
+        nested = p.get("properties") or (p.get("items") or {}).get("properties")
+        if nested:
+            sub = p if p.get("properties") else p["items"]
+            inner = f"{path}[]." if "items" in p else f"{path}."
+            rows.extend(_run_rows(nested, inner, keys, sub.get("required", [])))
+    return rows
+
+
+def run_reference() -> str:
+    """docs/run-format.md, from run.yaml's schema."""
+    from peftc.schema.runfile import run_schema
+
+    schema = run_schema()
+    keys = _spec_keys()
+    out = [RUN_HEADER]
+    top = {k: p for k, p in schema["properties"].items() if p.get("type") != "object"
+           and "properties" not in p}
+    out += ["## Top level", "", "| field | type | from | meaning |", "| --- | --- | --- | --- |",
+            *_run_rows(top, "", keys, schema["required"]), ""]
+    for name, p in schema["properties"].items():
+        if name in top:
+            continue
+        out += [f"## `{name}`", "", p["description"], "",
+                "| field | type | from | meaning |", "| --- | --- | --- | --- |",
+                *_run_rows(p.get("properties", {}), f"{name}.", keys, p.get("required", [])),
+                ""]
+    return "\n".join(out)

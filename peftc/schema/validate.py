@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from peftc.codes import refusal, unsuppressible
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, closest, did_you_mean
-from peftc.schema.loader import SourceMap
+from peftc.schema.loader import Document, SourceMap
 from peftc.schema.spec import ALIASES, build_schema
 from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
 
@@ -70,9 +70,10 @@ def _name(path: tuple[Any, ...]) -> str:
 
 
 class _Wording:
-    def __init__(self, srcmap: SourceMap, prefix: tuple[Any, ...] = ()):
+    def __init__(self, srcmap: SourceMap, prefix: tuple[Any, ...] = (), *, spec: bool = True):
         self.srcmap = srcmap
         self.prefix = prefix
+        self.spec = spec  # a spec: its keys' records (Axolotl's ways) add to the wording
         self.invalid: list[tuple[Any, ...]] = []  # the data path of every error worded
 
     def diag(self, path: tuple[Any, ...], code: str, message: str, hint: str | None = None,
@@ -89,7 +90,7 @@ class _Wording:
         v = err.validator
         if v == "additionalProperties" and isinstance(err.instance, dict):
             return self._unknown_keys(err, path)
-        if path and _has_value_way(path, err.instance):
+        if self.spec and path and _has_value_way(path, err.instance):
             return []  # said by value_ways, whatever the schema thinks of it
         if v == "type":
             want = err.validator_value
@@ -161,7 +162,7 @@ class _Wording:
             if key in known:
                 continue
             kpath = (*path, key)
-            rec = record(path, key)
+            rec = record(path, key) if self.spec else None
             if rec is not None and rec.way in REPORTS:
                 code, severity, words = REPORTS[rec.way]
                 out.append(self.diag(kpath, code, f"'{_name(kpath)}' {words}", rec.note,
@@ -223,6 +224,13 @@ def validate_data(data: dict[str, Any], srcmap: SourceMap,
                   prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
     return _check(data, _Wording(srcmap, prefix))
+
+
+def validate_against(doc: Document, validator: Draft202012Validator) -> list[Diagnostic]:
+    """Every violation of another schema than the spec's (run.yaml's) in a loaded file,
+    located in that file and worded as the spec's are."""
+    wording = _Wording(doc.srcmap, spec=False)
+    return [d for err in validator.iter_errors(doc.data) for d in wording.words(err)]
 
 
 def valid_part(data: dict[str, Any], srcmap: SourceMap

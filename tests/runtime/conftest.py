@@ -43,7 +43,7 @@ def dataset_entry(name: str, type_: str, **extra: Any) -> dict[str, Any]:
     """One ``data.datasets[]`` entry for a file in examples/data."""
     entry = {
         "path": str(DATA / name), "local": True, "builder": "json", "name": None,
-        "split": "train", "data_files": None, "type": type_, "fields": {},
+        "revision": None, "split": "train", "data_files": None, "type": type_, "fields": {},
     }
     if type_ == "chat_template":  # the options' defaults, as the compiler fills them
         entry.update({k: DATASET_KEY[k].schema.get("default") for k in CHAT_OPTIONS})
@@ -62,16 +62,21 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
         "output_dir": output_dir,
         "model": {
             "name_or_path": "peftc:tiny-llama",
+            "class": "AutoModelForCausalLM",
             "family": "llama",
+            "config_overrides": None,
             "from_pretrained": {"revision": None, "trust_remote_code": False,
                                 "attn_implementation": "sdpa"},
             "gradient_checkpointing": False,
             "gradient_checkpointing_kwargs": {"use_reentrant": False},
+            "resize_to_multiple_of": None,
         },
         "precision": {"bf16": "auto", "fp16": "auto", "tf32": "auto",  # fp32 on a CPU
                       "bfloat16": False, "float16": False},
-        "tokenizer": {"name_or_path": "peftc:tiny-llama", "padding_side": "right",
-                      "chat_template": None},
+        "tokenizer": {"name_or_path": "peftc:tiny-llama", "class": "AutoTokenizer",
+                      "padding_side": "right", "special_tokens": None, "tokens": None,
+                      "added_tokens_overrides": None, "chat_template": None,
+                      "chat_template_fallback": None},
         "quantization": None,
         "adapter": {
             "method": "lora",
@@ -79,9 +84,11 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
             "config": {"task_type": "CAUSAL_LM", "r": 8, "lora_alpha": 16, "lora_dropout": 0.0,
                        "bias": "none", "target_modules": list(LLAMA_TARGETS)},
             "prepare_kbit": False,
+            "from_adapter": None,
             "sft_adapter": None,
             "relora": None,
             "loraplus": None,
+            "unfrozen_parameters": None,
         },
         "data": {
             "datasets": [dataset_entry("alpaca.jsonl", "alpaca_plain")],
@@ -90,7 +97,10 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
             "shuffle": True,
             "deduplicate": False,
             "excess_length": "drop",
+            "prepared_path": None,
             "train_on_inputs": False,
+            "eot_tokens": None,
+            "chat_template_kwargs": None,
             "max_prompt_length": None,
         },
         "trainer": {
@@ -115,11 +125,17 @@ def base_run(tmp_path: Path, run_id: str) -> dict[str, Any]:
                 "completion_only_loss": True,
                 "dataloader_num_workers": 0,
             },
+            "max_warmup_steps": None,
+            "jagged_lr": None,
+            "early_stopping_patience": None,
+            "loss_watchdog": None,
+            "resume_from_checkpoint": None,
         },
         "samples": {"prompts": [], "max_new_tokens": 8},
+        "report": {"wandb": None},
         "batch": {"micro_batch_size": 4, "gradient_accumulation_steps": 1, "num_gpus": 1,
                   "global_batch_size": None, "effective_global_batch_size": 4},
-        "launch": {"num_processes": 1, "num_machines": 1, "deepspeed": None,
+        "launch": {"num_processes": 1, "num_machines": 1, "deepspeed": None, "fsdp": False,
                    "accelerate_config": "accelerate.yaml"},
     }
 

@@ -47,7 +47,7 @@ CASES = {
         "method": "qlora", "prepare_kbit": True, "relora": {
             "steps": 2, "prune_method": "magnitude", "prune_ratio": 0.9}},
         "trainer": {"config": {"max_steps": 3}}},
-    "relora": {"adapter": {"method": "relora", "relora": {
+    "relora": {"adapter": {"method": "lora", "relora": {
                    "steps": 2, "prune_method": "magnitude", "prune_ratio": 0.9}},
                "trainer": {"config": {"max_steps": 5}, "jagged_lr": {
                    "steps": 2, "warmup_steps": 1, "anneal_steps": 1, "min_lr_scale": 0.001}}},
@@ -89,7 +89,7 @@ def test_loftq_on_cpu_stops_before_loading_data(tmp_path):
     run_dir = make_run(tmp_path, adapter={"method": "loftq", "config": {
         "init_lora_weights": "loftq", "loftq_config": {"loftq_bits": 4}}},
         data={"datasets": [{"path": "/nonexistent/data.jsonl", "local": True, "builder": "json",
-                            "name": None, "split": "train", "data_files": None,
+                            "name": None, "revision": None, "split": "train", "data_files": None,
                             "type": "alpaca", "fields": {}}]})
     with pytest.raises(RuntimeConfigError, match=r"LoftQ.*CUDA"):
         execute(run_dir)

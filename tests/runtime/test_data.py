@@ -165,7 +165,8 @@ def completion_rows(tmp_path, texts):
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     return {"path": str(path), "local": True, "builder": "json", "name": None,
-            "split": "train", "data_files": None, "type": "completion", "fields": {}}
+            "revision": None, "split": "train", "data_files": None,
+            "type": "completion", "fields": {}}
 
 
 def test_evaluation_rows_are_a_seeded_shuffle_or_the_last_rows(tmp_path):

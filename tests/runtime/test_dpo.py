@@ -58,7 +58,8 @@ def test_dpo_stage_merges_the_sft_adapter(tmp_path, capsys):
     assert run(sft) == 0
     sft_out = read_run(sft)["output_dir"]
     over = dpo_overrides()
-    over["adapter"] = {"sft_adapter": {"path": sft_out, "fallback_to_base": False}}
+    over["adapter"] = {"sft_adapter": {"path": sft_out, "chain": [sft_out],
+                                       "fallback_to_base": False}}
     dpo = make_run(tmp_path, run_id="dpo-after-sft", **over)
     assert run(dpo) == 0
     assert f"sft_adapter: merged {sft_out} into the base model" in capsys.readouterr().out
@@ -80,7 +81,8 @@ def test_dpo_stage_merges_the_sft_adapter(tmp_path, capsys):
 
 def test_missing_sft_adapter_falls_back_or_fails(tmp_path, capsys):
     over = dpo_overrides()
-    over["adapter"] = {"sft_adapter": {"path": str(tmp_path / "nope"), "fallback_to_base": True}}
+    nope = str(tmp_path / "nope")
+    over["adapter"] = {"sft_adapter": {"path": nope, "chain": [nope], "fallback_to_base": True}}
     assert run(make_run(tmp_path, run_id="fallback", **over)) == 0
     assert "training from the base model (fallback_to_base)" in capsys.readouterr().out
     over["adapter"]["sft_adapter"]["fallback_to_base"] = False

@@ -18,7 +18,8 @@ def long_and_short_rows(tmp_path):
     long = '{"instruction": "' + "Add these numbers please. " * 12 + '", "output": "5"}\n'
     data.write_text(short * 6 + long * 4, encoding="utf-8")
     return {"path": str(data), "local": True, "builder": "json", "name": None,
-            "split": "train", "data_files": None, "type": "alpaca", "fields": {}}
+            "revision": None, "split": "train", "data_files": None, "type": "alpaca",
+            "fields": {}}
 
 
 def test_rows_longer_than_sequence_len_are_dropped_and_counted(tmp_path, capfd):
@@ -101,7 +102,8 @@ def preference_rows(tmp_path):
                    '"rejected": "6"}\n')
     data.write_text(short * 6 + long_answer * 2 + long_prompt * 2, encoding="utf-8")
     return {"path": str(data), "local": True, "builder": "json", "name": None,
-            "split": "train", "data_files": None, "type": "preference", "fields": {}}
+            "revision": None, "split": "train", "data_files": None, "type": "preference",
+            "fields": {}}
 
 
 @pytest.mark.parametrize("strategy,kept,counts", [
