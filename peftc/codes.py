@@ -71,7 +71,8 @@ CODES: dict[str, str] = {
     "E403": "SLURM cluster size contradicts the run's num_gpus",
     "E404": "FSDP and DeepSpeed both asked for",
     "E504": "another process wrote the output folder during this compile",
-    "E601": "run folder or run.yaml missing or invalid",
+    "E601": "run folder or run.yaml missing or invalid (a value its library rejects; "
+            "run.yaml's schema errors are E1xx at their line)",
     "E602": "the machine cannot serve an option of the run (e.g. LoftQ without CUDA)",
     "E603": "training failed",
     "E604": "launch world size differs from the one the batch was derived for",
@@ -84,8 +85,20 @@ CODES: dict[str, str] = {
     "E609": "rows longer than sequence_len, with excess_length_strategy: raise",
     "E610": "added_tokens_overrides names an id that is not an added token, or a text that is "
             "already another token",
-    "E611": "a local file the run reads (a dataset, lora_model_dir) is not on the machine "
-            "where it runs; found before the model loads",
+    "E611": "a local file or folder the run reads (a dataset, lora_model_dir, sft_adapter, "
+            "resume_from_checkpoint, the adapter to merge) is not on the machine where it "
+            "runs; found before the model loads",
+    "E612": "a dataset does not fit the run: a row lacks a column of its type or has one of "
+            "the wrong shape, its type is not the trainer's, or the datasets format to "
+            "different shapes (found when the run loads them, before the model)",
+    "E613": "a dataset cannot be loaded, or has no rows in its split",
+    "E614": "the chat template is missing, or cannot be masked (it renders no assistant "
+            "content where peftc can find it, or nothing after it); eot_tokens not one token",
+    "E615": "no rows are left to train or evaluate on (after dropping long rows), or "
+            "val_set_size takes them all",
+    "E616": "the model or tokenizer cannot be loaded (offline, a hub id needs a local copy)",
+    "E617": "the command cannot serve this run (merge of a prompt-learning adapter, preview "
+            "of a DPO run)",
     "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",

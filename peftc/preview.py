@@ -52,8 +52,13 @@ def preview_command(args: argparse.Namespace) -> int:
     try:  # libraries print to stdout (DeepSpeed's logger): stdout carries only the rows
         with contextlib.redirect_stdout(sys.stderr):
             rows, notes = preview(build(run, compiled.spec.path.resolve().parent), args.rows)
-    except RuntimeConfigError as exc:
-        raise PeftcError(Diagnostic(exc.code, ERROR, str(exc), file=str(args.spec))) from None
+    except RuntimeConfigError as exc:  # at the spec line that set the field it concerns
+        from peftc.vocab.keys import keys_reaching
+
+        key = next((k for k in keys_reaching(exc.field or "") if run.source(k).written), None)
+        file, line, col = run.loc(key) if key else (str(args.spec), 0, 0)
+        raise PeftcError(Diagnostic(exc.code, ERROR, str(exc), file=file, line=line,
+                                    col=col)) from None
     for note in notes:
         sys.stderr.write(f"peftc: {note}\n")
     if args.format == "json":

@@ -49,7 +49,8 @@ def train_dir(run_dir: Path) -> int:
     try:
         code = run(run_dir)
     except RuntimeConfigError as exc:
-        file, line, col = spec_location(run_dir, exc.keys) or (str(run_dir / "run.yaml"), 0, 0)
+        file, line, col = (spec_location(run_dir, exc.field)
+                           or run_yaml_location(run_dir, exc.field))
         raise PeftcError(Diagnostic(exc.code, ERROR, str(exc), file=file, line=line,
                                     col=col)) from None
     if code == 1:
@@ -67,20 +68,40 @@ def train_dir(run_dir: Path) -> int:
     return code
 
 
-def spec_location(run_dir: Path, keys: tuple[str, ...]) -> tuple[str, int, int] | None:
-    """Where the spec set the first of ``keys`` it set, from the run's provenance.json (None
-    when none was set in a file: defaults, or values derived from other keys)."""
+def spec_location(run_dir: Path, field: str | None) -> tuple[str, int, int] | None:
+    """Where the spec set run.yaml's ``field``: the spec keys that reach it (the key table's
+    `Key.run`), found in the run's provenance.json. None when no file set them (defaults,
+    values derived from other keys) or the field is unknown."""
+    from peftc.vocab.keys import keys_reaching
+
+    if not field:
+        return None
     try:
         sources = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for key in keys:  # the key itself, else its first entry (``key.sub``)
+    for key in keys_reaching(field):  # the key itself, else its first entry (``key.sub``)
         found = sources.get(key) or next((s for k, s in sources.items()
                                           if k.startswith(key + ".")), {})
         m = re.fullmatch(r"spec:(.+):(\d+):(\d+)", str(found.get("source")))
         if m:
             return m.group(1), int(m.group(2)), int(m.group(3))
     return None
+
+
+def run_yaml_location(run_dir: Path, field: str | None) -> tuple[str, int, int]:
+    """``field``'s line in run.yaml (the whole file when it has no field)."""
+    from peftc.schema.loader import load_file
+
+    path = run_dir / "run.yaml"
+    if not field:
+        return str(path), 0, 0
+    parts = tuple(int(p) if p.isdigit() else p for p in field.split("."))
+    try:
+        line, col = load_file(path).srcmap.locate(parts, key=True)
+    except PeftcError:
+        return str(path), 0, 0
+    return str(path), line, col
 
 
 def select_runs(manifest: dict, run_id: str | None, run_all: bool, spec: str) -> list[dict]:

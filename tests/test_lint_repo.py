@@ -149,7 +149,7 @@ def test_missing_paths_outside_the_repository_are_warnings(tmp_path, cli):
                  "../../shared/train.jsonl"):
         code, out = lint(path)
         assert code == 0, out
-        assert f"spec.yaml:4:3: W213 warning: dataset {path} is not found here; it must " \
+        assert f"spec.yaml:4:5: W213 warning: dataset {path} is not found here; it must " \
                "exist where the run executes" in out
         assert "`peftc run` and `peftc launch` check it before loading the model" in out
     for path in ("data/train.jsonl", "../data/train.jsonl"):  # inside the repository
@@ -224,7 +224,7 @@ def test_local_rows_are_checked_against_their_type(tmp_path, cli, name, text, dt
         assert code == 0 and "E225" not in out, out
     else:
         line = 5 if dtype == "preference" else 4
-        assert code == 1 and f"spec.yaml:{line}:3: E225 error: dataset '{name}', {error}" \
+        assert code == 1 and f"spec.yaml:{line}:5: E225 error: dataset '{name}', {error}" \
             in out, out
 
 

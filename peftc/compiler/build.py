@@ -96,6 +96,11 @@ def provenance(run: ResolvedRun) -> dict[str, Any]:
                                        "source": run.source(f"{key}.{sub}").label}
         else:
             out[key] = {"value": value, "source": run.source(key).label}
+            if isinstance(value, list):  # each datasets entry at its own line
+                for i, item in enumerate(value):
+                    if isinstance(item, dict) and f"{key}.{i}" in run.sources:
+                        out[f"{key}.{i}"] = {"value": item,
+                                             "source": run.source(f"{key}.{i}").label}
     return out
 
 

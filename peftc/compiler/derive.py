@@ -597,8 +597,9 @@ def _data(d: _Deriver) -> None:
                       f"{_suggest(task)}; give its 'datasets'", "task")
         v["datasets"] = []
     items = []
-    for item in v["datasets"]:
+    for i, item in enumerate(v["datasets"]):
         item = dict(item)
+        at = f"datasets.{i}"  # the entry's own line
         item.setdefault("split", DATASET_KEY["split"].schema["default"])
         if "type" not in item:
             item["type"] = DEFAULT_TYPE[trainer]
@@ -611,27 +612,27 @@ def _data(d: _Deriver) -> None:
         if own not in (TOKENIZER_DEFAULT, v["chat_template"]):  # a template of its own
             if own.startswith(FALLBACK):
                 d.problem("E107", f"dataset '{item['path']}': a fallback template per dataset "
-                          "is not supported yet", "datasets", "give the template's name")
+                          "is not supported yet", at, "give the template's name")
             else:
                 item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
         if dtype.chat:  # Axolotl's defaults, as its strategy fills them
             _chat_entry(item)
         if dpo and dtype.trainer is not Trainer.DPO:
             d.problem("E212", f"rl: dpo trains on preference data, but dataset "
-                      f"'{item['path']}' has type '{item['type']}'", "datasets",
+                      f"'{item['path']}' has type '{item['type']}'", at,
                       f"use one of {', '.join(names_for(Trainer.DPO))}")
         if not dpo and dtype.trainer is Trainer.DPO:
             d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
-                      "needs rl: dpo", "datasets")
+                      "needs rl: dpo", at)
         path = item["path"]
-        _check_rows(d, item, dpo)
+        _check_rows(d, item, dpo, at)
         if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
             if elsewhere(path, d.resolver.spec_dir):
                 d.problem("W213", f"dataset {path} is not found here; it must exist where "
-                          "the run executes", "datasets", ELSEWHERE_HINT, severity=WARNING)
+                          "the run executes", at, ELSEWHERE_HINT, severity=WARNING)
             else:
                 d.problem("E213", f"dataset {path} is not there (not found: "
-                          f"{tried(path, d.resolver.spec_dir)})", "datasets", WHERE_HINT)
+                          f"{tried(path, d.resolver.spec_dir)})", at, WHERE_HINT)
         items.append(item)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")
@@ -654,7 +655,7 @@ def _chat_entry(item: dict[str, Any]) -> None:
     item["roles_to_train"] = [to_template.get(r, r) for r in item["roles_to_train"]]
 
 
-def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool) -> None:
+def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool, at: str) -> None:
     """A local file's first rows (peek.py: bounded) go through the run's own row formatter,
     so a missing or misshapen column is found at lint time, at the dataset's line, rather
     than after the model has loaded."""
@@ -674,19 +675,20 @@ def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool) -> None:
         except RuntimeConfigError as exc:
             what = exc.message.removeprefix("data: ")
             d.problem("E225", f"dataset '{item['path']}', row {i}: {what}; the row has "
-                      f"{', '.join(map(str, row)) or 'no columns'}", "datasets",
+                      f"{', '.join(map(str, row)) or 'no columns'}", at,
                       "map the columns with field_* keys (field_messages for chat rows), or "
                       "pick the type that fits the file")
             return
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             d.problem("E225", f"dataset '{item['path']}', row {i} does not fit type "
-                      f"'{item['type']}' ({type(exc).__name__}: {exc})", "datasets")
+                      f"'{item['type']}' ({type(exc).__name__}: {exc})", at)
             return
     if dtype.chat:
-        _check_roles(d, item, rows)
+        _check_roles(d, item, rows, at)
 
 
-def _check_roles(d: _Deriver, item: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def _check_roles(d: _Deriver, item: dict[str, Any], rows: list[dict[str, Any]],
+                 at: str) -> None:
     """A role of roles_to_train that no turn of a local file's first rows has trains
     nothing: say so at lint time."""
     column = item.get("field_messages", "messages")
@@ -699,7 +701,7 @@ def _check_roles(d: _Deriver, item: dict[str, Any], rows: list[dict[str, Any]]) 
     if seen and unused:
         d.problem("E217", f"roles_to_train {unused} of dataset '{item['path']}': no turn of "
                   f"its first rows has that role (they have {sorted(map(str, seen))})",
-                  "datasets", "check roles and message_property_mappings, or the role's "
+                  at, "check roles and message_property_mappings, or the role's "
                   "spelling")
 
 

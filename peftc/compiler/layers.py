@@ -116,6 +116,10 @@ def merge(values: dict[str, Any], sources: dict[str, Source],
         if isinstance(value, dict):
             for sub in value:
                 sources[f"{key}.{sub}"] = layer.source((key, sub))
+        elif isinstance(value, list):  # a datasets entry is located on its own line
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    sources[f"{key}.{i}"] = layer.source((key, i))
     for path, value in layer.patches:
         # a dotted key (datasets.0.path, lr_scheduler_kwargs.min_lr_rate) sets one leaf of a
         # copy of the lower layers' value

@@ -35,12 +35,7 @@ def check_supported(section: dict[str, Any]) -> None:
         raise RuntimeConfigError(
             "adapter: LoftQ initialisation (init_lora_weights: loftq) needs a CUDA or XPU "
             "device, and this machine has none. Use init_lora_weights: true (or pissa/olora) on "
-            "CPU, or run on a GPU machine."
-        )
-    if section.get("peft_class") not in PEFT_CLASSES:
-        known = ", ".join(PEFT_CLASSES)
-        raise RuntimeConfigError(
-            f"adapter.peft_class: {section.get('peft_class')!r} is not one of {known}"
+            "CPU, or run on a GPU machine.", code="E602", field="adapter.config.init_lora_weights"
         )
 
 
@@ -61,7 +56,8 @@ def peft_config(section: dict[str, Any]) -> Any:
         return getattr(peft, section["peft_class"])(**kwargs)
     except (TypeError, ValueError) as exc:
         raise RuntimeConfigError(
-            f"adapter.config: {section['peft_class']} rejected it: {exc}"
+            f"adapter.config: {section['peft_class']} rejected it: {exc}",
+            code="E601", field="adapter.config"
         ) from exc
 
 
@@ -88,7 +84,8 @@ def merge_sft_adapter(model: Any, sft: dict[str, Any] | None) -> Any:
         return model
     raise RuntimeConfigError(
         f"adapter.sft_adapter.path: no PEFT adapter (adapter_config.json) at {path}; run the stage "
-        "that produces it first, or set fallback_to_base: true"
+        "that produces it first, or set fallback_to_base: true",
+        code="E611", field="adapter.sft_adapter.path"
     )
 
 

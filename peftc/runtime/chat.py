@@ -141,7 +141,8 @@ def _after_content(tokenizer: Any, messages: list[dict[str, Any]],
     span = content_span(tokenizer, messages, 1, ids, kwargs)
     if span is None:
         raise RuntimeConfigError("data: the chat template does not render an assistant "
-                                 "message's content where peftc can find it")
+                                 "message's content where peftc can find it",
+                                 code="E614", field="tokenizer.chat_template")
     return list(ids[span[1]:])
 
 
@@ -158,7 +159,8 @@ def masking(tokenizer: Any, own: str | None = None, *, eot_tokens: list[str] | N
 
     if not ((kwargs or {}).get("chat_template") or tokenizer.chat_template):
         raise RuntimeConfigError("data: type chat_template needs a chat template, and the "
-                                 "tokenizer has none: set chat_template in the spec")
+                                 "tokenizer has none: set chat_template in the spec",
+                                 code="E614", field="tokenizer.chat_template")
     try:
         training = get_training_chat_template(tokenizer)
     except ValueError:
@@ -182,7 +184,8 @@ def masking(tokenizer: Any, own: str | None = None, *, eot_tokens: list[str] | N
     if not (middle or last):
         raise RuntimeConfigError(
             "data: the chat template puts nothing after an assistant message, so the model "
-            "could not learn to stop: use a template that ends each turn with a token")
+            "could not learn to stop: use a template that ends each turn with a token",
+            code="E614", field="tokenizer.chat_template")
     texts = dict.fromkeys(tokenizer.decode(list(t)) for t in (middle, last) if t)
     text = " / ".join(repr(t) for t in texts)
     print(f"peftc: data: chat masks from the rendered template ({why}); end of turn {text}",
@@ -223,7 +226,7 @@ def user_eot(tokenizer: Any, eot_tokens: list[str]) -> tuple[int, ...]:
             raise RuntimeConfigError(
                 f"data: eot_tokens: {token!r} is {len(ids)} tokens of this tokenizer, so it "
                 "cannot mark an end of turn (Axolotl refuses it too); remove it to use the "
-                "end of turn the template writes")
+                "end of turn the template writes", code="E614", field="data.eot_tokens")
         if token not in template:
             print(f"peftc: warning: eot_tokens: the chat template never writes {token!r}; it "
                   "is ignored", file=sys.stderr, flush=True)

@@ -92,7 +92,7 @@ def load_error(entry: dict[str, Any], exc: Exception) -> RuntimeConfigError:
     cause = exc.__cause__ or exc
     first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     return RuntimeConfigError(f"data: cannot load {entry['path']!r}: {type(cause).__name__}: "
-                              f"{first}")
+                              f"{first}", code="E613")
 
 
 def load_one(entry: dict[str, Any], cache_dir: Path | None = None) -> Any:
@@ -106,7 +106,7 @@ def load_one(entry: dict[str, Any], cache_dir: Path | None = None) -> Any:
         raise load_error(entry, exc) from exc
     if len(dataset) == 0:
         raise RuntimeConfigError(f"data: dataset {entry['path']} has no rows in split "
-                                 f"{kwargs['split']!r}")
+                                 f"{kwargs['split']!r}", code="E613")
     return dataset
 
 
@@ -135,7 +135,7 @@ def format_dataset(dataset: Any, entry: dict[str, Any], kind: str, train_on_inpu
     if entry.get("type") not in kind_types:
         raise RuntimeConfigError(
             f"data: dataset {entry['path']} has type {entry.get('type')!r}, which a {kind} run "
-            f"cannot use (expected one of {', '.join(sorted(kind_types))})"
+            f"cannot use (expected one of {', '.join(sorted(kind_types))})", code="E612"
         )
     dtype = DATASET_TYPES[entry["type"]]
     fields = dict(entry.get("fields") or {})
@@ -189,16 +189,20 @@ def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
 
     train_on_inputs = bool(section.get("train_on_inputs"))
     cache_dir = cache_dir or prepared_dir(section, tokenizer)
-    parts = [
-        format_dataset(load_one(entry, cache_dir), entry, kind, train_on_inputs, tokenizer, chat)
-        for entry in section["datasets"]
-    ]
+    parts = []
+    for i, entry in enumerate(section["datasets"]):
+        try:
+            parts.append(format_dataset(load_one(entry, cache_dir), entry, kind,
+                                        train_on_inputs, tokenizer, chat))
+        except RuntimeConfigError as exc:  # said at the dataset's own entry in the spec
+            raise exc.at(f"data.datasets.{i}") from exc.__cause__
     columns = {tuple(sorted(p.column_names)) for p in parts}
     if len(columns) > 1:
         raise RuntimeConfigError(
             "data: the datasets format to different shapes "
             f"({' vs '.join(', '.join(c) for c in sorted(columns))}); TRL trains on one shape at a "
-            "time: use types that format alike (e.g. all instruction types, or all chat_template)"
+            "time: use types that format alike (e.g. all instruction types, or all chat_template)",
+            code="E612", field="data.datasets"
         )
     dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if section.get("deduplicate"):
@@ -213,7 +217,8 @@ def load_data(section: dict[str, Any], kind: str, tokenizer: Any,
     test_size = float(val) if val < 1 else int(val)
     if isinstance(test_size, int) and test_size >= len(dataset):
         raise RuntimeConfigError(
-            f"data.val_set_size: {val} rows requested but the data has only {len(dataset)}"
+            f"data.val_set_size: {val} rows requested but the data has only {len(dataset)}",
+            code="E615", field="data.val_set_size"
         )
     split = dataset.train_test_split(test_size=test_size, shuffle=False)
     return split["train"], split["test"]

@@ -6,15 +6,23 @@ from __future__ import annotations
 class RuntimeConfigError(Exception):
     """A problem with the run (or the machine it runs on) that the user must fix.
 
-    The message is complete and actionable on its own; the CLI shows it as a diagnostic,
-    located at the first of ``keys`` that the run's provenance.json places in the spec.
+    The message is complete and actionable on its own. ``code`` is its registered code
+    (`peftc.codes`); ``field`` the run.yaml field it concerns, dotted (``data.datasets.1``).
+    The CLI shows it as a diagnostic at the spec line that set the field (the key table's
+    `Key.run` and the run's provenance.json lead there), else at the field in run.yaml.
     """
 
-    def __init__(self, message: str, code: str = "E602", keys: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, code: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.keys = keys
+        self.field = field
+
+    def at(self, field: str) -> RuntimeConfigError:
+        """This error, concerning ``field`` unless it names a field already."""
+        if self.field is None:
+            self.field = field
+        return self
 
 
 class LossError(RuntimeError):

@@ -46,7 +46,8 @@ def first_present(row: Row, candidates: tuple[str, ...], fields: dict[str, str],
     if name in fields:
         value = row.get(fields[name])
         if value is None:
-            raise RuntimeConfigError(f"data: column {fields[name]!r} (fields.{name}) is missing")
+            raise RuntimeConfigError(f"data: column {fields[name]!r} (fields.{name}) is missing",
+                                     code="E612")
         return str(value)
     for key in candidates:
         value = row.get(key)
@@ -54,7 +55,7 @@ def first_present(row: Row, candidates: tuple[str, ...], fields: dict[str, str],
             return str(value)
     raise RuntimeConfigError(
         f"data: a row has none of the columns {', '.join(candidates)} for {name!r}; map one with "
-        f"fields: {{{name}: <column>}}"
+        f"fields: {{{name}: <column>}}", code="E612"
     )
 
 
@@ -91,7 +92,8 @@ def format_alpaca_plain(row: Row, fields: dict[str, str], train_on_inputs: bool)
     instruction = column(row, fields, "instruction")
     output = column(row, fields, "output")
     if instruction is None or output is None:
-        raise RuntimeConfigError("data: alpaca rows need instruction and output columns (or text)")
+        raise RuntimeConfigError("data: alpaca rows need instruction and output columns (or text)",
+                                 code="E612")
     prompt = instruction_prompt(instruction, column(row, fields, "input", "") or "")
     return sft_row(prompt, output, train_on_inputs)
 
@@ -137,7 +139,8 @@ def format_alpaca(row: Row, fields: dict[str, str], train_on_inputs: bool, *,
     instruction = column(row, fields, "instruction")
     output = column(row, fields, "output")
     if instruction is None or output is None:
-        raise RuntimeConfigError("data: alpaca rows need instruction and output columns")
+        raise RuntimeConfigError("data: alpaca rows need instruction and output columns",
+                                 code="E612")
     prompt = alpaca_prompt(style, instruction, column(row, fields, "input", "") or "")
     return sft_row(prompt, output, train_on_inputs)
 
@@ -155,10 +158,11 @@ def format_csqa(row: Row, fields: dict[str, str], train_on_inputs: bool) -> Row:
     choices = column(row, fields, "choices")
     answer = column(row, fields, "answerKey")
     if question is None or not choices or not answer:
-        raise RuntimeConfigError("data: csqa rows need question, choices and answerKey columns")
+        raise RuntimeConfigError("data: csqa rows need question, choices and answerKey columns",
+                                 code="E612")
     answer = str(answer).strip().upper()
     if answer not in CSQA_LETTERS:
-        raise RuntimeConfigError(f"data: csqa answerKey {answer!r} is not one of A-E")
+        raise RuntimeConfigError(f"data: csqa answerKey {answer!r} is not one of A-E", code="E612")
     return sft_row(instruction_prompt(csqa_question(question, choices)), answer, train_on_inputs)
 
 
@@ -167,7 +171,7 @@ def format_completion(row: Row, fields: dict[str, str], train_on_inputs: bool) -
     text = column(row, fields, "text")
     if text is None:
         raise RuntimeConfigError(
-            "data: completion rows need a text column (or fields: {text: ...})"
+            "data: completion rows need a text column (or fields: {text: ...})", code="E612"
         )
     return {"text": text}
 
@@ -189,7 +193,7 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
     The ``tools`` column (``field_tools``) goes to the template as JSON text."""
     messages = column(row, fields, "messages")
     if not messages:
-        raise RuntimeConfigError("data: chat_template rows need a messages list")
+        raise RuntimeConfigError("data: chat_template rows need a messages list", code="E612")
     mappings = message_property_mappings or {"role": "role", "content": "content"}
     to_template = role_of(roles or {})
     out = []
@@ -200,7 +204,7 @@ def format_chat_template(row: Row, fields: dict[str, str], train_on_inputs: bool
             raise RuntimeConfigError(
                 f"data: a chat_template message has no {mappings['role']!r} or "
                 f"{mappings['content']!r} key (its keys: {', '.join(sorted(message))}); set "
-                "message_property_mappings")
+                "message_property_mappings", code="E612")
         turn["role"] = to_template.get(turn["role"], turn["role"])
         if message_field_training:
             turn["training"] = message.get(message_field_training)
@@ -218,7 +222,8 @@ def input_output_segments(row: Row, fields: dict[str, str]) -> list[dict[str, An
     """Axolotl ``input_output`` segments: ``[{text, label}]``; label false = not trained on."""
     segments = column(row, fields, "segments")
     if not segments:
-        raise RuntimeConfigError("data: input_output rows need a segments list of {text, label}")
+        raise RuntimeConfigError("data: input_output rows need a segments list of {text, label}",
+                                 code="E612")
     return segments
 
 
@@ -234,7 +239,7 @@ def format_preference(row: Row, fields: dict[str, str], train_on_inputs: bool) -
     for name in ("prompt", "chosen", "rejected"):
         value = column(row, fields, name)
         if value is None:
-            raise RuntimeConfigError(f"data: preference rows need a {name} column")
+            raise RuntimeConfigError(f"data: preference rows need a {name} column", code="E612")
         out[name] = value
     return out
 
@@ -248,7 +253,7 @@ def _answer(value: Any, what: str) -> str:
         value = value.get("content")
     if not isinstance(value, str):
         raise RuntimeConfigError(f"data: a preference row's {what} is not a string, a message "
-                                 "or a list of messages")
+                                 "or a list of messages", code="E612")
     return value
 
 
@@ -263,7 +268,7 @@ def format_chat_preference(row: Row, fields: dict[str, str], train_on_inputs: bo
         chosen, rejected = column(row, fields, "chosen"), column(row, fields, "rejected")
         if not (isinstance(chosen, list) and len(chosen) > 1 and isinstance(rejected, list)):
             raise RuntimeConfigError("data: chat_template.argilla_chat rows need chosen and "
-                                     "rejected conversations")
+                                     "rejected conversations", code="E612")
         prompt = chosen[:-1]
     else:
         prompt = column(row, fields, "messages")
@@ -271,7 +276,7 @@ def format_chat_preference(row: Row, fields: dict[str, str], train_on_inputs: bo
             prompt = [{"role": "user", "content": prompt}]
         if not prompt:
             raise RuntimeConfigError("data: chat_template.default rows need a messages column "
-                                     "(field_messages) with the prompt")
+                                     "(field_messages) with the prompt", code="E612")
         chosen, rejected = column(row, fields, "chosen"), column(row, fields, "rejected")
     turns = [{"role": m["role"], "content": m["content"]} for m in prompt]
     return {"prompt": turns,
@@ -297,7 +302,7 @@ def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: 
         if not (isinstance(chosen, list) and isinstance(rejected, list)
                 and len(chosen) > 1 and len(rejected) > 1):
             raise RuntimeConfigError(f"data: {family}.{variant} rows need chosen and rejected "
-                                     "conversations of two turns")
+                                     "conversations of two turns", code="E612")
         key = "chosen" if variant == "argilla_chat" else "prompt"
         user = chosen[0]["content"] if variant == "argilla_chat" else row.get(key)
         chosen, rejected = chosen[1]["content"], rejected[1]["content"]
@@ -312,7 +317,7 @@ def format_markup_preference(row: Row, fields: dict[str, str], train_on_inputs: 
                if value is None]
     if missing:
         raise RuntimeConfigError(f"data: a {family}.{variant} row lacks column "
-                                 f"{' and '.join(missing)}")
+                                 f"{' and '.join(missing)}", code="E612")
     system = row.get("system") if variant != "argilla_chat" else None
     prompt = (system_turn.format(system) if system else "") + user_turn.format(user)
     return {"prompt": prompt, "chosen": f"{chosen}{end}", "rejected": f"{rejected}{end}"}

@@ -23,7 +23,8 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     spec = read_run(Path(run_dir))
     adapter_dir = Path(spec["output_dir"])
     if not (adapter_dir / "adapter_config.json").exists():
-        raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first")
+        raise RuntimeConfigError(f"no trained adapter in {adapter_dir}: run the training first",
+                                 code="E611", field="output_dir")
     dtype = precision.resolve(spec.get("precision") or {}).dtype  # the dtype it trained in
     tokenizer = load_tokenizer(spec["tokenizer"])  # with the run's added tokens
     base = load_base(spec["model"], dtype, tokenizer)
@@ -35,7 +36,7 @@ def merge(run_dir: Path, out_dir: Path) -> Path:
     if not hasattr(model, "merge_and_unload") or model.peft_config["default"].is_prompt_learning:
         raise RuntimeConfigError(
             f"adapter.method {spec['adapter']['method']}: prompt-learning adapters add virtual "
-            "tokens and cannot be merged into the base weights"
+            "tokens and cannot be merged into the base weights", code="E617", field="adapter.method"
         )
     merged = model.merge_and_unload()
     out_dir = Path(out_dir)

@@ -31,7 +31,7 @@ def to_torch_dtypes(kwargs: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and value != "auto":
             dtype = getattr(torch, value, None)
             if not isinstance(dtype, torch.dtype):
-                raise RuntimeConfigError(f"{key}: unknown torch dtype {value!r}")
+                raise RuntimeConfigError(f"{key}: unknown torch dtype {value!r}", code="E601")
             out[key] = dtype
     return out
 
@@ -45,19 +45,20 @@ def loading(what: str, name: str) -> Iterator[None]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RuntimeConfigError(
             f"{what}: cannot load {name!r}: {first} (offline, a hub id needs a local copy: "
-            "give a local folder, or peftc:tiny-llama)") from exc
+            "give a local folder, or peftc:tiny-llama)", code="E616",
+            field=f"{what}.name_or_path") from exc
 
 
-def transformers_class(section: dict[str, Any], default: str) -> Any:
+def transformers_class(section: dict[str, Any], default: str, what: str) -> Any:
     """The transformers class ``section["class"]`` names (Axolotl's model_type and
-    tokenizer_type), ``default`` when unset."""
+    tokenizer_type), ``default`` when unset; ``what`` is the section (model, tokenizer)."""
     import transformers
 
     name = section.get("class") or default
     cls = getattr(transformers, name, None)
     if cls is None or not hasattr(cls, "from_pretrained"):
         raise RuntimeConfigError(f"class: transformers has no class {name!r} that loads with "
-                                 "from_pretrained")
+                                 "from_pretrained", code="E616", field=f"{what}.class")
     return cls
 
 
@@ -71,7 +72,7 @@ def tokenizer_and_new_tokens(section: dict[str, Any]) -> tuple[Any, list[str]]:
     spec's special tokens and tokens, the pad token and chat template; and the tokens that were
     new to the vocabulary (a new pad token aside: padding is never trained on)."""
     name = section["name_or_path"]
-    cls = transformers_class(section, "AutoTokenizer")
+    cls = transformers_class(section, "AutoTokenizer", "tokenizer")
     with loading("tokenizer", name):
         tokenizer = cls.from_pretrained(resolve_model_path(name))
     if section.get("added_tokens_overrides"):
@@ -106,14 +107,14 @@ def override_added_tokens(tokenizer: Any, cls: Any, overrides: dict[int, str]) -
                 f"added_tokens_overrides: id {i} is not an added token of the tokenizer, and "
                 "only added tokens can be renamed (its added tokens have the ids "
                 f"{_ranges(sorted(added))})", code="E610",
-                keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
+                field=f"tokenizer.added_tokens_overrides.{i}")
         same = [j for j, t in overrides.items() if t == text and j != i]  # renamed alike
         other = vocab[text] if text in vocab else (same[0] if same else i)
         if other != i:
             raise RuntimeConfigError(
                 f"added_tokens_overrides: {text!r} is already token {other}; id {i} "
                 "would be a second spelling of it", code="E610",
-                keys=(f"added_tokens_overrides.{i}", "added_tokens_overrides"))
+                field=f"tokenizer.added_tokens_overrides.{i}")
     with tempfile.TemporaryDirectory() as folder:
         tokenizer.save_pretrained(folder)
         path = Path(folder) / "tokenizer.json"
@@ -230,7 +231,7 @@ def check_new_tokens(model: Any, new: list[str], adapter: dict[str, Any]) -> Non
             f"tokens {listed} are new to the vocabulary: their embedding rows start untrained, "
             f"and the adapter does not train {', '.join(missing)}. Set lora_modules_to_save: "
             f"[{', '.join(needed)}] (a LoRA or IA3 adapter), or use tokens the tokenizer "
-            "already has", code="E606")
+            "already has", code="E606", field="tokenizer.tokens")
 
 
 def quantization_config(section: dict[str, Any] | None) -> Any:
@@ -264,8 +265,8 @@ def load_base(section: dict[str, Any], dtype: str, tokenizer: Any = None, **extr
         path = resolve_model_path(section["name_or_path"])
         if section.get("config_overrides"):  # Axolotl's model_config: set on the config
             kwargs["config"] = model_config(path, section)
-        model = transformers_class(section, "AutoModelForCausalLM").from_pretrained(path,
-                                                                                     **kwargs)
+        cls = transformers_class(section, "AutoModelForCausalLM", "model")
+        model = cls.from_pretrained(path, **kwargs)
     if tokenizer is not None:
         fit_embeddings(model, tokenizer, section.get("resize_to_multiple_of"))
     return model

@@ -51,7 +51,7 @@ def resolve(section: dict[str, Any]) -> Precision:
     if not cuda and fp16:
         raise RuntimeConfigError(
             "precision.fp16: fp16 mixed precision needs a GPU and this machine has none; "
-            "use bf16 (CPU autocast), auto or full precision"
+            "use bf16 (CPU autocast), auto or full precision", code="E602", field="precision.fp16"
         )
     if bf16 or section.get("bfloat16"):
         dtype = "bfloat16"

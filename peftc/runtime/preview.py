@@ -37,7 +37,7 @@ def preview(run: dict[str, Any], rows: int) -> tuple[list[dict[str, Any]], list[
 
     if run["trainer"]["kind"] != "sft":
         raise RuntimeConfigError("peftc preview shows SFT runs; this run is "
-                                 f"{run['trainer']['kind']}")
+                                 f"{run['trainer']['kind']}", code="E617", field="trainer.kind")
     import datasets
     import transformers
 

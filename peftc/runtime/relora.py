@@ -181,7 +181,8 @@ def jagged_schedule(trainer: Any, section: dict[str, Any]) -> None:
             if not isinstance(scheduler, LambdaLR):
                 raise RuntimeConfigError(
                     f"trainer.jagged_lr: lr_scheduler {trainer.args.lr_scheduler_type!r} cannot "
-                    "take jagged restarts; use cosine, linear or constant")
+                    "take jagged restarts; use cosine, linear or constant",
+                    code="E601", field="trainer.jagged_lr")
             scheduler.lr_lambdas = [Scaled(f, scale) for f in scheduler.lr_lambdas]
             step = scheduler.last_epoch
             lrs = [base * f(step) for base, f in zip(scheduler.base_lrs, scheduler.lr_lambdas,

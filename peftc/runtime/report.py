@@ -28,8 +28,8 @@ def check_wandb(report: dict[str, Any] | None) -> None:
     if (report or {}).get("wandb") and importlib.util.find_spec("wandb") is None:
         raise RuntimeConfigError(
             "the run reports to W&B (wandb_project or use_wandb) but wandb is not installed: "
-            "pip install 'peftc[wandb]', or remove the wandb_* keys", code="E608",
-            keys=("wandb_project", "use_wandb"))
+            "pip install 'peftc[wandb]', or remove the wandb_* keys",
+            code="E608", field="report.wandb")
 
 
 @contextlib.contextmanager

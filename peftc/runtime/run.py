@@ -1,10 +1,13 @@
 """Run one compiled run: ``run(run_dir)`` reads ``run_dir/run.yaml`` and follows the recipe
 
-    load model -> apply adapter -> load data -> build trainer -> train -> save
+    check run.yaml -> tokenizer -> load data -> load model -> apply adapter -> build trainer
+    -> train -> save
 
 Exit codes: 0 completed, 1 failed (NaN loss or an unexpected error; see status.json),
 130 interrupted (a checkpoint was saved; run again to resume). User-facing problems raise
-:class:`peftc.runtime.errors.RuntimeConfigError` (status.json says ``failed`` too).
+:class:`peftc.runtime.errors.RuntimeConfigError` with a code and the run.yaml field they concern
+(status.json says ``failed`` too); the data is loaded before the model so that its problems
+stop the run in seconds.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ def preflight(spec: dict[str, Any]) -> Precision:
     given = spec["trainer"].get("resume_from_checkpoint")
     if given and not Path(given).is_dir():
         raise RuntimeConfigError(f"trainer.resume_from_checkpoint: {given} is not there; train "
-                                 "the run it comes from first, or remove the key")
+                                 "the run it comes from first, or remove the key",
+                                 code="E611", field="trainer.resume_from_checkpoint")
     resolved = precision.resolve(spec.get("precision") or {})
     warn_packing(spec["trainer"]["config"], spec["model"]["from_pretrained"])
     return resolved
@@ -62,15 +66,15 @@ def check_paths(spec: dict[str, Any]) -> None:
     """The local files the run reads are on this machine. Lint can only warn (W213) about
     an absolute path, or one outside the spec's repository, that it does not see: the run
     may execute where it exists. Here is where it must."""
-    for entry in spec["data"]["datasets"]:
+    for i, entry in enumerate(spec["data"]["datasets"]):
         if entry.get("local") and not Path(entry["path"]).exists():
             raise RuntimeConfigError(f"dataset {entry['path']} is not on this machine",
-                                     code="E611", keys=("datasets",))
+                                     code="E611", field=f"data.datasets.{i}")
     adapter = spec["adapter"].get("from_adapter")
     if adapter and not (Path(adapter) / "adapter_config.json").is_file():
         raise RuntimeConfigError(f"lora_model_dir: no PEFT adapter (adapter_config.json) at "
                                  f"{adapter} on this machine; train the run that produces it "
-                                 "first", code="E611", keys=("lora_model_dir",))
+                                 "first", code="E611", field="adapter.from_adapter")
 
 
 WORLD_SIZE_ENV = "PEFTC_WORLD_SIZE"  # set by `peftc launch --allow-world-size-change`
@@ -98,7 +102,7 @@ def check_world_size(launch: dict[str, Any], args: Any) -> None:
         f"the global batch would not be the spec's. {where}or recompile with --set "
         f"num_gpus={found}, or "
         "`peftc launch --allow-world-size-change` to recompute the accumulation",
-        code="E605")
+        code="E605", field="launch.num_processes")
 
 
 ISOLATING_ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3")
@@ -198,6 +202,11 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
     check_world_size(spec["launch"], args)
     tokenizer, new_tokens = tokenizer_and_new_tokens(spec["tokenizer"])
     chat = chat_masking(spec["data"], args, tokenizer)
+    # the data before the model: a row that does not fit its type stops the run in seconds
+    prepared = prepared_data(spec["data"], tokenizer)
+    data_stats: dict[str, int] = {}
+    train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
+                                            chat, Path(prepared["dir"]), data_stats)
     set_seed(args.seed)  # the adapter's initial weights are the spec's seed's, on every rank
     model = load_model(spec["model"], spec.get("quantization"), adapter, precision.dtype,
                        tokenizer)
@@ -209,10 +218,6 @@ def train(spec: dict[str, Any], outputs: Any, interrupt: Any, outcome: Outcome) 
         relora_full = full_precision_base(model, spec["model"], precision.dtype, tokenizer)
     unfrozen = unfreeze(model, adapter.get("unfrozen_parameters"))
     trainable, total = trainable_parameters(model)
-    prepared = prepared_data(spec["data"], tokenizer)
-    data_stats: dict[str, int] = {}
-    train_dataset, eval_dataset = load_data(spec["data"], trainer_section["kind"], tokenizer,
-                                            chat, Path(prepared["dir"]), data_stats)
 
     metrics = MetricsCallback(outputs)
     callbacks = [

@@ -386,7 +386,7 @@ def _classified(exc: RuntimeConfigError, run_dir: Path) -> tuple[str, str]:
     check, message = "train", exc.message
     if message.startswith("data: "):
         check, message = "data", message.removeprefix("data: ")
-    where = spec_location(run_dir, exc.keys or (("datasets",) if check == "data" else ()))
+    where = spec_location(run_dir, exc.field)
     return check, f"{message} ({':'.join(map(str, where))})" if where else message
 
 

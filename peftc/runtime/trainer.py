@@ -31,7 +31,8 @@ def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
     stray = sorted(k for k in ("bf16", "fp16", "tf32") if k in kwargs)
     if stray:  # the precision section is the one place: a second one would be overridden
         raise RuntimeConfigError(f"trainer.config.{stray[0]}: precision is set in run.yaml's "
-                                 "precision section (bf16, fp16, tf32), not here")
+                                 "precision section (bf16, fp16, tf32), not here", code="E601",
+                                 field=f"trainer.config.{stray[0]}")
     kwargs.update(bf16=precision.bf16, fp16=precision.fp16, tf32=precision.tf32 or None)
     override = os.environ.get("PEFTC_GRADIENT_ACCUMULATION_STEPS")
     if override:  # set by `peftc launch --allow-world-size-change`; metrics.json records it
@@ -60,14 +61,12 @@ def training_args(section: dict[str, Any], model_section: dict[str, Any],
     """``SFTConfig(**kwargs)`` or ``DPOConfig(**kwargs)``, with the warmup cap applied."""
     import trl
 
-    kind = section["kind"]
-    if kind not in KINDS:
-        raise RuntimeConfigError(f"trainer.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    config_class = section.get("config_class") or Trainer(kind).config_class
+    config_class = section["config_class"]  # run.yaml's schema holds it to TRL's two
     try:
         args = getattr(trl, config_class)(**config_kwargs(section, model_section, precision))
     except (TypeError, ValueError) as exc:
-        raise RuntimeConfigError(f"trainer.config: {config_class} rejected it: {exc}") from exc
+        raise RuntimeConfigError(f"trainer.config: {config_class} rejected it: {exc}",
+                                 code="E601", field="trainer.config") from exc
     cap = section.get("max_warmup_steps")
     if cap is not None:
         cap_warmup(args, int(cap))
@@ -180,7 +179,7 @@ def fit_to_length(dataset: Any, strategy: str, limit: int, length: Any, cut: Any
             f"data: {len(long) + gone} of {dropped.rows} {name} rows are longer than "
             f"sequence_len ({limit} tokens) and excess_length_strategy is raise; raise "
             "sequence_len, shorten the rows, or set excess_length_strategy to drop or truncate",
-            code="E609", keys=("excess_length_strategy",))
+            code="E609", field="data.excess_length")
     if not len(long):
         return dataset
     uncut = long.filter(lambda row: cut(row) is None)  # truncate
@@ -220,7 +219,8 @@ def sft_trainer_class(excess_length: str) -> Any:
                              packing: bool, formatting_func: Any, dataset_name: str) -> Any:
             limit, shuffle = args.max_length, args.shuffle_dataset
             if packing and limit is None:
-                raise RuntimeConfigError("trainer.config: packing needs max_length")
+                raise RuntimeConfigError("trainer.config: packing needs max_length",
+                                         code="E601", field="trainer.config.packing")
             args.max_length, args.shuffle_dataset = None, False
             try:
                 dataset = super()._prepare_dataset(dataset, processing_class, args, False,
@@ -240,7 +240,7 @@ def sft_trainer_class(excess_length: str) -> Any:
                 raise RuntimeConfigError(
                     f"data: no {dataset_name} rows left to train on: "
                     f"{dropped.report(dataset_name, limit)}; raise sequence_len or shorten "
-                    "them")
+                    "them", code="E615", field="data.datasets")
             if packing:  # as TRL packs: shuffled first, so neighbours are unrelated
                 dataset = dataset.select_columns(["input_ids", "labels"])
                 if shuffle:
@@ -271,7 +271,7 @@ def fit_dpo_rows(trainer: Any, strategy: str, limit: int, given: dict[str, int])
         if len(dataset) == 0:
             raise RuntimeConfigError(f"data: no {name} rows left to train on: "
                                      f"{dropped.report(name, limit)}; raise sequence_len or "
-                                     "shorten them")
+                                     "shorten them", code="E615", field="data.datasets")
         setattr(trainer, f"{name}_dataset", dataset)
 
 
@@ -293,7 +293,7 @@ def build_trainer(
     if eval_dataset is None and getattr(args, "eval_strategy", "no") not in ("no", None):
         raise RuntimeConfigError(
             "trainer.config.eval_strategy is set but there is no evaluation data "
-            "(data.val_set_size is 0)"
+            "(data.val_set_size is 0)", code="E615", field="trainer.config.eval_strategy"
         )
     common = dict(
         model=model,

@@ -28,7 +28,8 @@ def unfreeze(model: Any, patterns: list[dict[str, str]] | None) -> dict[str, Any
     adapter = {id(p) for p in model.parameters() if p.requires_grad}
     named = {n: p for n, p in base_parameters(model).items() if id(p) not in adapter}
     unfrozen: dict[str, Any] = {}
-    for item in patterns:
+    for i, item in enumerate(patterns):
+        field = f"adapter.unfrozen_parameters.{i}"
         regex = re.compile(item["regex"])
         hits = {n: p for n, p in named.items() if regex.match(n)}
         if not hits:
@@ -36,14 +37,14 @@ def unfreeze(model: Any, patterns: list[dict[str, str]] | None) -> dict[str, Any
             raise RuntimeConfigError(
                 f"unfrozen_parameters '{item['pattern']}' matches no parameter of the model; "
                 f"its names look like {sample} (matched from the start; a dot is a literal "
-                "dot unless + follows it)", code="E607")
+                "dot unless + follows it)", code="E607", field=field)
         quantized = [n for n, p in hits.items() if not p.is_floating_point()]
         if quantized:
             raise RuntimeConfigError(
                 f"unfrozen_parameters '{item['pattern']}' matches quantized weights "
                 f"({', '.join(quantized[:3])}{' ...' if len(quantized) > 3 else ''}), which "
                 "cannot train: narrow the pattern to unquantized parameters (norms, "
-                "embeddings), or load the model unquantized", code="E607")
+                "embeddings), or load the model unquantized", code="E607", field=field)
         unfrozen.update(hits)
     for param in unfrozen.values():
         param.requires_grad_(True)

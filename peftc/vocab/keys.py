@@ -1126,3 +1126,21 @@ def way(name: str) -> Way | None:
     """How peftc handles the top-level key ``name``; None when peftc does not know it."""
     key = KEYS.get(name)
     return key.way if key else None
+
+
+def keys_reaching(field: str) -> list[str]:
+    """The spec keys behind run.yaml's ``field`` (dotted), most precise first: the keys whose
+    `Key.run` is the longest prefix of ``field``, each with the rest of the path
+    (``data.datasets.1`` -> ``datasets.1``, ``task.1``, then ``datasets``, ``task``), then
+    the keys of the fields inside it (``report.wandb`` -> ``use_wandb``, then
+    ``wandb_project``, ...)."""
+    parts = field.split(".")
+    out: list[str] = []
+    for n in range(len(parts), 0, -1):
+        prefix, rest = ".".join(parts[:n]), parts[n:]
+        names = [k.name for k in KEYS.values() if k.run == prefix]
+        if names:
+            out = [".".join([name, *rest]) for name in names if rest] + names
+            break
+    out += [k.name for k in KEYS.values() if k.run and k.run.startswith(field + ".")]
+    return list(dict.fromkeys(out))

@@ -304,5 +304,5 @@ def test_a_dataset_not_on_this_machine_stops_before_the_model_loads(tmp_path, cl
     monkeypatch.setattr(model_module, "load_model", no_model)
     code, _, err = cli("run", spec)
     assert code == 1
-    assert f"{spec}:4:3: E611 error: dataset /mnt/peftc-missing/train.jsonl is not on this " \
+    assert f"{spec}:4:5: E611 error: dataset /mnt/peftc-missing/train.jsonl is not on this " \
            "machine" in err

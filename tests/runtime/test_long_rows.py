@@ -89,7 +89,7 @@ def test_raise_stops_before_training_and_says_how_many(tmp_path):
     with pytest.raises(RuntimeConfigError, match=r"data: 4 of 10 train rows are longer than "
                        r"sequence_len \(96 tokens\) and excess_length_strategy is raise") as exc:
         run(run_dir)
-    assert exc.value.code == "E609" and exc.value.keys == ("excess_length_strategy",)
+    assert exc.value.code == "E609" and exc.value.field == "data.excess_length"
     assert not (tmp_path / "runs" / "tiny-llama-test" / "output" / "checkpoint-1").exists()
 
 
