@@ -57,7 +57,8 @@ def parse(sweep: dict[str, Any], locate, stages: dict[str, Any]) -> tuple[list[A
     problems: list[Diagnostic] = []
     known = set(settings_keys())
 
-    def check(dotted: str, values: list[Any], where: tuple[Any, ...]) -> None:
+    def check(dotted: str, values: list[Any], where: tuple[Any, ...],
+              unique: bool = True) -> None:
         stage, path = target(dotted)
         file, line, col = locate(where)
         if stage is not None and stage not in stages:
@@ -78,7 +79,7 @@ def parse(sweep: dict[str, Any], locate, stages: dict[str, Any]) -> tuple[list[A
                 vf, vl, vc = locate((*where, i))
                 problems.append(Diagnostic("E312", ERROR, f"sweep value {i + 1} of "
                                            f"'{dotted}': {msg}", file=vf, line=vl, col=vc))
-            if value in seen:
+            if unique and value in seen:
                 vf, vl, vc = locate((*where, i))
                 problems.append(Diagnostic("E313", ERROR, f"sweep value {value!r} of "
                                            f"'{dotted}' is listed twice", file=vf, line=vl,
@@ -98,9 +99,17 @@ def parse(sweep: dict[str, Any], locate, stages: dict[str, Any]) -> tuple[list[A
                                                f"same length, got {sorted(lengths)}",
                                                file=file, line=line, col=col))
                     continue
-                for k, v in group.items():
-                    check(k, v, ("sweep", "paired", g, k))
+                for k, v in group.items():  # a value may repeat: its partners differ
+                    check(k, v, ("sweep", "paired", g, k), unique=False)
                 keys = tuple(group)
+                rows = list(zip(*group.values(), strict=True))
+                for i, row in enumerate(rows):
+                    if row in rows[:i]:
+                        file, line, col = locate(("sweep", "paired", g, keys[0], i))
+                        problems.append(Diagnostic(
+                            "E313", ERROR, "paired sweep point "
+                            f"{dict(zip(keys, row, strict=True))!r} is listed twice",
+                            file=file, line=line, col=col))
                 axes.append(Axis(keys, tuple(zip(*group.values(), strict=True)), tuple(
                     locate(("sweep", "paired", g, k)) for k in keys)))
             continue
