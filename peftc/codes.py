@@ -27,10 +27,6 @@ CODES: dict[str, str] = {
     "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
     "E201": "base_model missing",
     "E202": "bf16 and fp16 both on",
-    "E203": "quantization settings contradict each other or the adapter",
-    "E204": "AdaLoRA without a step count to budget over",
-    "E205": "AdaLoRA tinit + tfinal leave no budgeting phase",
-    "E206": "LoRA+ ratio on a non-LoRA adapter",
     "E207": "unknown train profile",
     "E208": "sft_adapter path does not exist",
     "E209": "batch keys contradict each other (gradient_accumulation_steps, batch_size, "
@@ -175,9 +171,11 @@ an ignore list or a severity map is itself an error. The exceptions judge a samp
 than the run:
 
 {suppressible}
-Codes are stable. The advisor's rules are listed by `peftc rules`, explained by
-`peftc explain CODE`, and documented in [rules.md](rules.md). The codes of the loader, schema
-check and compiler:
+Codes are stable. Checks on a resolved run are rules, each a documented record with an
+example that triggers it and one that does not: the advisor's (W1xx, E7xx) and the compiler's
+blocking checks (E2xx) as they move out of the derivations. They are listed by `peftc rules`,
+explained by `peftc explain CODE`, and documented in [rules.md](rules.md). The other codes of
+the loader, schema check, compiler and runtime:
 
 """
 

@@ -110,8 +110,9 @@ class Filter:
 
 
 def findings(compiled: Compiled, flt: Filter) -> list[Diagnostic]:
-    """Every finding of a resolved spec, the advisor's included, filtered: what `lint`
-    reports and what `compile` stops on (its errors) or prints (the rest)."""
+    """Every finding of a spec resolved with ``keep_going``, the rules' included, filtered:
+    what `lint` reports. `compile` reports the same in two steps (`resolve_spec` stops on the
+    errors, then the advisor's warnings are added)."""
     from peftc.rules import check_runs
 
     advice = check_runs(compiled.runs, compiled.spec.left_out)

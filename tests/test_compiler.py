@@ -219,6 +219,21 @@ sweep:
     assert got == [("lora", 8, 16), ("lora", 16, 32), ("dora", 16, 32)]
 
 
+def test_a_paired_value_may_repeat_a_paired_point_may_not(write_spec):
+    """The same lora_r with two alphas is two points; the same (r, alpha) twice is one."""
+    spec = write_spec(BASE + "sweep:\n  paired:\n    - {lora_r: [8, 8], lora_alpha: [16, 32]}\n")
+    assert [r.values["lora_alpha"] for r in resolve_spec(spec).runs] == [16, 32]
+    spec = write_spec(BASE + "sweep:\n  paired:\n    - {lora_r: [8, 8], lora_alpha: [16, 16]}\n")
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(spec)
+    assert [(d.code, d.message) for d in exc.value.diagnostics if d.is_error] == [
+        ("E313", "paired sweep point {'lora_r': 8, 'lora_alpha': 16} is listed twice")]
+    spec = write_spec(BASE + "sweep:\n  lora_r: [8, 8]\n")
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(spec)
+    assert [d.code for d in exc.value.diagnostics if d.is_error] == ["E313"]
+
+
 def test_dotted_sweep_keys(write_spec):
     spec = write_spec(BASE + "sweep:\n  lr_scheduler_kwargs.min_lr_rate: [0.0, 0.1]\n")
     runs = resolve_spec(spec).runs
@@ -327,7 +342,8 @@ datasets:
 sweep:
   datasets.0.split: [train, test]
 """)
-    runs = resolve_spec(spec, {"lr_scheduler_kwargs.min_lr_rate": 0.2}).runs
+    runs = resolve_spec(spec, {"lr_scheduler": "cosine_with_min_lr",
+                               "lr_scheduler_kwargs.min_lr_rate": 0.2}).runs
     assert [r.values["datasets"][0]["split"] for r in runs] == ["train", "test"]
     assert all(r.values["datasets"][1]["path"] == "org/b" for r in runs)
     assert runs[0].source("datasets.0.split").label == "sweep"

@@ -25,6 +25,7 @@ class Compiled:
     out_root: Path = Path("OUT")
     files: dict[str, str] = field(default_factory=dict)
     result: Any = None  # emit.WriteResult once written
+    filter: Any = None  # the spec's suppress.Filter, once its findings are checked
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -66,9 +67,10 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
     the value every layer gave each key (for `peftc explain`). With ``resolve_models``, a
     model's config.json is read from the hub when it is not local.
 
-    Errors raise one PeftcError with every finding, unless ``keep_going`` (lint): then they
-    are in ``Compiled.errors`` and the runs, resolved from the values that validated, are
-    returned for the advisor."""
+    The blocking rules (those whose findings are errors) run too; errors raise one
+    PeftcError with every finding, filtered as lint filters them. With ``keep_going`` (lint)
+    nothing is raised, filtered or checked by rules: the errors are in ``Compiled.errors`` and
+    the runs, resolved from the values that validated, are returned for the rules."""
     _check_sets(sets or {})
     spec = load_spec(path)
     try:
@@ -81,8 +83,16 @@ def resolve_spec(path: str | Path, sets: dict[str, Any] | None = None,
                         errors=[*spec.errors, *resolver.errors],
                         axes=[list(a.keys) for a in resolver.axes],
                         out_root=out_root or Path("OUT"))
-    if compiled.errors and not keep_going:
-        raise PeftcError([*compiled.errors, *compiled.warnings])
+    if keep_going:
+        return compiled
+    from peftc.rules import check_runs
+    from peftc.suppress import Filter
+
+    compiled.filter = flt = Filter.of(compiled)
+    errors = flt([*compiled.errors, *check_runs(runs, spec.left_out, blocking=True)])
+    compiled.warnings = flt(compiled.warnings)
+    if errors:
+        raise PeftcError([*errors, *compiled.warnings])
     return compiled
 
 
@@ -161,20 +171,20 @@ def compile_spec(path: str | Path, out: Path, sets: dict[str, Any] | None = None
     any error `peftc lint` would report (the advisor's blocking rules included), filtered as
     lint filters; ``Compiled.warnings`` holds the rest."""
     from peftc.compiler.emit import write_tree
-    from peftc.suppress import Filter, findings
-
     out = Path(out)
     compiled = resolve_spec(path, sets, out.resolve(), max_runs=max_runs,
-                            resolve_models=resolve_models, keep_going=True)
-    flt = Filter.of(compiled)
-    reported = findings(compiled, flt)  # lint's findings and filter: compile stops on its errors
-    if any(d.is_error for d in reported):
-        raise PeftcError(reported)
-    compiled.warnings = reported
+                            resolve_models=resolve_models)
+    from peftc.rules import check_runs
+
+    # the advisor's findings, as lint reports them: a warning raised to an error stops here
+    advice = compiled.filter(check_runs(compiled.runs, blocking=False))
+    if any(d.is_error for d in advice):
+        raise PeftcError([*advice, *compiled.warnings])
+    compiled.warnings.extend(advice)
     if dry_run:
         return compiled
     files = render_files(compiled)
-    compiled.warnings = flt(compiled.warnings)  # with the launch files' notes
+    compiled.warnings = compiled.filter(compiled.warnings)  # with the launch files' notes
     executable = {k for k in files if k.endswith(".sh") or k.endswith(".sbatch")}
     if slurm:
         from peftc.compiler.slurm import sbatch

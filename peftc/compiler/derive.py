@@ -334,36 +334,19 @@ def _adapter(d: _Deriver) -> None:
                 d.run.sources[f"loftq_config.{k}"] = Source("default", d.run.loc(
                     "peft_init_lora_weights"), Layer.DEFAULT)
         v["loftq_config"] = cfg
-    if record.quantizes and v.get("load_in_8bit"):
-        d.problem("E203", f"adapter '{method}' loads the base model in 4 bits, but "
-                  "load_in_8bit is on", "load_in_8bit")
-    if record.quantizes and not v.get("load_in_4bit"):
-        d.problem("E203", f"adapter '{method}' needs load_in_4bit: true", "load_in_4bit",
-                  "remove load_in_4bit: false, or use adapter: lora")
-    if v.get("load_in_4bit") and v.get("load_in_8bit"):
-        d.problem("E203", "load_in_4bit and load_in_8bit are both on; pick one", "load_in_8bit")
     if record.peft is Peft.ADALORA:
         total = v.get("adalora_total_step")
         if total is None and v.get("max_steps") is not None:
             total = v["max_steps"]
             d.set("adalora_total_step", total, "max_steps", "max_steps")
         if total is None:
-            d.problem("E204", "adapter 'adalora' needs a step count for its rank budget: set "
-                      "max_steps or adalora_total_step", "adapter")
-            return
+            return  # nothing to budget over: rule E204
         for key, share in (("adalora_tinit", 0.10), ("adalora_tfinal", 0.80),
                            ("adalora_deltaT", 0.01)):
             if not d.given(key):
                 value = max(1, int(share * total)) if key == "adalora_deltaT" else int(
                     share * total)
                 d.set(key, value, f"int({share:.2f} * {total})", "adalora_total_step")
-        if v["adalora_tinit"] + v["adalora_tfinal"] >= total:
-            d.problem("E205", f"AdaLoRA tinit + tfinal = {v['adalora_tinit']} + "
-                      f"{v['adalora_tfinal']} leaves no budgeting phase in {total} steps",
-                      "adalora_tfinal", "lower adalora_tinit or adalora_tfinal")
-    if v.get("loraplus_lr_ratio") is not None and not record.lora:
-        d.problem("E206", f"loraplus_lr_ratio applies to LoRA adapters, not '{method}'",
-                  "loraplus_lr_ratio")
     sft = v.get("sft_adapter")
     if sft and not refers(sft) and not v.get("sft_adapter_fallback"):
         path = Path(sft)

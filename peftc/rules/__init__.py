@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from peftc.compiler import reads
-from peftc.diagnostics import Diagnostic
+from peftc.diagnostics import ERROR, Diagnostic
 
 if TYPE_CHECKING:
     from peftc.compiler.resolved import ResolvedRun
@@ -48,7 +48,7 @@ class Rule:
 
 REGISTRY: dict[str, Rule] = {}
 _MODULES = ("lora", "learning_rate", "dpo", "packing", "warmup", "batch", "scheduler",
-            "conflicts", "model", "regularization")
+            "conflicts", "model", "regularization", "adapter")
 
 
 def rule(code: str, name: str, *, severity: str = "warning", summary: str, rationale: str,
@@ -75,9 +75,10 @@ def all_rules() -> dict[str, Rule]:
     return dict(sorted(REGISTRY.items()))
 
 
-def _findings(runs: list[ResolvedRun], left_out: Collection[str]
+def _findings(runs: list[ResolvedRun], left_out: Collection[str], blocking: bool | None
               ) -> Iterator[tuple[Rule, ResolvedRun, Finding]]:
-    rules = all_rules().values()
+    rules = [r for r in all_rules().values()
+             if blocking is None or (r.severity == ERROR) == blocking]
     for run in runs:
         for r in rules:
             reads.start(run.values)
@@ -87,14 +88,16 @@ def _findings(runs: list[ResolvedRun], left_out: Collection[str]
                     yield r, run, finding
 
 
-def check_runs(runs: list[ResolvedRun], left_out: Collection[str] = ()) -> list[Diagnostic]:
+def check_runs(runs: list[ResolvedRun], left_out: Collection[str] = (),
+               blocking: bool | None = None) -> list[Diagnostic]:
     """Every finding of every rule, once per place and message, with runs affected. A
     finding that read a setting in ``left_out`` (its value refused by the schema) is not
-    reported: it would judge a default the spec did not ask for."""
+    reported: it would judge a default the spec did not ask for. ``blocking``: only the
+    rules whose findings are errors (True), or only the others (False)."""
     total = len(runs)
     seen: dict[tuple, Diagnostic] = {}
     counts: dict[tuple, set[str]] = {}
-    for r, run, finding in _findings(runs, left_out):
+    for r, run, finding in _findings(runs, left_out, blocking):
         f, line, col = run.loc(finding.key)
         key = (r.code, f, line, col, finding.message)
         if key not in seen:

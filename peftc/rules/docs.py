@@ -17,9 +17,10 @@ _HEADER = """\
 `peftc lint` runs these rules on every resolved run of a spec (each sweep point and stage) and
 reports each finding once, at the spec line that set the value responsible, with the share of
 sweep runs it affects. `peftc compile` runs them too, prints the same findings and stops,
-writing nothing, on an error. `W1xx` are warnings (a warning's severity can be changed per
-code: `off`, `info`, `error`), `E7xx` errors: the run would fail or train something else, so
-an error cannot be ignored or lowered ([diagnostics.md](diagnostics.md)).
+writing nothing, on an error. `W1xx` are the advisor's warnings (a warning's severity can be
+changed per code: `off`, `info`, `error`); `E7xx` the advisor's errors and `E2xx` the
+compiler's: the run would fail or train something else, so an error cannot be ignored or
+lowered ([diagnostics.md](diagnostics.md)).
 
 Silencing a warning (lint and compile read the same settings):
 

@@ -1,0 +1,96 @@
+"""Blocking rules on the adapter: settings that contradict the method or each other, so that
+PEFT or bitsandbytes would refuse the run or train something else. Errors: compile stops on
+them, and they cannot be silenced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from peftc.rules import Finding, rule
+from peftc.rules._common import METHODS_DOC, method_of
+from peftc.vocab.methods import Peft
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolved import ResolvedRun
+
+PEFT_DOCS = "PEFT's AdaLoraConfig and LoraConfig (peft/tuners), transformers' BitsAndBytesConfig"
+
+
+@rule("E203", "quantization-contradiction", severity="error",
+      summary="quantization settings contradict each other or the adapter",
+      rationale="A QLoRA-style adapter (qlora) is LoRA on a base loaded in 4 bits: without "
+                "load_in_4bit it would train plain LoRA on a full-precision base, and with "
+                "load_in_8bit too the base cannot be loaded both ways. bitsandbytes takes one "
+                "of 4 and 8 bits.",
+      fix="adapter: qlora with load_in_4bit: true (and no load_in_8bit), or adapter: lora "
+          "with the one quantization you want",
+      reference=f"{PEFT_DOCS}; {METHODS_DOC}",
+      bad="adapter: qlora\nload_in_4bit: true\nload_in_8bit: true",
+      good="adapter: qlora\nload_in_4bit: true")
+def quantization_contradiction(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    method = method_of(run)
+    quantizes = bool(method and method.quantizes)
+    if quantizes and v.get("load_in_8bit"):
+        yield Finding("load_in_8bit", f"adapter '{method.name}' loads the base model in 4 "
+                      "bits, but load_in_8bit is on")
+    if quantizes and not v.get("load_in_4bit"):
+        yield Finding("load_in_4bit", f"adapter '{method.name}' needs load_in_4bit: true")
+    if v.get("load_in_4bit") and v.get("load_in_8bit") and not quantizes:
+        yield Finding("load_in_8bit", "load_in_4bit and load_in_8bit are both on; pick one")
+
+
+@rule("E204", "adalora-without-steps", severity="error",
+      summary="AdaLoRA without a step count to budget its ranks over",
+      rationale="AdaLoRA prunes ranks on a schedule over the whole run (tinit, tfinal, deltaT "
+                "are shares of total_step). With neither max_steps nor adalora_total_step the "
+                "compiler cannot place that schedule, and PEFT requires total_step.",
+      fix="set max_steps, or adalora_total_step",
+      reference=PEFT_DOCS,
+      bad="adapter: adalora\nmax_steps: null\nnum_epochs: 1",
+      good="adapter: adalora\nmax_steps: 60")
+def adalora_without_steps(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    method = method_of(run)
+    if (method and method.peft is Peft.ADALORA and v.get("adalora_total_step") is None
+            and v.get("max_steps") is None):  # (derive takes max_steps as the total)
+        yield Finding("adapter", "adapter 'adalora' needs a step count for its rank budget: "
+                      "set max_steps or adalora_total_step")
+
+
+@rule("E205", "adalora-no-budgeting-phase", severity="error",
+      summary="AdaLoRA's tinit + tfinal leave no budgeting phase",
+      rationale="AdaLoRA warms up for tinit steps, prunes ranks until total_step - tfinal, "
+                "then fine-tunes the final ranks. When tinit + tfinal reach total_step there "
+                "is no step left to prune in, and PEFT refuses the config.",
+      fix="lower adalora_tinit or adalora_tfinal (the defaults are 10% and 80% of the steps)",
+      reference=PEFT_DOCS,
+      bad="adapter: adalora\nmax_steps: 60\nadalora_tinit: 30\nadalora_tfinal: 30",
+      good="adapter: adalora\nmax_steps: 60\nadalora_tinit: 6\nadalora_tfinal: 48")
+def adalora_no_budgeting_phase(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    method = method_of(run)
+    total = v.get("adalora_total_step")
+    if not (method and method.peft is Peft.ADALORA and total is not None):
+        return
+    if v["adalora_tinit"] + v["adalora_tfinal"] >= total:
+        yield Finding("adalora_tfinal", f"AdaLoRA tinit + tfinal = {v['adalora_tinit']} + "
+                      f"{v['adalora_tfinal']} leaves no budgeting phase in {total} steps")
+
+
+@rule("E206", "loraplus-on-non-lora", severity="error",
+      summary="a LoRA+ learning-rate ratio on an adapter that is not LoRA",
+      rationale="LoRA+ trains LoRA's B matrices at a higher rate than its A matrices "
+                "(peft.optimizers.create_loraplus_optimizer). An adapter without A and B "
+                "matrices (AdaLoRA, IA3, prompt and prefix tuning) has nothing to apply the "
+                "ratio to.",
+      fix="remove loraplus_lr_ratio, or use a LoRA adapter (lora, qlora, dora, ...)",
+      reference=f"PEFT's create_loraplus_optimizer; {METHODS_DOC}",
+      bad="adapter: ia3\nloraplus_lr_ratio: 16",
+      good="adapter: lora\nloraplus_lr_ratio: 16")
+def loraplus_on_non_lora(run: ResolvedRun) -> Iterator[Finding]:
+    method = method_of(run)
+    if run.values.get("loraplus_lr_ratio") is not None and method and not method.lora:
+        yield Finding("loraplus_lr_ratio", f"loraplus_lr_ratio applies to LoRA adapters, not "
+                      f"'{method.name}'")
