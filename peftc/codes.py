@@ -26,7 +26,6 @@ CODES: dict[str, str] = {
     "E106": "a key and its alias both given",
     "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
     "E201": "base_model missing",
-    "E202": "bf16 and fp16 both on",
     "E207": "unknown train profile",
     "E208": "sft_adapter path does not exist",
     "E209": "batch keys contradict each other (gradient_accumulation_steps, batch_size, "
@@ -36,13 +35,9 @@ CODES: dict[str, str] = {
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
     "E213": "local dataset file not found (a relative path inside the spec's repository)",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
-    "E215": "ReLoRA without a restart period, or with a non-LoRA adapter or a non-Adam "
-            "optimizer",
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E217": "roles_to_train names a role the first rows of a local dataset never use",
     "E218": "tokens are new to the vocabulary but the adapter does not train the embeddings",
-    "E219": "early stopping or the best checkpoint without evaluations, or with saves that "
-            "miss them",
     "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
@@ -65,7 +60,6 @@ CODES: dict[str, str] = {
     "E502": "output folder not written by peftc",
     "E503": "output folder holds a different compile (use --force)",
     "E403": "SLURM cluster size contradicts the run's num_gpus",
-    "E404": "FSDP and DeepSpeed both asked for",
     "E504": "another process wrote the output folder during this compile",
     "E601": "run folder or run.yaml missing or invalid (a value its library rejects; "
             "run.yaml's schema errors are E1xx at their line)",
@@ -98,15 +92,12 @@ CODES: dict[str, str] = {
     "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W201": "effective global batch differs from global_batch_size",
-    "W202": "max_steps and num_epochs both set",
-    "W203": "warmup_steps and warmup_ratio both set",
     "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
     "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
     "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
-    "W210": "wandb_project reports to W&B although use_wandb is false (as in Axolotl)",
     "W211": "--resolve-models could not read the model's config.json from the hub",
     "W212": "model_family differs from the architecture in the model's config.json",
     "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "

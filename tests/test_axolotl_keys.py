@@ -604,7 +604,8 @@ def test_wandb_keys_reach_the_report_section_as_axolotl_reads_them(write_spec, t
 
 
 def test_wandb_project_reports_despite_use_wandb_false_and_says_so(write_spec, tmp_path):
-    compiled = resolve_spec(write_spec(MINIMAL + "use_wandb: false\nwandb_project: p\n"))
+    compiled = compile_spec(write_spec(MINIMAL + "use_wandb: false\nwandb_project: p\n"),
+                            tmp_path / "out")
     [w] = [d for d in compiled.warnings if d.code == "W210"]
     assert w.line == MINIMAL.count("\n") and "as in Axolotl" in w.message
 

@@ -283,17 +283,10 @@ def _jagged(d: _Deriver) -> None:
 def _relora(d: _Deriver) -> None:
     """What Axolotl's ReLoRA needs (checked where Axolotl fails, or where peftc cannot yet)."""
     v = d.v
-    if v.get("jagged_restart_steps") is None:
-        d.problem("E215", "relora needs jagged_restart_steps, the restart period", "relora")
-    if not METHODS[v["adapter"]].lora:
-        d.problem("E215", f"ReLoRA restarts a LoRA adapter, not '{v['adapter']}'", "relora")
     if v.get("relora_prune_ratio") is None:  # Axolotl's defaults
         reset = v["relora_prune_method"] == "reset"
         d.set("relora_prune_ratio", 0.999 if reset else 0.9,
               "relora_prune_method reset" if reset else "Axolotl's default", "relora")
-    if "adam" not in v["optimizer"]:
-        d.problem("E215", f"ReLoRA prunes Adam's moments at each restart; optimizer "
-                  f"'{v['optimizer']}' has none (Axolotl refuses it too)", "optimizer")
 
 
 def _adapter(d: _Deriver) -> None:
@@ -417,9 +410,6 @@ def _schedule(d: _Deriver) -> None:
             "cosine_min_lr_ratio", d.run.loc("cosine_min_lr_ratio"))
     elif "lr_scheduler_kwargs" not in v or v["lr_scheduler_kwargs"] is None:
         v["lr_scheduler_kwargs"] = kwargs
-    if v.get("max_steps") is not None and d.run.source("num_epochs").layer is not Layer.DEFAULT:
-        d.problem("W202", f"max_steps {v['max_steps']} and num_epochs {v['num_epochs']} are "
-                  "both set; max_steps wins", "num_epochs", severity=WARNING)
     if not d.given("warmup_steps") and not d.given("warmup_ratio"):
         _default_warmup(d)
     elif not d.given("warmup_steps") and d.given("max_steps"):
@@ -482,6 +472,12 @@ def _evaluation_and_saves(d: _Deriver) -> None:
 _SAVE_KEYS = ("save_strategy", "save_steps", "saves_per_epoch")
 
 
+def saves_written(run: ResolvedRun) -> list[str]:
+    """The save keys a layer above the defaults wrote."""
+    return [k for k in _SAVE_KEYS if run.source(k).layer not in (Layer.DEFAULT, Layer.DERIVED)
+            and run.values.get(k) is not None]
+
+
 def _best_checkpoint(d: _Deriver) -> None:
     """Early stopping and the best checkpoint compare evaluations, and the best one must have
     been saved: transformers refuses load_best_model_at_end unless saves fall on evaluations
@@ -496,9 +492,7 @@ def _best_checkpoint(d: _Deriver) -> None:
     if key is None:
         return
     if v["eval_strategy"] == "no":
-        d.problem("E219", f"{key} compares evaluations, and this run has none (val_set_size "
-                  "is 0)", key, "set val_set_size (e.g. 0.05)")
-        return
+        return  # nothing to compare: rule E219
     if not d.given("metric_for_best_model"):
         d.set("metric_for_best_model", "eval_loss", f"{key}: the evaluation loss", key)
     if patience and not v.get("load_best_model_at_end"):
@@ -506,23 +500,10 @@ def _best_checkpoint(d: _Deriver) -> None:
               "best evaluation's (as in Axolotl)", key)
     if not v.get("load_best_model_at_end") or v["save_strategy"] == "best":
         return
-    eval_steps, save_steps = v.get("eval_steps"), v.get("save_steps")
-    written = [k for k in _SAVE_KEYS
-               if d.run.source(k).layer not in (Layer.DEFAULT, Layer.DERIVED)
-               and v.get(k) is not None]
-    ratio = save_steps / eval_steps if eval_steps and save_steps else 1.0
-    if not written:
+    if not saves_written(d.run):  # saves follow evaluations; written ones must (rule E219)
         d.set("save_strategy", v["eval_strategy"], f"{key}: a save at each evaluation, to "
               "keep the best", key)
-        d.set("save_steps", eval_steps, f"{key}: a save at each evaluation", key)
-    elif v["save_strategy"] != v["eval_strategy"] or abs(ratio - round(ratio)) > 1e-9:
-        saves = f"save_steps {num(save_steps)}" if save_steps else \
-            f"save_strategy '{v['save_strategy']}'"
-        evals = f"eval_steps {num(eval_steps)}" if eval_steps else \
-            f"eval_strategy '{v['eval_strategy']}'"
-        d.problem("E219", f"{key} keeps the best evaluation's checkpoint, but {saves} does not "
-                  f"fall on {evals}", written[0],
-                  "save at evaluations (a multiple of eval_steps), or remove the save keys")
+        d.set("save_steps", v.get("eval_steps"), f"{key}: a save at each evaluation", key)
 
 
 def _checkpointing(d: _Deriver) -> None:
@@ -758,10 +739,6 @@ def _check_jinja(d: _Deriver, text: str, key: str) -> bool:
 def _wandb(d: _Deriver) -> None:
     """Axolotl's reading of the W&B keys (``setup_wandb_env_vars``)."""
     v = d.v
-    if v.get("wandb_project") and v.get("use_wandb") is False:
-        d.problem("W210", "wandb_project reports to W&B although use_wandb is false, as in "
-                  "Axolotl", "use_wandb", "remove wandb_project to not report, or "
-                  "use_wandb to say that you do", severity=WARNING)
     if v.get("wandb_run_id") and not v.get("wandb_name"):
         d.set("wandb_name", v["wandb_run_id"], "wandb_run_id (as in Axolotl)", "wandb_run_id")
 
@@ -773,15 +750,4 @@ def _conflicts(d: _Deriver) -> None:
     _jagged(d)
     if v.get("relora"):
         _relora(d)
-    fsdp = next((k for k in ("fsdp", "fsdp_config", "fsdp_version") if v.get(k)), None)
-    if fsdp and v.get("deepspeed"):
-        d.problem("E404", f"{fsdp} and deepspeed both shard the model; keep one (Axolotl "
-                  "refuses both too)", fsdp)
-    if v.get("bf16") is True and v.get("fp16") is True:
-        d.problem("E202", "bf16 and fp16 are both on; pick one precision", "fp16")
-    if v.get("warmup_steps") is not None and \
-            d.run.source("warmup_ratio").layer is not Layer.DEFAULT and \
-            d.run.source("warmup_steps").layer is not Layer.DERIVED and v.get("warmup_ratio"):
-        d.problem("W203", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
-                  f"{v['warmup_ratio']} are both set; warmup_steps wins", "warmup_ratio",
-                  severity=WARNING)
+

@@ -48,7 +48,7 @@ class Rule:
 
 REGISTRY: dict[str, Rule] = {}
 _MODULES = ("lora", "learning_rate", "dpo", "packing", "warmup", "batch", "scheduler",
-            "conflicts", "model", "regularization", "adapter")
+            "conflicts", "model", "regularization", "adapter", "setup")
 
 
 def rule(code: str, name: str, *, severity: str = "warning", summary: str, rationale: str,

@@ -94,3 +94,29 @@ def loraplus_on_non_lora(run: ResolvedRun) -> Iterator[Finding]:
     if run.values.get("loraplus_lr_ratio") is not None and method and not method.lora:
         yield Finding("loraplus_lr_ratio", f"loraplus_lr_ratio applies to LoRA adapters, not "
                       f"'{method.name}'")
+
+
+@rule("E215", "relora-cannot-restart", severity="error",
+      summary="ReLoRA without a restart period, or with a non-LoRA adapter or a non-Adam "
+              "optimizer",
+      rationale="ReLoRA merges the LoRA adapter into the base every jagged_restart_steps "
+                "steps, starts a fresh one, and prunes Adam's moments. It needs that period, "
+                "a LoRA adapter to merge, and an optimizer with moments; Axolotl fails "
+                "without them too.",
+      fix="set jagged_restart_steps, with a LoRA adapter and an Adam optimizer (adamw_torch, "
+          "adamw_torch_fused, paged_adamw_8bit, ...)",
+      reference=f"Axolotl's ReLoRA (axolotl/monkeypatch/relora.py); {METHODS_DOC}",
+      bad="relora: true",
+      good="relora: true\njagged_restart_steps: 20")
+def relora_cannot_restart(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    if not v.get("relora"):
+        return
+    method = method_of(run)
+    if v.get("jagged_restart_steps") is None:
+        yield Finding("relora", "relora needs jagged_restart_steps, the restart period")
+    if method and not method.lora:
+        yield Finding("relora", f"ReLoRA restarts a LoRA adapter, not '{method.name}'")
+    if "adam" not in v["optimizer"]:
+        yield Finding("optimizer", f"ReLoRA prunes Adam's moments at each restart; optimizer "
+                      f"'{v['optimizer']}' has none (Axolotl refuses it too)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.derive import saves_written
 from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
@@ -138,3 +139,44 @@ def val_too_large(run: ResolvedRun) -> Iterator[Finding]:
     if rows is not None and val >= rows:
         yield Finding("val_set_size", f"val_set_size {num(val)} rows >= the {rows} rows of "
                       "the datasets: nothing left to train on")
+
+
+@rule("E219", "best-checkpoint-without-evaluations", severity="error",
+      summary="early stopping or the best checkpoint without evaluations, or with saves that "
+              "miss them",
+      rationale="early_stopping_patience, load_best_model_at_end and save_strategy: best "
+                "compare evaluation results; a run without evaluation data has none. Keeping "
+                "the best checkpoint also needs a save at that evaluation: transformers "
+                "refuses load_best_model_at_end at run time unless saves fall on evaluations. "
+                "peftc saves at each evaluation when no save key is written; written ones must "
+                "agree.",
+      fix="set val_set_size (e.g. 0.05), and save at evaluations (save_steps a multiple of "
+          "eval_steps) or remove the save keys",
+      reference="transformers' TrainingArguments (load_best_model_at_end) and "
+                "EarlyStoppingCallback",
+      bad="val_set_size: 0\nearly_stopping_patience: 3",
+      good="val_set_size: 0.1\neval_steps: 10\nearly_stopping_patience: 3")
+def best_checkpoint_without_evaluations(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    key = next((k for k, on in (("early_stopping_patience", v.get("early_stopping_patience")),
+                                ("load_best_model_at_end", v.get("load_best_model_at_end")),
+                                ("save_strategy", v.get("save_strategy") == "best")) if on),
+               None)
+    if key is None:
+        return
+    if v["eval_strategy"] == "no":
+        yield Finding(key, f"{key} compares evaluations, and this run has none (val_set_size "
+                      "is 0)")
+        return
+    saves = saves_written(run)
+    if not v.get("load_best_model_at_end") or v["save_strategy"] == "best" or not saves:
+        return
+    eval_steps, save_steps = v.get("eval_steps"), v.get("save_steps")
+    ratio = save_steps / eval_steps if eval_steps and save_steps else 1.0
+    if v["save_strategy"] != v["eval_strategy"] or abs(ratio - round(ratio)) > 1e-9:
+        said = f"save_steps {num(save_steps)}" if save_steps else \
+            f"save_strategy '{v['save_strategy']}'"
+        evals = f"eval_steps {num(eval_steps)}" if eval_steps else \
+            f"eval_strategy '{v['eval_strategy']}'"
+        yield Finding(saves[0], f"{key} keeps the best evaluation's checkpoint, but {said} "
+                      f"does not fall on {evals}")

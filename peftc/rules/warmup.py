@@ -98,3 +98,20 @@ def too_long(run: ResolvedRun) -> Iterator[Finding]:
     if share >= MAX_SHARE:
         yield Finding(_warmup_key(run), f"{_how(run, steps)} of warmup is {share:.0%} of "
                       f"max_steps {total}")
+
+
+@rule("W203", "warmup-steps-and-ratio",
+      summary="warmup_steps and warmup_ratio both set: warmup_steps wins",
+      rationale="transformers takes warmup_steps when it is set and ignores the ratio (as "
+                "Axolotl does), so the ratio in the spec says nothing about the run.",
+      fix="keep one of warmup_steps and warmup_ratio",
+      reference="transformers' TrainingArguments (warmup_steps, warmup_ratio)",
+      bad="warmup_steps: 10\nwarmup_ratio: 0.1",
+      good="warmup_steps: 10\nwarmup_ratio: null")
+def warmup_steps_and_ratio(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    if v.get("warmup_steps") is not None and v.get("warmup_ratio") and \
+            run.source("warmup_ratio").layer is not Layer.DEFAULT and \
+            run.source("warmup_steps").layer is not Layer.DERIVED:
+        yield Finding("warmup_ratio", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
+                      f"{v['warmup_ratio']} are both set; warmup_steps wins")

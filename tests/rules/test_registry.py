@@ -33,13 +33,14 @@ def test_at_least_25_rules_listed() -> None:
 
 def test_codes_and_fields() -> None:
     for code, r in RULES.items():
-        assert re.fullmatch(r"W1\d\d|E7\d\d|[EW]2\d\d", code)  # E2xx/W2xx: the compiler's
+        assert re.fullmatch(r"W1\d\d|E7\d\d|[EW]2\d\d|E4\d\d", code)  # E/W2, E4: compiler's
         assert r.severity == {"W": r.severity, "E": "error"}[code[0]]
         assert r.severity in ("warning", "info", "error")
         assert re.fullmatch(r"[a-z0-9-]+", r.name)
         for text in (r.summary, r.rationale, r.fix, r.reference, r.bad, r.good):
             assert text.strip()
-        assert any(s in r.reference for s in ("shared/seeds/", "transformers", "PEFT"))
+        assert any(s in r.reference for s in ("shared/seeds/", "transformers", "PEFT",
+                                              "Axolotl"))
         assert yaml.safe_load(r.bad) and yaml.safe_load(r.good)
     assert "W110" in RULES and RULES["W110"].name == "lora-sft-learning-rate"
 
