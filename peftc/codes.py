@@ -37,11 +37,8 @@ CODES: dict[str, str] = {
     "E214": "chat_template is neither a built-in name nor a Jinja template",
     "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E217": "roles_to_train names a role the first rows of a local dataset never use",
-    "E218": "tokens are new to the vocabulary but the adapter does not train the embeddings",
-    "E220": "an unfrozen_parameters pattern is not a regular expression",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
-    "E224": "an attention kernel the model's architecture cannot run",
     "E225": "the first rows of a local dataset file do not fit its type (a column missing or "
             "of the wrong shape; JSON Lines, JSON and CSV, read within lint's bounds)",
     "E301": "extends cycle",
@@ -99,7 +96,6 @@ CODES: dict[str, str] = {
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
     "W211": "--resolve-models could not read the model's config.json from the hub",
-    "W212": "model_family differs from the architecture in the model's config.json",
     "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "
             "outside the spec's repository: it must exist where the run executes, and "
             "`peftc run` checks it before loading the model (E611)",

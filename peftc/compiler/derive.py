@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,10 +110,6 @@ def _model(d: _Deriver) -> None:
     if fam is not None and not d.given("attn_implementation"):  # what transformers would pick
         d.set("attn_implementation", "sdpa" if fam.sdpa else "eager", "transformers' default "
               f"for the {v['model_family']} architecture", "base_model")
-    elif fam is not None and not fam.sdpa and v["attn_implementation"] == "sdpa":
-        d.problem("E224", f"the {v['model_family']} architecture cannot run its attention with "
-                  "sdpa (transformers refuses to load it so)", "attn_implementation",
-                  "use eager or flash_attention_2, or remove the key (eager is its default)")
     # bf16/tf32 "auto" stay auto: the runtime resolves them on the device the run gets.
     if v.get("fp16") is None:
         auto = v["bf16"] == "auto"
@@ -135,12 +130,7 @@ def _architecture(d: _Deriver) -> None:
                   "architecture is told from the model id", "base_model",
                   "check the id and HF_TOKEN, or download the model first", severity=WARNING)
     d.run.model_config = config
-    if d.given("model_family"):
-        if config is not None and config.family and config.family != v["model_family"]:
-            d.problem("W212", f"model_family {v['model_family']} is not the model's "
-                      f"architecture: its config.json says {config.model_type!r} (the "
-                      f"{config.family} family), whose modules the defaults would name",
-                      "model_family", "remove model_family", severity=WARNING)
+    if d.given("model_family"):  # rule W212 compares it with the config.json
         return
     if v["base_model"] in catalog.EMBEDDED_MODELS:
         d.set("model_family", catalog.EMBEDDED_MODELS[v["base_model"]], "the embedded model",
@@ -155,30 +145,12 @@ def _architecture(d: _Deriver) -> None:
 
 
 def _new_tokens(d: _Deriver) -> None:
-    """``tokens`` are new to the vocabulary, so their embedding rows start untrained: the adapter
-    must train the family's two embedding modules in full (Axolotl fails the same way, once the
-    model has loaded). New special tokens are known only with the tokenizer: the runtime checks
-    those, and these too on a family the table does not know (E606)."""
+    """added_tokens_overrides with int ids (that the new tokens' embeddings are trained is
+    rule E218's, and the runtime's once the tokenizer is loaded: E606)."""
     v = d.v
     if v.get("added_tokens_overrides"):  # YAML gives int keys, or strings when quoted
         v["added_tokens_overrides"] = {int(i): text for i, text in
                                        v["added_tokens_overrides"].items()}
-    if not v.get("tokens"):
-        return
-    fam = v.get("model_family")
-    needed = FAMILIES[fam].embeddings if fam in FAMILIES else None
-    fix = f"lora_modules_to_save: [{', '.join(needed)}]" if needed else "lora_modules_to_save"
-    if METHODS[v["adapter"]].prompt_learning:
-        d.problem("E218", f"tokens are new to the vocabulary and need their embeddings "
-                  f"trained, which a '{v['adapter']}' adapter cannot do", "tokens",
-                  f"use a LoRA adapter with {fix}, or drop tokens")
-        return
-    saved = {str(m).rsplit(".", 1)[-1] for m in v.get("lora_modules_to_save") or []}
-    missing = [m for m in needed or [] if m not in saved]
-    if missing:
-        d.problem("E218", f"tokens are new to the vocabulary: their embedding rows start "
-                  f"untrained, and lora_modules_to_save lacks {', '.join(missing)} (the {fam} "
-                  "family's embedding modules)", "tokens", f"set {fix}")
 
 
 def _unfrozen(d: _Deriver) -> None:
@@ -190,11 +162,6 @@ def _unfrozen(d: _Deriver) -> None:
                       "not supported yet", "unfrozen_parameters",
                       "unfreeze the whole parameter (drop the range), or leave it frozen")
             continue
-        try:
-            re.compile(catalog.param_regex(pattern))
-        except re.error as exc:
-            d.problem("E220", f"unfrozen_parameters '{pattern}' is not a regular expression: "
-                      f"{exc}", "unfrozen_parameters")
 
 
 # the spec's keys an adapter's adapter_config.json decides, with their PEFT field (the last

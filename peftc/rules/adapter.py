@@ -4,11 +4,13 @@ them, and they cannot be silenced."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from peftc.rules import Finding, rule
 from peftc.rules._common import METHODS_DOC, method_of
+from peftc.vocab import catalog
 from peftc.vocab.methods import Peft
 
 if TYPE_CHECKING:
@@ -120,3 +122,24 @@ def relora_cannot_restart(run: ResolvedRun) -> Iterator[Finding]:
     if "adam" not in v["optimizer"]:
         yield Finding("optimizer", f"ReLoRA prunes Adam's moments at each restart; optimizer "
                       f"'{v['optimizer']}' has none (Axolotl refuses it too)")
+
+
+@rule("E220", "unfrozen-pattern-not-a-regex", severity="error",
+      summary="an unfrozen_parameters pattern is not a regular expression",
+      rationale="unfrozen_parameters names base parameters trained in full beside the "
+                "adapter, as regular expressions matched against parameter names (Axolotl's "
+                "reading: a dot is a literal dot unless + follows it). A pattern that does not "
+                "compile matches nothing, and the runtime would fail on it.",
+      fix="fix the pattern (escape brackets and parentheses meant literally)",
+      reference="Axolotl's unfrozen_parameters (axolotl/utils/freeze.py)",
+      bad="unfrozen_parameters: ['^model.layers.(0']",
+      good="unfrozen_parameters: ['^model.norm.weight$']")
+def unfrozen_pattern_not_a_regex(run: ResolvedRun) -> Iterator[Finding]:
+    for pattern in run.values.get("unfrozen_parameters") or []:
+        if catalog.PARAM_RANGE.match(pattern):
+            continue  # a row range: refused as not supported yet (E107)
+        try:
+            re.compile(catalog.param_regex(pattern))
+        except re.error as exc:
+            yield Finding("unfrozen_parameters", f"unfrozen_parameters '{pattern}' is not a "
+                          f"regular expression: {exc}")

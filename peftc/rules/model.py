@@ -134,3 +134,71 @@ def remote_code(run: ResolvedRun) -> Iterator[Finding]:
             " with no revision_of_model pinned"
         yield Finding("trust_remote_code", f"trust_remote_code executes Python from the "
                       f"'{v['base_model']}' repository{pinned}")
+
+
+@rule("E224", "attention-the-architecture-cannot-run", severity="error",
+      summary="an attention kernel the model's architecture cannot run",
+      rationale="Some architectures have no SDPA attention in transformers (the family table "
+                "says which); transformers refuses to load them with "
+                "attn_implementation: sdpa. peftc picks transformers' own default when the "
+                "key is not written.",
+      fix="use eager or flash_attention_2, or remove attn_implementation (eager is the "
+          "default of such an architecture)",
+      reference="transformers' attention interface (attn_implementation); docs/families.md",
+      bad="base_model: google/gemma-2-2b\nattn_implementation: sdpa",
+      good="base_model: google/gemma-2-2b")
+def attention_the_architecture_cannot_run(run: ResolvedRun) -> Iterator[Finding]:
+    family = run.values.get("model_family")
+    fam = FAMILIES.get(family or "")
+    if fam is not None and not fam.sdpa and run.values["attn_implementation"] == "sdpa":
+        yield Finding("attn_implementation", f"the {family} architecture cannot run its "
+                      "attention with sdpa (transformers refuses to load it so)")
+
+
+@rule("W212", "model-family-not-the-architecture",
+      summary="model_family differs from the architecture in the model's config.json",
+      rationale="model_family picks the default target modules, IA3 modules, embeddings and "
+                "FSDP layer class. When the model's own config.json names another "
+                "architecture, those defaults name modules the model may not have.",
+      fix="remove model_family: the config.json decides",
+      reference="transformers' model configs (model_type); docs/families.md",
+      bad="base_model: data/qwen2-model  # its config.json says qwen2\nmodel_family: llama",
+      good="base_model: data/qwen2-model")
+def model_family_not_the_architecture(run: ResolvedRun) -> Iterator[Finding]:
+    config, family = run.model_config, run.values.get("model_family")
+    if written(run, "model_family") and config is not None and config.family and \
+            config.family != family:
+        yield Finding("model_family", f"model_family {family} is not the model's "
+                      f"architecture: its config.json says {config.model_type!r} (the "
+                      f"{config.family} family), whose modules the defaults would name")
+
+
+@rule("E218", "new-tokens-untrained-embeddings", severity="error",
+      summary="tokens are new to the vocabulary but the adapter does not train the embeddings",
+      rationale="A token added to the vocabulary gets a fresh embedding row (and output row) "
+                "that starts untrained: unless the adapter trains the embedding modules in "
+                "full (lora_modules_to_save), the model reads and writes the token as noise. "
+                "Axolotl fails the same way, after the model has loaded. Prompt-learning "
+                "adapters cannot train embeddings at all.",
+      fix="a LoRA adapter with lora_modules_to_save listing the family's embedding modules "
+          "(docs/families.md), or drop tokens",
+      reference=f"PEFT's modules_to_save; {METHODS_DOC}",
+      bad='tokens: ["<tool>"]',
+      good='tokens: ["<tool>"]\nlora_modules_to_save: [embed_tokens, lm_head]')
+def new_tokens_untrained_embeddings(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    if not v.get("tokens"):
+        return
+    family = v.get("model_family")
+    needed = FAMILIES[family].embeddings if family in FAMILIES else None
+    method = method_of(run)
+    if method and method.prompt_learning:
+        yield Finding("tokens", f"tokens are new to the vocabulary and need their embeddings "
+                      f"trained, which a '{method.name}' adapter cannot do")
+        return
+    saved = {str(m).rsplit(".", 1)[-1] for m in v.get("lora_modules_to_save") or []}
+    missing = [m for m in needed or [] if m not in saved]
+    if missing:
+        yield Finding("tokens", f"tokens are new to the vocabulary: their embedding rows start "
+                      f"untrained, and lora_modules_to_save lacks {', '.join(missing)} (the "
+                      f"{family} family's embedding modules)")

@@ -39,6 +39,10 @@ def prepare_data(folder: Path) -> None:
         shutil.copy(DATA / name, data / name)
     rows = (DATA / "alpaca.jsonl").read_text(encoding="utf-8").splitlines()
     (data / "200-rows.jsonl").write_text("\n".join(rows[:200]) + "\n", encoding="utf-8")
+    model = data / "qwen2-model"  # a local model folder: its config.json is at hand
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text('{"model_type": "qwen2", "tie_word_embeddings": true, '
+                                       '"max_position_embeddings": 32768}', encoding="utf-8")
 
 
 class SpecWriter:
