@@ -39,9 +39,9 @@ def require_training_stack(where: str | Path) -> None:
 
 def train_dir(run_dir: Path) -> int:
     """Train one compiled run folder; user-facing runtime problems become diagnostics."""
-    if not (run_dir / "run.yaml").is_file():
-        raise PeftcError(Diagnostic("E601", ERROR, "not a compiled run folder (no run.yaml)",
-                                    file=str(run_dir)), exit_code=2)
+    from peftc.schema import runfile
+
+    runfile.load(run_dir)  # a missing or invalid run.yaml is said without the ML stack
     require_training_stack(run_dir)
     from peftc.runtime.errors import RuntimeConfigError
     from peftc.runtime.run import run

@@ -104,10 +104,11 @@ def test_each_trainer_names_its_trl_classes():
     """run.yaml's trainer.config_class is the vocabulary's, and TRL has it."""
     import trl
 
-    from peftc.runtime.trainer import KINDS
+    from peftc.schema.runfile import run_schema
     from peftc.vocab.datasets import Trainer
 
-    assert set(KINDS) == {t.value for t in Trainer}
+    trainer = run_schema()["properties"]["trainer"]["properties"]
+    assert trainer["kind"]["enum"] == [t.value for t in Trainer]
     for trainer in Trainer:
         assert getattr(trl, trainer.config_class).__name__ == trainer.config_class
         assert hasattr(trl, f"{trainer.name}Trainer")

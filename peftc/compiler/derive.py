@@ -439,6 +439,14 @@ def _evaluation_and_saves(d: _Deriver) -> None:
 _SAVE_KEYS = ("save_strategy", "save_steps", "saves_per_epoch")
 
 
+def best_checkpoint_key(v: dict[str, Any]) -> str | None:
+    """The first key that asks to compare evaluations (early stopping, the best checkpoint)."""
+    return next((k for k, on in (("early_stopping_patience", v.get("early_stopping_patience")),
+                                 ("load_best_model_at_end", v.get("load_best_model_at_end")),
+                                 ("save_strategy", v.get("save_strategy") == "best")) if on),
+                None)
+
+
 def saves_written(run: ResolvedRun) -> list[str]:
     """The save keys a layer above the defaults wrote."""
     return [k for k in _SAVE_KEYS if run.source(k).layer not in (Layer.DEFAULT, Layer.DERIVED)
@@ -452,10 +460,7 @@ def _best_checkpoint(d: _Deriver) -> None:
     was given."""
     v = d.v
     patience = v.get("early_stopping_patience")
-    key = next((k for k, on in (("early_stopping_patience", patience),
-                                ("load_best_model_at_end", v.get("load_best_model_at_end")),
-                                ("save_strategy", v.get("save_strategy") == "best")) if on),
-               None)
+    key = best_checkpoint_key(v)
     if key is None:
         return
     if v["eval_strategy"] == "no":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from peftc.compiler.derive import saves_written
+from peftc.compiler.derive import best_checkpoint_key, saves_written
 from peftc.compiler.layers import Layer
 from peftc.diagnostics import num
 from peftc.rules import Finding, rule
@@ -158,10 +158,7 @@ def val_too_large(run: ResolvedRun) -> Iterator[Finding]:
       good="val_set_size: 0.1\neval_steps: 10\nearly_stopping_patience: 3")
 def best_checkpoint_without_evaluations(run: ResolvedRun) -> Iterator[Finding]:
     v = run.values
-    key = next((k for k, on in (("early_stopping_patience", v.get("early_stopping_patience")),
-                                ("load_best_model_at_end", v.get("load_best_model_at_end")),
-                                ("save_strategy", v.get("save_strategy") == "best")) if on),
-               None)
+    key = best_checkpoint_key(v)
     if key is None:
         return
     if v["eval_strategy"] == "no":

@@ -19,7 +19,6 @@ from peftc.vocab.methods import INIT_LOFTQ, MUTATING_INITS, Peft
 
 log = logging.getLogger("peftc.runtime")
 
-PEFT_CLASSES = tuple(p.value for p in Peft)  # each is built as peft.<name>(**adapter.config)
 
 
 def uses_loftq(section: dict[str, Any]) -> bool:

@@ -12,8 +12,6 @@ from peftc.runtime.errors import LossWatchdogError, NonFiniteLossError, RuntimeC
 from peftc.runtime.precision import Precision
 from peftc.vocab.datasets import Trainer
 
-KINDS = tuple(t.value for t in Trainer)
-
 
 def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
                   precision: Precision) -> dict[str, Any]:

@@ -166,17 +166,6 @@ field (`Key.run` in `peftc/vocab/keys.py`).
 """
 
 
-def _spec_keys() -> dict[str, list[str]]:
-    """run.yaml field (dotted) -> the spec keys that reach it."""
-    from peftc.vocab.keys import KEYS
-
-    out: dict[str, list[str]] = {}
-    for key in KEYS.values():
-        if key.run:
-            out.setdefault(key.run, []).append(key.name)
-    return out
-
-
 def _run_rows(props: dict[str, Any], prefix: str, keys: dict[str, list[str]],
               required: list[str]) -> list[str]:
     from peftc.schema.runfile import KWARGS_OF
@@ -208,7 +197,9 @@ def run_reference() -> str:
     from peftc.schema.runfile import run_schema
 
     schema = run_schema()
-    keys = _spec_keys()
+    from peftc.vocab.keys import fields_reached
+
+    keys = fields_reached()
     out = [RUN_HEADER]
     top = {k: p for k, p in schema["properties"].items() if p.get("type") != "object"
            and "properties" not in p}

@@ -25,6 +25,7 @@ from peftc.diagnostics import ERROR, Diagnostic, PeftcError
 from peftc.schema.loader import Document, load_file
 from peftc.schema.validate import validate_against
 from peftc.vocab.datasets import DATASET_TYPES, Trainer
+from peftc.vocab.keys import KEYS
 from peftc.vocab.methods import METHODS, Peft
 
 SCHEMA_ID = "https://peftc.dev/schema/run.schema.json"
@@ -190,7 +191,7 @@ DATA = _obj("The training data.", {
     "shuffle": _v("boolean", "Shuffle the concatenated datasets."),
     "deduplicate": _v("boolean", "Drop exact duplicate rows."),
     "excess_length": _v("string", "Rows longer than max_length: drop, truncate or raise.",
-                        enum=["drop", "truncate", "raise"]),
+                        enum=KEYS["excess_length_strategy"].schema["enum"]),
     "prepared_path": _v("string", "Where the prepared (tokenized) data is kept.", null=True),
     "train_on_inputs": _v("boolean", "false: loss on completions only."),
     "eot_tokens": {**_PATHS, "description": "chat: end-of-turn tokens instead of the "

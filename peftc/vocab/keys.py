@@ -11,6 +11,7 @@ reported as ``default:axolotl``; any other default is peftc's (``default:peftc``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -1128,19 +1129,30 @@ def way(name: str) -> Way | None:
     return key.way if key else None
 
 
+@functools.lru_cache(maxsize=1)
+def fields_reached() -> dict[str, list[str]]:
+    """run.yaml field (dotted) -> the spec keys whose `Key.run` it is."""
+    out: dict[str, list[str]] = {}
+    for key in KEYS.values():
+        if key.run:
+            out.setdefault(key.run, []).append(key.name)
+    return out
+
+
 def keys_reaching(field: str) -> list[str]:
     """The spec keys behind run.yaml's ``field`` (dotted), most precise first: the keys whose
     `Key.run` is the longest prefix of ``field``, each with the rest of the path
     (``data.datasets.1`` -> ``datasets.1``, ``task.1``, then ``datasets``, ``task``), then
     the keys of the fields inside it (``report.wandb`` -> ``use_wandb``, then
     ``wandb_project``, ...)."""
+    reached = fields_reached()
     parts = field.split(".")
     out: list[str] = []
     for n in range(len(parts), 0, -1):
         prefix, rest = ".".join(parts[:n]), parts[n:]
-        names = [k.name for k in KEYS.values() if k.run == prefix]
+        names = reached.get(prefix, [])
         if names:
             out = [".".join([name, *rest]) for name in names if rest] + names
             break
-    out += [k.name for k in KEYS.values() if k.run and k.run.startswith(field + ".")]
+    out += [n for run, names in reached.items() if run.startswith(field + ".") for n in names]
     return list(dict.fromkeys(out))

@@ -98,12 +98,13 @@ def test_loftq_on_cpu_stops_before_loading_data(tmp_path):
 
 def test_every_peft_class_of_the_vocabulary_is_a_peft_config():
     """The runtime builds ``peft.<adapter.peft_class>``: each class the vocabulary's methods
-    name is a PeftConfig of the installed PEFT, and the runtime accepts exactly those."""
+    name is a PeftConfig of the installed PEFT, and run.yaml's schema accepts exactly those."""
     import peft
 
-    from peftc.runtime.adapter import PEFT_CLASSES
+    from peftc.schema.runfile import run_schema
     from peftc.vocab.methods import METHODS, Peft
 
-    assert set(PEFT_CLASSES) == {m.peft.value for m in METHODS.values()} == {p.value for p in Peft}
-    for name in PEFT_CLASSES:
+    accepted = run_schema()["properties"]["adapter"]["properties"]["peft_class"]["enum"]
+    assert set(accepted) == {m.peft.value for m in METHODS.values()} == {p.value for p in Peft}
+    for name in accepted:
         assert issubclass(getattr(peft, name), peft.PeftConfig), name
