@@ -25,7 +25,6 @@ CODES: dict[str, str] = {
     "E105": "Axolotl key that peftc does not take (the hint says what to do instead)",
     "E106": "a key and its alias both given",
     "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
-    "E201": "base_model missing",
     "E207": "unknown train profile",
     "E208": "sft_adapter path does not exist",
     "E209": "batch keys contradict each other (gradient_accumulation_steps, batch_size, "

@@ -362,6 +362,8 @@ def test_fallback_and_jinja_templates(write_spec, tmp_path):
     ('chat_template: "{% for m in messages %}{{ m.content }"\n', 6,
      "chat_template: the Jinja template does not parse: unexpected '}' (its line 1)"),
     ("chat_template: llama-3\n", 6, "chat_template 'llama-3' is neither a template name"),
+    ("    chat_template: tokenizer_default_fallback_chatml\n", 6, "'tokenizer_default_fallback_"
+     "chatml': a fallback template per dataset is not supported yet"),
 ])
 def test_bad_chat_templates_are_located_errors(write_spec, extra, line, words):
     with pytest.raises(PeftcError) as exc:

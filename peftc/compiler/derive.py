@@ -82,11 +82,9 @@ class _Deriver:
 def derive(run: ResolvedRun, resolver: Resolver) -> None:
     d = _Deriver(run, resolver)
     v = run.values
-    if not d.given("base_model"):
-        d.problem("E201", "'base_model' is required (a hub id, a local folder, or "
-                  "peftc:tiny-llama)", "base_model")
+    if not d.given("base_model"):  # a stand-in to derive the rest with: rule E201 refuses
         v["base_model"] = catalog.TINY_LLAMA
-    for step in (_model, _checkpointing, _adapter, _new_tokens, _unfrozen, _lora_model_dir,
+    for step in (_model, _checkpointing, _adapter, _new_tokens, _lora_model_dir,
                  _batch, _schedule, _data, _conflicts):
         reads.start(v)  # a problem is dropped when its step read a value left out
         step(d)
@@ -124,11 +122,7 @@ def _architecture(d: _Deriver) -> None:
     Hugging Face cache, or the hub with --resolve-models), else from its name. The source is
     the provenance of model_family."""
     v = d.v
-    config, hub_error = d.resolver.model_config(v["base_model"], v.get("revision_of_model"))
-    if hub_error:
-        d.problem("W211", f"--resolve-models: no config.json from the hub ({hub_error}); the "
-                  "architecture is told from the model id", "base_model",
-                  "check the id and HF_TOKEN, or download the model first", severity=WARNING)
+    config = d.resolver.model_config(d.run)
     d.run.model_config = config
     if d.given("model_family"):  # rule W212 compares it with the config.json
         return
@@ -151,17 +145,6 @@ def _new_tokens(d: _Deriver) -> None:
     if v.get("added_tokens_overrides"):  # YAML gives int keys, or strings when quoted
         v["added_tokens_overrides"] = {int(i): text for i, text in
                                        v["added_tokens_overrides"].items()}
-
-
-def _unfrozen(d: _Deriver) -> None:
-    """unfrozen_parameters are regular expressions (which parameters they match, only the
-    loaded model can say: the runtime, E607)."""
-    for pattern in d.v.get("unfrozen_parameters") or []:
-        if catalog.PARAM_RANGE.match(pattern):
-            d.problem("E107", f"unfrozen_parameters '{pattern}': a row range ([start:end]) is "
-                      "not supported yet", "unfrozen_parameters",
-                      "unfreeze the whole parameter (drop the range), or leave it frozen")
-            continue
 
 
 # the spec's keys an adapter's adapter_config.json decides, with their PEFT field (the last
@@ -545,12 +528,9 @@ def _data(d: _Deriver) -> None:
         dtype = DATASET_TYPES[item["type"]]
         own = item.pop("chat_template", TOKENIZER_DEFAULT)  # Axolotl writes this default
         jinja = item.pop("chat_template_jinja", None)
-        if own not in (TOKENIZER_DEFAULT, v["chat_template"]):  # a template of its own
-            if own.startswith(FALLBACK):
-                d.problem("E107", f"dataset '{item['path']}': a fallback template per dataset "
-                          "is not supported yet", at, "give the template's name")
-            else:
-                item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
+        if own not in (TOKENIZER_DEFAULT, v["chat_template"]) and not own.startswith(
+                FALLBACK):  # a template of its own (a fallback one is E107, validate.py)
+            item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
         if dtype.chat:  # Axolotl's defaults, as its strategy fills them
             _chat_entry(item)
         if dpo and dtype.trainer is not Trainer.DPO:

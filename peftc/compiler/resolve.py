@@ -32,7 +32,7 @@ from peftc.compiler.sweep import (
     target,
     too_many,
 )
-from peftc.diagnostics import ERROR, Diagnostic, did_you_mean
+from peftc.diagnostics import ERROR, WARNING, Diagnostic, did_you_mean
 from peftc.limits import MAX_RUNS
 from peftc.vocab import catalog
 from peftc.vocab.methods import method
@@ -69,12 +69,13 @@ class Resolver:
             Overlay(Layer.SPEC, f"spec:{layer.doc.file}", layer.settings, layer.locate)
             for layer in spec.layers]
 
-    def model_config(self, base_model: str, revision: str | None
-                     ) -> tuple[ModelConfig | None, str | None]:
-        """(the model's config.json when at hand, why the hub did not give it)."""
+    def model_config(self, run: ResolvedRun) -> ModelConfig | None:
+        """The run's model's config.json when at hand: a local folder, the Hugging Face cache,
+        or the hub with --resolve-models (when the hub fails, W211 says so)."""
+        base_model, revision = run.values["base_model"], run.values.get("revision_of_model")
         key = (base_model, revision)  # read once per spec, however many runs share it
         if base_model in catalog.EMBEDDED_MODELS:  # built by peftc: no config.json anywhere
-            return None, None
+            return None
         if key not in self._model_configs:
             config, error = modelconfig.local_config(base_model, self.spec_dir, revision), None
             if config is None and self.resolve_models and not looks_local(base_model):
@@ -83,7 +84,14 @@ class Resolver:
                 except modelconfig.HubError as exc:
                     error = str(exc)
             self._model_configs[key] = (config, error)
-        return self._model_configs[key]
+        config, error = self._model_configs[key]
+        if error:  # about this machine's reach, not the spec: the resolver's to say
+            f, ln, c = run.loc("base_model")
+            self.problems.append(Diagnostic(
+                "W211", WARNING, f"--resolve-models: no config.json from the hub ({error}); "
+                "the architecture is told from the model id", file=f, line=ln, col=c,
+                hint="check the id and HF_TOKEN, or download the model first"))
+        return config
 
     def _points(self, max_runs: int) -> list[Point]:
         """The sweep's points, refused before expansion when they would make more than

@@ -25,6 +25,20 @@ if TYPE_CHECKING:
     from peftc.compiler.resolved import ResolvedRun
 
 
+@rule("E201", "no-base-model", severity="error",
+      summary="base_model missing",
+      rationale="A run fine-tunes a model: without base_model there is nothing to load. "
+                "Axolotl requires it too.",
+      fix="set base_model: a hub id, a local folder, or peftc:tiny-llama",
+      reference="Axolotl's config schema (axolotl/utils/schemas/model.py: base_model)",
+      bad="base_model: null",
+      good="base_model: peftc:tiny-llama")
+def no_base_model(run: ResolvedRun) -> Iterator[Finding]:
+    if run.source("base_model").layer is Layer.DEFAULT:  # derive put a stand-in there
+        yield Finding("base_model", "'base_model' is required (a hub id, a local folder, or "
+                      "peftc:tiny-llama)")
+
+
 def _module_lists(run: ResolvedRun) -> Iterator[tuple[str, list[str]]]:
     v = run.values
     record = method_of(run)

@@ -18,6 +18,8 @@ from peftc.codes import refusal, unsuppressible
 from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, closest, did_you_mean
 from peftc.schema.loader import Document, SourceMap
 from peftc.schema.spec import ALIASES, build_schema
+from peftc.vocab.catalog import PARAM_RANGE
+from peftc.vocab.chat_templates import FALLBACK
 from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
@@ -220,6 +222,28 @@ def value_ways(data: Any, wording: _Wording, path: tuple[Any, ...] = ()) -> list
     return out
 
 
+def _pending_forms(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
+    """Forms of honoured Axolotl values the runtime cannot take yet (E107, at the item): a row
+    range on an unfrozen parameter, and a per-dataset fallback template."""
+    out = []
+    patterns = data.get("unfrozen_parameters")
+    for i, pattern in enumerate(patterns if isinstance(patterns, list) else []):
+        if isinstance(pattern, str) and PARAM_RANGE.match(pattern):
+            out.append(wording.diag(("unfrozen_parameters", i), "E107", "unfrozen_parameters "
+                                    f"'{pattern}': a row range ([start:end]) is not supported "
+                                    "yet", "unfreeze the whole parameter (drop the range), or "
+                                    "leave it frozen"))
+    entries = data.get("datasets")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        own = entry.get("chat_template") if isinstance(entry, dict) else None
+        if isinstance(own, str) and own.startswith(FALLBACK):
+            out.append(wording.diag(("datasets", i, "chat_template"), "E107", f"'{own}': a "
+                                    "fallback template per dataset is not supported yet",
+                                    "give the template's name, or set the fallback at the top "
+                                    "level"))
+    return out
+
+
 def validate_data(data: dict[str, Any], srcmap: SourceMap,
                   prefix: tuple[Any, ...] = ()) -> list[Diagnostic]:
     """Every schema violation in ``data`` as located diagnostics (empty when valid)."""
@@ -293,6 +317,7 @@ def _check(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
     for err in validator().iter_errors(data):
         out.extend(wording.words(err))
     out.extend(value_ways(data, wording))
+    out.extend(_pending_forms(data, wording))
     out.extend(_alias_clashes(data, wording))
     out.extend(_yaml11_words(data, wording))
     out.extend(_unsuppressible(data, wording))
