@@ -27,14 +27,11 @@ CODES: dict[str, str] = {
     "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
     "E207": "unknown train profile",
     "E208": "sft_adapter path does not exist",
-    "E209": "batch keys contradict each other (gradient_accumulation_steps, batch_size, "
-            "global_batch_size)",
     "E210": "model family unknown where the compiler needs it",
     "E211": "no training data (no task plugin and no datasets)",
     "E212": "dataset type does not fit the trainer (SFT vs DPO)",
     "E213": "local dataset file not found (a relative path inside the spec's repository)",
     "E214": "chat_template is neither a built-in name nor a Jinja template",
-    "E216": "two keys say when to evaluate or save, and disagree (per-epoch, steps, strategy)",
     "E217": "roles_to_train names a role the first rows of a local dataset never use",
     "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
@@ -87,18 +84,14 @@ CODES: dict[str, str] = {
             "of a DPO run)",
     "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
-    "W201": "effective global batch differs from global_batch_size",
     "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
-    "W206": "model_type ignored with trust_remote_code (as in Axolotl)",
-    "W207": "adapter: lora with load_in_4bit loads unquantized, as in Axolotl",
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
     "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
     "W211": "--resolve-models could not read the model's config.json from the hub",
     "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "
             "outside the spec's repository: it must exist where the run executes, and "
             "`peftc run` checks it before loading the model (E611)",
-    "W214": "warmup_steps 1, which Axolotl (and so peftc) makes 2",
     "W215": "a YAML 1.1 boolean word (yes, no, on, off) in a boolean setting: YAML 1.2 tools "
             "read it as text; write true/false (`peftc lint --fix`)",
 }

@@ -33,7 +33,7 @@ def explain_key(spec_path: str, key: str, run_id: str | None) -> str:
         head = f"{run.run_id}: " if len(compiled.runs) > 1 else ""
         lines.append(f"{head}{key} = {json.dumps(value)}")
         lines.append(f"  source: {src.label}")
-        chain = [f"{label}: {json.dumps(v)}" for label, v in run.history.get(key, [])]
+        chain = [f"{s.label}: {json.dumps(v)}" for s, v in run.history.get(key, [])]
         if src.layer is Layer.DERIVED:
             chain.append(f"{src.label} = {json.dumps(value)}")
         if len(chain) > 1:

@@ -17,6 +17,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
+def findings(path: Path) -> list:
+    """What `peftc lint` reports for a spec file (the advisor's warnings included)."""
+    from peftc.lint import LintConfig, lint_file
+
+    return lint_file(str(path), LintConfig())
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     def write(text: str, name: str = "spec.yaml") -> Path:

@@ -8,6 +8,7 @@ import yaml
 from peftc.compiler import resolve_spec
 from peftc.compiler.layers import Layer
 from peftc.diagnostics import PeftcError
+from tests.conftest import findings
 
 # The smallest config Axolotl's LoRA examples share.
 MINIMAL = """
@@ -123,12 +124,12 @@ def test_warmup_with_max_steps_is_counted_at_compile_time(write_spec):
     ("max_steps: 60\nwarmup_steps: 0\n", 0, None),
 ])
 def test_warmup_steps_are_axolotls(write_spec, text, steps, label):
-    compiled = resolve_spec(write_spec(MINIMAL + text))
-    [run] = compiled.runs
+    spec = write_spec(MINIMAL + text)
+    [run] = resolve_spec(spec).runs
     assert run.values["warmup_steps"] == steps
     if label:
         assert label in run.source("warmup_steps").label
-    codes = [d.code for d in compiled.warnings]
+    codes = [d.code for d in findings(spec)]
     assert ("W214" in codes) == ("warmup_steps: 1" in text)
     assert "W203" not in codes  # a derived warmup_steps is not a second warmup setting
 

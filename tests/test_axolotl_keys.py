@@ -8,6 +8,7 @@ import yaml
 
 from peftc.compiler import compile_spec, resolve_spec
 from peftc.diagnostics import PeftcError
+from tests.conftest import findings
 from tests.test_axolotl_defaults import MINIMAL
 
 
@@ -57,10 +58,9 @@ def test_model_and_tokenizer_classes(write_spec, tmp_path):
 
 
 def test_model_type_is_ignored_with_remote_code_and_said(write_spec):
-    compiled = resolve_spec(write_spec(MINIMAL + "model_type: LlamaForCausalLM\n"
-                                       "trust_remote_code: true\n"))
-    assert compiled.runs[0].values["model_type"] == "AutoModelForCausalLM"
-    [w] = [d for d in compiled.warnings if d.code == "W206"]
+    spec = write_spec(MINIMAL + "model_type: LlamaForCausalLM\ntrust_remote_code: true\n")
+    assert resolve_spec(spec).runs[0].values["model_type"] == "AutoModelForCausalLM"
+    [w] = [d for d in findings(spec) if d.code == "W206"]
     assert (w.line, w.col) == (10, 13)  # at the model_type value
 
 
@@ -250,13 +250,14 @@ def test_axolotls_peft_block_is_loftq_init(write_spec, tmp_path):
 
 
 def test_lora_with_load_in_4bit_loads_unquantized_as_axolotl_does(write_spec, tmp_path):
-    compiled = resolve_spec(write_spec(MINIMAL + "load_in_4bit: true\n"))
-    [w] = compiled.warnings
-    assert (w.code, w.line) == ("W207", 10) and "unquantized" in w.message
-    assert compiled.runs[0].values["load_in_4bit"] is False
-    qlora = resolve_spec(write_spec(MINIMAL.replace("adapter: lora", "adapter: qlora")
-                                    + "load_in_4bit: true\n", "q.yaml"))
-    assert not qlora.warnings and qlora.runs[0].values["load_in_4bit"] is True
+    spec = write_spec(MINIMAL + "load_in_4bit: true\n")
+    [w] = [d for d in findings(spec) if d.code == "W207"]
+    assert w.line == 10 and "unquantized" in w.message
+    assert resolve_spec(spec).runs[0].values["load_in_4bit"] is False
+    qlora = write_spec(MINIMAL.replace("adapter: lora", "adapter: qlora") + "load_in_4bit: "
+                       "true\n", "q.yaml")
+    assert "W207" not in {d.code for d in findings(qlora)}
+    assert resolve_spec(qlora).runs[0].values["load_in_4bit"] is True
 
 
 def test_absent_targets_are_the_familys_and_provenance_says_so(write_spec):
@@ -389,7 +390,10 @@ def test_eval_and_save_strategies(write_spec, tmp_path, extra, eval_, start, sav
 def test_strategies_that_disagree(write_spec, extra):
     with pytest.raises(PeftcError) as exc:
         resolve_spec(write_spec(MINIMAL + extra))
-    assert [d.code for d in exc.value.diagnostics] == ["E216"]
+    [d] = exc.value.diagnostics
+    assert d.code == "E216"  # at the strategy as written, which a derivation then replaced
+    lines = (MINIMAL.lstrip("\n") + extra).splitlines()
+    assert lines[d.line - 1].startswith(("eval_strategy", "save_strategy")), d
 
 
 def test_runtime_passthrough_keys(write_spec, tmp_path):

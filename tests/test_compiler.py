@@ -7,7 +7,7 @@ import yaml
 
 from peftc.compiler import compile_spec, resolve_spec
 from peftc.diagnostics import PeftcError
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, findings
 
 BASE = """
 base_model: meta-llama/Llama-2-7b-hf
@@ -134,11 +134,11 @@ def test_extends_layers_with_locations(write_spec):
     ("gradient_accumulation_steps: 4\nmicro_batch_size: 2\nnum_gpus: 2\n", 4, 16, False),
 ])
 def test_batch_derivation(write_spec, extra, ga, eff, warn):
-    compiled = resolve_spec(write_spec(BASE + "profile: none\n" + extra))
-    [run] = compiled.runs
+    spec = write_spec(BASE + "profile: none\n" + extra)
+    [run] = resolve_spec(spec).runs
     assert run.values["gradient_accumulation_steps"] == ga
     assert run.values["effective_global_batch_size"] == eff
-    assert any(w.code == "W201" for w in compiled.warnings) == warn
+    assert any(w.code == "W201" for w in findings(spec)) == warn
 
 
 def test_spec_grad_accum_beats_profile_target(write_spec):
@@ -150,7 +150,10 @@ def test_contradicting_batch_in_one_layer(write_spec):
     spec = write_spec(BASE + "global_batch_size: 64\ngradient_accumulation_steps: 4\n")
     with pytest.raises(PeftcError) as exc:
         resolve_spec(spec)
-    assert exc.value.diagnostics[0].code == "E209"
+    [d] = exc.value.diagnostics
+    assert d.code == "E209" and "gradient_accumulation_steps 4 contradicts global_batch_size 64" \
+        in d.message
+    assert spec.read_text().splitlines()[d.line - 1].startswith("gradient_accumulation_steps")
 
 
 def _peft(write_spec, text):

@@ -95,11 +95,9 @@ def _model(d: _Deriver) -> None:
     if not d.given("tokenizer_config"):
         d.set("tokenizer_config", v["base_model"], "base_model", "base_model")
     _architecture(d)
-    if v.get("trust_remote_code") and v["model_type"] != "AutoModelForCausalLM":
-        d.problem("W206", f"model_type {v['model_type']} is ignored with trust_remote_code, as "
-                  "in Axolotl: the repository's code picks the class", "model_type",
-                  "remove model_type, or trust_remote_code", severity=WARNING)
-        d.set("model_type", "AutoModelForCausalLM", "trust_remote_code: true", "model_type")
+    auto = KEYS["model_type"].schema["default"]
+    if v.get("trust_remote_code") and v["model_type"] != auto:  # as in Axolotl (rule W206)
+        d.set("model_type", auto, "trust_remote_code: true", "model_type")
     if v.get("flash_attention") and d.run.source("flash_attention").above(
             d.run.source("attn_implementation")):
         d.set("attn_implementation", "flash_attention_2", "flash_attention: true",
@@ -254,11 +252,7 @@ def _adapter(d: _Deriver) -> None:
             _family_default(d, "lora_target_modules", "targets", "projections")
     if record.axolotl and not record.quantizes and v.get("load_in_4bit") and \
             d.run.source("adapter").layer is not Layer.DEFAULT:
-        # Axolotl builds a BitsAndBytesConfig for adapter: qlora only
-        d.problem("W207", "adapter: lora with load_in_4bit: true loads the model unquantized, "
-                  "as Axolotl does (only adapter: qlora quantizes to 4 bits)", "load_in_4bit",
-                  "for QLoRA write adapter: qlora; otherwise remove load_in_4bit",
-                  severity=WARNING)
+        # Axolotl builds a BitsAndBytesConfig for adapter: qlora only (rule W207 says so)
         d.set("load_in_4bit", False, "adapter: lora loads unquantized, as in Axolotl", "adapter")
     if v.get("load_in_8bit") and not v["float16"]:  # Axolotl loads 8-bit models in float16
         d.set("float16", True, "load_in_8bit: float16 weights (unless bf16), as in Axolotl",
@@ -312,41 +306,21 @@ def _batch(d: _Deriver) -> None:
     mbs, ngpu = v["micro_batch_size"], v["num_gpus"]
     target = v.get("global_batch_size")
     per_device = v.get("batch_size")
-    if per_device is not None:  # Axolotl's: GA = batch_size // micro_batch_size
-        if run.source("gradient_accumulation_steps").layer is not Layer.DEFAULT:
-            d.problem("E209", "set only one of gradient_accumulation_steps and batch_size "
-                      "(Axolotl refuses both too)", "batch_size")
-        elif target is not None:
-            d.problem("E209", "set only one of batch_size (per device) and global_batch_size "
-                      "(all devices)", "batch_size")
-        elif per_device < mbs:
-            d.problem("E209", f"batch_size {per_device} is smaller than micro_batch_size {mbs}",
-                      "batch_size", "batch_size is micro_batch_size x "
-                      "gradient_accumulation_steps")
-        else:
-            d.set("gradient_accumulation_steps", per_device // mbs, f"{per_device} // {mbs}",
-                  "batch_size")
+    # batch keys that say the batch twice, or cannot be met: rule E209
+    if per_device is not None and target is None and per_device >= mbs and \
+            run.source("gradient_accumulation_steps").layer is Layer.DEFAULT:
+        d.set("gradient_accumulation_steps", per_device // mbs, f"{per_device} // {mbs}",
+              "batch_size")  # Axolotl's: GA = batch_size // micro_batch_size
     if target is not None:
         ga_src = run.source("gradient_accumulation_steps")
         gbs_src = run.source("global_batch_size")
         accum, formula = accumulation(target, mbs, ngpu)
         if not ga_src.above(gbs_src) or ga_src.layer is Layer.DEFAULT:
-            if ga_src.layer is gbs_src.layer and ga_src.layer is not Layer.DEFAULT and \
-                    v["gradient_accumulation_steps"] != accum:
-                d.problem("E209", f"gradient_accumulation_steps "
-                          f"{v['gradient_accumulation_steps']} contradicts global_batch_size "
-                          f"{target} = {formula} = {accum}", "gradient_accumulation_steps",
-                          "set one of the two")
             d.set("gradient_accumulation_steps", accum, formula, "global_batch_size")
     ga = v["gradient_accumulation_steps"]
     eff = ga * mbs * ngpu
     d.set("effective_global_batch_size", eff, f"{ga} * {mbs} * {ngpu}",
-          "gradient_accumulation_steps")
-    if target is not None and eff != target and \
-            run.source("gradient_accumulation_steps").layer is Layer.DERIVED:
-        d.problem("W201", f"effective global batch {eff} differs from global_batch_size "
-                  f"{target} (micro_batch_size {mbs} x num_gpus {ngpu} does not divide it)",
-                  "global_batch_size", severity=WARNING)
+          "gradient_accumulation_steps")  # not the target when it does not divide: rule W201
 
 
 def _schedule(d: _Deriver) -> None:
@@ -364,10 +338,7 @@ def _schedule(d: _Deriver) -> None:
         _default_warmup(d)
     elif not d.given("warmup_steps") and d.given("max_steps"):
         _ratio_warmup(d)
-    elif v.get("warmup_steps") == 1:
-        d.problem("W214", "warmup_steps 1 is 2 in Axolotl (its trainer builder turns 1 into "
-                  "2); peftc does the same", "warmup_steps", "write warmup_steps: 2, or 0 "
-                  "for no warmup", severity=WARNING)
+    elif v.get("warmup_steps") == 1:  # rule W214 says so
         d.set("warmup_steps", 2, "Axolotl turns warmup_steps 1 into 2", "warmup_steps")
     _evaluation_and_saves(d)
 
@@ -376,9 +347,7 @@ def _per_epoch(d: _Deriver, key: str, target: str) -> None:
     """Axolotl's evals_per_epoch / saves_per_epoch: ``target`` = 1 / (N * num_epochs) of the
     steps (transformers reads a float below 1 as a share of the steps) when that is below 1."""
     v = d.v
-    if d.given(target):
-        d.problem("E216", f"{key} and {target} both say when; keep one (Axolotl refuses both "
-                  "too)", key)
+    if d.given(target):  # both say when: rule E216
         return
     n = v[key] * v["num_epochs"]
     if n > 1:
@@ -391,17 +360,9 @@ def _evaluation_and_saves(d: _Deriver) -> None:
         _per_epoch(d, "saves_per_epoch", "save_steps")  # else one save per epoch, as unset
     if v.get("val_set_size") and d.given("evals_per_epoch"):
         _per_epoch(d, "evals_per_epoch", "eval_steps")  # else once per epoch, at its end
-    # Axolotl's rules: a *_steps key means steps, and an explicit strategy must agree with it
-    for kind, steps in (("eval", "eval_steps"), ("save", "save_steps")):
-        given = v.get(f"{kind}_strategy")
-        if v.get(steps) and given not in (None, "steps"):
-            d.problem("E216", f"{steps} says steps but {kind}_strategy says '{given}'; keep "
-                      "one (Axolotl refuses both too)", f"{kind}_strategy")
+    # Axolotl's rules: a *_steps key means steps (a strategy that disagrees: rule E216)
     given = v.get("eval_strategy")
     if not v.get("val_set_size"):
-        if given not in (None, "no"):
-            d.problem("E216", f"eval_strategy '{given}' has nothing to evaluate: val_set_size "
-                      "is 0", "eval_strategy", "set val_set_size, or remove eval_strategy")
         d.set("eval_strategy", "no", "val_set_size 0: no evaluation data", "val_set_size")
     elif v.get("eval_steps"):
         d.set("eval_strategy", "steps", "eval_steps", "eval_steps")

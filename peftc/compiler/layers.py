@@ -98,12 +98,12 @@ DEEP = {"lr_scheduler_kwargs", "loftq_config", "fsdp"}
 
 
 def merge(values: dict[str, Any], sources: dict[str, Source],
-          history: dict[str, list[tuple[str, Any]]], layer: Overlay) -> None:
+          history: dict[str, list[tuple[Source, Any]]], layer: Overlay) -> None:
     """Lay ``layer`` over ``values``, recording the source of each value it sets and, in
     ``history``, every layer's value of each key in order."""
     for key, value in layer.values.items():
         source = layer.source((key,))
-        history.setdefault(key, []).append((source.label, value))
+        history.setdefault(key, []).append((source, value))
         if key in DEEP and isinstance(value, dict) and isinstance(values.get(key), dict):
             merged = dict(values[key])
             for sub, subval in value.items():
@@ -124,7 +124,7 @@ def merge(values: dict[str, Any], sources: dict[str, Source],
         # a dotted key (datasets.0.path, lr_scheduler_kwargs.min_lr_rate) sets one leaf of a
         # copy of the lower layers' value
         source = layer.source(path)
-        history.setdefault(".".join(map(str, path)), []).append((source.label, value))
+        history.setdefault(".".join(map(str, path)), []).append((source, value))
         head = path[0]
         base = json.loads(json.dumps(values[head])) if values.get(head) is not None else (
             [] if isinstance(path[1], int) else {})

@@ -213,7 +213,7 @@ class Resolver:
                                  lambda p, _l=aloc: _l))
         values: dict[str, Any] = {}
         sources: dict[str, Source] = {}
-        history: dict[str, list[tuple[str, Any]]] = {}
+        history: dict[str, list[tuple[Source, Any]]] = {}
         for layer in (*lower, *upper):
             merge(values, sources, history, layer)
         if self.spec.left_out:  # lint's one pass: checks note what they read

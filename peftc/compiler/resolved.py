@@ -24,8 +24,9 @@ class ResolvedRun:
     slug: str = ""
     run_id: str = ""
     depends_on: list[str] = field(default_factory=list)  # run ids
-    # every layer's value of each key, lowest first (`peftc explain`)
-    history: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    # every layer's value of each key with its source, lowest first (`peftc explain`, and
+    # rules about a value a derivation replaced)
+    history: dict[str, list[tuple[Source, Any]]] = field(default_factory=dict)
     stage_deps: list[str] = field(default_factory=list)  # stage names
     model_config: ModelConfig | None = None  # the model's config.json, when at hand
 
@@ -37,6 +38,12 @@ class ResolvedRun:
                 return self.sources[key]
             key = key.rpartition(".")[0]
         return Source(default_label(top), (self.spec_file, 1, 1), Layer.DEFAULT)
+
+    def layered(self, key: str) -> tuple[Source, Any] | None:
+        """The value the layers gave ``key`` before any derivation, with its source (None
+        when no layer set it): what the spec asked, where a derivation then decided."""
+        given = self.history.get(key)
+        return given[-1] if given else None
 
     def loc(self, key: str) -> Loc:
         return self.source(key).loc

@@ -18,15 +18,19 @@ from peftc.compiler import reads
 from peftc.diagnostics import ERROR, Diagnostic
 
 if TYPE_CHECKING:
+    from peftc.compiler.layers import Loc
     from peftc.compiler.resolved import ResolvedRun
 
 
 @dataclass(frozen=True)
 class Finding:
-    """A problem a rule found in one run: the key to blame and the message with numbers."""
+    """A problem a rule found in one run: the key to blame and the message with numbers.
+    ``loc``: where to report it when not at the key's source (a value the spec wrote and a
+    derivation replaced: ``run.layered(key)``'s place)."""
 
     key: str
     message: str
+    loc: Loc | None = None
 
 
 Check = Callable[["ResolvedRun"], Iterable[Finding]]
@@ -98,7 +102,7 @@ def check_runs(runs: list[ResolvedRun], left_out: Collection[str] = (),
     seen: dict[tuple, Diagnostic] = {}
     counts: dict[tuple, set[str]] = {}
     for r, run, finding in _findings(runs, left_out, blocking):
-        f, line, col = run.loc(finding.key)
+        f, line, col = finding.loc or run.loc(finding.key)
         key = (r.code, f, line, col, finding.message)
         if key not in seen:
             seen[key] = Diagnostic(r.code, r.severity, finding.message, file=f, line=line,

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.layers import Layer
 from peftc.rules import Finding, rule
 from peftc.rules._common import METHODS_DOC, method_of
 from peftc.vocab import catalog
@@ -143,3 +144,22 @@ def unfrozen_pattern_not_a_regex(run: ResolvedRun) -> Iterator[Finding]:
         except re.error as exc:
             yield Finding("unfrozen_parameters", f"unfrozen_parameters '{pattern}' is not a "
                           f"regular expression: {exc}")
+
+
+@rule("W207", "lora-with-4-bit",
+      summary="adapter: lora with load_in_4bit loads the model unquantized, as in Axolotl",
+      rationale="Axolotl builds a 4-bit quantization config for adapter: qlora only; with "
+                "adapter: lora, load_in_4bit is ignored and the model loads in full precision, "
+                "taking several times the memory the config suggests. peftc does the same, "
+                "so that a config trains as in Axolotl, and says so.",
+      fix="for QLoRA write adapter: qlora; otherwise remove load_in_4bit",
+      reference="Axolotl's model loader (axolotl/loaders/model.py: _set_quantization_config)",
+      bad="adapter: lora\nload_in_4bit: true",
+      good="adapter: qlora\nload_in_4bit: true")
+def lora_with_4_bit(run: ResolvedRun) -> Iterator[Finding]:
+    record, given = method_of(run), run.layered("load_in_4bit")
+    if record and record.axolotl and not record.quantizes and given and given[1] and \
+            run.source("adapter").layer is not Layer.DEFAULT:
+        yield Finding("load_in_4bit", "adapter: lora with load_in_4bit: true loads the model "
+                      "unquantized, as Axolotl does (only adapter: qlora quantizes to 4 bits)",
+                      loc=given[0].loc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from peftc.compiler.derive import accumulation
+from peftc.compiler.layers import Layer
 from peftc.rules import Finding, rule
 from peftc.rules._common import GUIDE, QUICKREF, blame, is_dpo, written
 
@@ -102,3 +104,63 @@ def dpo_batch(run: ResolvedRun) -> Iterator[Finding]:
                       f"effective batch {eff} pairs ({_batch_formula(run)}) is outside the "
                       f"DPO range {DPO_LOW}-{DPO_HIGH} (flagged below {DPO_FLAG_LOW} or "
                       f"above {DPO_FLAG_HIGH})")
+
+
+AXOLOTL = "Axolotl's config validation (axolotl/utils/schemas/config.py: batch_size)"
+
+
+@rule("E209", "batch-said-twice", severity="error",
+      summary="batch keys that say the batch twice, differently, or cannot be met",
+      rationale="The batch per optimizer step is micro_batch_size x "
+                "gradient_accumulation_steps x num_gpus. batch_size (per device, Axolotl's) "
+                "and global_batch_size (all devices) each decide gradient_accumulation_steps, "
+                "so either one next to gradient_accumulation_steps (in the same layer), or "
+                "both, says it twice; a batch_size below micro_batch_size cannot be met. "
+                "Axolotl refuses batch_size with gradient_accumulation_steps too.",
+      fix="set one of gradient_accumulation_steps, batch_size and global_batch_size "
+          "(batch_size is micro_batch_size x gradient_accumulation_steps)",
+      reference=AXOLOTL,
+      bad="batch_size: 32\ngradient_accumulation_steps: 4",
+      good="batch_size: 32\ngradient_accumulation_steps: null")
+def batch_said_twice(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    per_device, target, mbs = v.get("batch_size"), v.get("global_batch_size"), \
+        v["micro_batch_size"]
+    given = run.layered("gradient_accumulation_steps")  # before a batch key decided it
+    ga_layer = given[0].layer if given else Layer.DEFAULT
+    if per_device is not None:
+        if ga_layer is not Layer.DEFAULT:
+            yield Finding("batch_size", "set only one of gradient_accumulation_steps and "
+                          "batch_size (Axolotl refuses both too)")
+        elif target is not None:
+            yield Finding("batch_size", "set only one of batch_size (per device) and "
+                          "global_batch_size (all devices)")
+        elif per_device < mbs:
+            yield Finding("batch_size", f"batch_size {per_device} is smaller than "
+                          f"micro_batch_size {mbs}")
+    if given and target is not None and ga_layer is not Layer.DEFAULT and \
+            ga_layer is run.source("global_batch_size").layer:
+        accum, formula = accumulation(target, mbs, v["num_gpus"])
+        if given[1] != accum:
+            yield Finding("gradient_accumulation_steps", f"gradient_accumulation_steps "
+                          f"{given[1]} contradicts global_batch_size {target} = {formula} = "
+                          f"{accum}", loc=given[0].loc)
+
+
+@rule("W201", "global-batch-not-divisible",
+      summary="global_batch_size is not a multiple of micro_batch_size x num_gpus",
+      rationale="gradient_accumulation_steps is derived from global_batch_size as "
+                "ceil(global / (micro x GPUs)); when the division is not exact the run trains "
+                "with a larger batch than the spec says.",
+      fix="pick a global_batch_size that micro_batch_size x num_gpus divides",
+      reference=f"{QUICKREF}, section 'Batch Sizes'",
+      bad="global_batch_size: 20\nmicro_batch_size: 8",
+      good="global_batch_size: 16\nmicro_batch_size: 8")
+def global_batch_not_divisible(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    target, eff = v.get("global_batch_size"), v.get("effective_global_batch_size")
+    if target is not None and eff != target and \
+            run.source("gradient_accumulation_steps").layer is Layer.DERIVED:
+        yield Finding("global_batch_size", f"effective global batch {eff} differs from "
+                      f"global_batch_size {target} (micro_batch_size {v['micro_batch_size']} "
+                      f"x num_gpus {v['num_gpus']} does not divide it)")

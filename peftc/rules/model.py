@@ -216,3 +216,20 @@ def new_tokens_untrained_embeddings(run: ResolvedRun) -> Iterator[Finding]:
         yield Finding("tokens", f"tokens are new to the vocabulary: their embedding rows start "
                       f"untrained, and lora_modules_to_save lacks {', '.join(missing)} (the "
                       f"{family} family's embedding modules)")
+
+
+@rule("W206", "model-type-with-remote-code",
+      summary="model_type is ignored with trust_remote_code",
+      rationale="With trust_remote_code the repository's own code picks the model class: "
+                "Axolotl then loads through AutoModelForCausalLM and ignores model_type, and "
+                "peftc does the same. A model_type naming another class says something the "
+                "run does not do.",
+      fix="remove model_type, or trust_remote_code",
+      reference="Axolotl's model loader (axolotl/loaders/model.py: _build_model)",
+      bad="trust_remote_code: true\nmodel_type: LlamaForCausalLM",
+      good="trust_remote_code: true")
+def model_type_with_remote_code(run: ResolvedRun) -> Iterator[Finding]:
+    given = run.layered("model_type")
+    if given and run.values.get("trust_remote_code") and given[1] != run.values["model_type"]:
+        yield Finding("model_type", f"model_type {given[1]} is ignored with trust_remote_code, "
+                      "as in Axolotl: the repository's code picks the class", loc=given[0].loc)

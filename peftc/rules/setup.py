@@ -75,3 +75,33 @@ def wandb_project_despite_use_wandb(run: ResolvedRun) -> Iterator[Finding]:
     if run.values.get("wandb_project") and run.values.get("use_wandb") is False:
         yield Finding("use_wandb", "wandb_project reports to W&B although use_wandb is false, "
                       "as in Axolotl")
+
+
+@rule("E216", "when-to-evaluate-or-save-twice", severity="error",
+      summary="two settings say when to evaluate or save, differently",
+      rationale="evals_per_epoch and eval_steps (saves_per_epoch and save_steps) both say "
+                "when; eval_steps or save_steps means a schedule in steps, which an "
+                "eval_strategy or save_strategy of another kind contradicts; and an "
+                "eval_strategy without evaluation data (val_set_size 0) has nothing to "
+                "evaluate. Axolotl refuses these too.",
+      fix="keep one of the keys that say when; without val_set_size, remove eval_strategy",
+      reference=AXOLOTL,
+      bad="saves_per_epoch: 2\nsave_steps: 100",
+      good="saves_per_epoch: 2")
+def when_twice(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    for key, target in (("saves_per_epoch", "save_steps"), ("evals_per_epoch", "eval_steps")):
+        if v.get(key) is not None and v.get(target) is not None and (
+                key == "saves_per_epoch" or v.get("val_set_size")) and \
+                run.source(target).layer is not Layer.DERIVED:
+            yield Finding(key, f"{key} and {target} both say when; keep one (Axolotl refuses "
+                          "both too)")
+    for kind in ("eval", "save"):  # the strategy as written, before a *_steps key set it
+        given = run.layered(f"{kind}_strategy")
+        if given and v.get(f"{kind}_steps") and given[1] not in (None, "steps"):
+            yield Finding(f"{kind}_strategy", f"{kind}_steps says steps but {kind}_strategy says "
+                          f"'{given[1]}'; keep one (Axolotl refuses both too)", loc=given[0].loc)
+    given = run.layered("eval_strategy")
+    if given and not v.get("val_set_size") and given[1] not in (None, "no"):
+        yield Finding("eval_strategy", f"eval_strategy '{given[1]}' has nothing to evaluate: "
+                      "val_set_size is 0", loc=given[0].loc)

@@ -115,3 +115,20 @@ def warmup_steps_and_ratio(run: ResolvedRun) -> Iterator[Finding]:
             run.source("warmup_steps").layer is not Layer.DERIVED:
         yield Finding("warmup_ratio", f"warmup_steps {v['warmup_steps']} and warmup_ratio "
                       f"{v['warmup_ratio']} are both set; warmup_steps wins")
+
+
+@rule("W214", "warmup-one-step",
+      summary="warmup_steps 1 is 2 in Axolotl",
+      rationale="Axolotl's trainer builder turns a warmup of one step into two. peftc does the "
+                "same, so that a config trains as in Axolotl, and says so: the spec's number "
+                "is not the run's.",
+      fix="write warmup_steps: 2, or 0 for no warmup",
+      reference="Axolotl's trainer builder (axolotl/core/builders/base.py: "
+                "_configure_warmup_and_logging)",
+      bad="warmup_steps: 1\nwarmup_ratio: null",
+      good="warmup_steps: 2\nwarmup_ratio: null")
+def warmup_one_step(run: ResolvedRun) -> Iterator[Finding]:
+    given = run.layered("warmup_steps")
+    if given and given[1] == 1 and run.values.get("warmup_steps") != 1:
+        yield Finding("warmup_steps", "warmup_steps 1 is 2 in Axolotl (its trainer builder "
+                      "turns 1 into 2); peftc does the same", loc=given[0].loc)
