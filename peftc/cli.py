@@ -20,7 +20,7 @@ from peftc import __version__
 from peftc.diagnostics import Diagnostic, PeftcError, UsageError, render
 from peftc.limits import SMOKE_ROWS, SMOKE_STEPS
 
-_CODE = re.compile(r"^[EW]\d{3}$")
+_CODE = re.compile(r"^[EWI]\d{3}$")
 _CLUSTER_FLAGS = ("partition", "account", "nodes", "gpus_per_node", "time")
 
 

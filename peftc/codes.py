@@ -26,17 +26,7 @@ CODES: dict[str, str] = {
     "E106": "a key and its alias both given",
     "E107": "Axolotl key or value that peftc does not support yet (its runtime work is to come)",
     "E207": "unknown train profile",
-    "E208": "sft_adapter path does not exist",
-    "E210": "model family unknown where the compiler needs it",
-    "E211": "no training data (no task plugin and no datasets)",
-    "E212": "dataset type does not fit the trainer (SFT vs DPO)",
-    "E213": "local dataset file not found (a relative path inside the spec's repository)",
-    "E214": "chat_template is neither a built-in name nor a Jinja template",
-    "E217": "roles_to_train names a role the first rows of a local dataset never use",
-    "E221": "lora_model_dir is not a LoRA adapter folder (or the adapter is not LoRA)",
     "E222": "one wandb_run_id for several runs: they would all log into one W&B run",
-    "E225": "the first rows of a local dataset file do not fit its type (a column missing or "
-            "of the wrong shape; JSON Lines, JSON and CSV, read within lint's bounds)",
     "E301": "extends cycle",
     "E302": "extended file not found",
     "E311": "sweep key is not a setting (or names an unknown stage)",
@@ -82,16 +72,11 @@ CODES: dict[str, str] = {
     "E616": "the model or tokenizer cannot be loaded (offline, a hub id needs a local copy)",
     "E617": "the command cannot serve this run (merge of a prompt-learning adapter, preview "
             "of a DPO run)",
-    "I211": "architecture not in the family table: LoRA targets every linear layer",
     "I401": "cluster.setup: shell lines the SLURM job runs, shown so that reviewers see them",
     "W204": "Axolotl speed or infrastructure key (plugins, kernels, compile) not applied",
     "W205": "Axolotl's deprecated name of a key: taken under its current name",
     "W208": "an Axolotl DeepSpeed file that is not here: its matching preset is used",
-    "W209": "lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
     "W211": "--resolve-models could not read the model's config.json from the hub",
-    "W213": "a local path (dataset, lora_model_dir) is not found here, but it is absolute or "
-            "outside the spec's repository: it must exist where the run executes, and "
-            "`peftc run` checks it before loading the model (E611)",
     "W215": "a YAML 1.1 boolean word (yes, no, on, off) in a boolean setting: YAML 1.2 tools "
             "read it as text; write true/false (`peftc lint --fix`)",
 }

@@ -363,6 +363,8 @@ def test_fallback_and_jinja_templates(write_spec, tmp_path):
     ('chat_template: "{% for m in messages %}{{ m.content }"\n', 6,
      "chat_template: the Jinja template does not parse: unexpected '}' (its line 1)"),
     ("chat_template: llama-3\n", 6, "chat_template 'llama-3' is neither a template name"),
+    ("    chat_template: llama-3\n", 4, "dataset 'org/sharegpt': chat_template 'llama-3' is "
+     "neither a template name"),  # at its entry
     ("    chat_template: tokenizer_default_fallback_chatml\n", 6, "'tokenizer_default_fallback_"
      "chatml': a fallback template per dataset is not supported yet"),
 ])

@@ -12,6 +12,7 @@ import pytest
 
 from peftc.compiler import resolve_spec
 from peftc.vocab.families import family_of_name
+from tests.conftest import findings
 
 SPEC = """
 base_model: {model}
@@ -97,11 +98,11 @@ def test_the_hub_cache_holds_the_config(tmp_path, monkeypatch):
 
 def test_an_unknown_architecture_targets_every_linear_layer(tmp_path):
     _model_folder(tmp_path / "model", model_type="mamba2")
-    compiled = resolve_spec(_spec(tmp_path, "./model"))
-    [run] = compiled.runs
+    spec = _spec(tmp_path, "./model")
+    [run] = resolve_spec(spec).runs
     assert run.values["model_family"] is None
     assert run.values["lora_target_modules"] == "all-linear"
-    [note] = [w for w in compiled.warnings if w.code == "I211"]
+    [note] = [w for w in findings(spec) if w.code == "I211"]
     assert note.severity == "info" and note.line == 1
 
 

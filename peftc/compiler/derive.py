@@ -1,40 +1,31 @@
 """Derived values: what the compiler computes after layering, each with its formula.
 
 A value is derived only when no layer set it. Each derivation records its formula as the
-source (``derived: ceil(768 / (1 * 8))``) and reports findings at the line of its inputs.
-Semantic errors that block a run (conflicts the schema cannot see) are collected here too.
+source (``derived: ceil(768 / (1 * 8))``) and the place of its inputs, where a finding about
+the value is reported. Derive judges nothing: what a spec gets wrong is a rule's to say
+(``peftc.rules``), and a rule that needs the value a derivation replaced reads
+``run.layered(key)``. Where a value cannot be derived, derive leaves it (or a stand-in) and
+the rule that refuses the run says why.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from peftc.compiler import peek, reads, runconfig
 from peftc.compiler.layers import Layer, Source, derived
-from peftc.compiler.paths import (
-    ELSEWHERE_HINT,
-    WHERE_HINT,
-    elsewhere,
-    find_local,
-    looks_local,
-    tried,
-)
+from peftc.compiler.local import ADAPTER_FIELDS, adapter_dir, read_template, same_as_adapter
 from peftc.compiler.resolved import ResolvedRun
 from peftc.compiler.stages import refers
-from peftc.diagnostics import ERROR, INFO, WARNING, Diagnostic, num
-from peftc.limits import PEEK_BYTES
+from peftc.diagnostics import num
 from peftc.vocab import catalog
-from peftc.vocab.chat_templates import FALLBACK, JINJA, NAMED, TOKENIZER_DEFAULT
+from peftc.vocab.chat_templates import FALLBACK, JINJA, TOKENIZER_DEFAULT
 from peftc.vocab.datasets import (
     DATASET_TYPES,
     DEFAULT_TYPE,
     DPO_BARE,
     DPO_RENAMED,
     Trainer,
-    names_for,
 )
 from peftc.vocab.families import FAMILIES, family_of_name
 from peftc.vocab.keys import (
@@ -67,17 +58,6 @@ class _Deriver:
         self.v[key] = value
         self.run.sources[key] = derived(formula, loc)
 
-    def problem(self, code: str, message: str, key: str, hint: str | None = None,
-                severity: str = ERROR) -> None:
-        if reads.depends_on(self.v, self.resolver.spec.left_out, key):
-            return  # judged on a default that stands in for a value the schema refused
-        f, ln, c = self.run.loc(key)
-        point = ", ".join(f"{k}={v}" for k, v in self.run.point.values)
-        where = ((("stage", self.run.stage),) if self.run.stage else ()) + (
-            (("point", point),) if point else ())
-        self.resolver.problems.append(Diagnostic(code, severity, message, file=f, line=ln,
-                                                 col=c, hint=hint, fields=where))
-
 
 def derive(run: ResolvedRun, resolver: Resolver) -> None:
     d = _Deriver(run, resolver)
@@ -86,7 +66,6 @@ def derive(run: ResolvedRun, resolver: Resolver) -> None:
         v["base_model"] = catalog.TINY_LLAMA
     for step in (_model, _checkpointing, _adapter, _new_tokens, _lora_model_dir,
                  _batch, _schedule, _data, _conflicts):
-        reads.start(v)  # a problem is dropped when its step read a value left out
         step(d)
 
 
@@ -145,61 +124,21 @@ def _new_tokens(d: _Deriver) -> None:
                                        v["added_tokens_overrides"].items()}
 
 
-# the spec's keys an adapter's adapter_config.json decides, with their PEFT field (the last
-# part of the key's run.yaml field, adapter.config.<field>)
-_ADAPTER_FIELDS = tuple((key, KEYS[key].run.rsplit(".", 1)[-1]) for key in (
-    "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "peft_use_dora",
-    "peft_use_rslora", "lora_modules_to_save"))
-
-
 def _lora_model_dir(d: _Deriver) -> None:
     """Going on training an adapter: PEFT loads it with its own config, so its values are the
-    run's (and a spec that says otherwise is told). For DPO it is merged into the base, and the
-    spec's values are the fresh adapter's."""
+    run's (a spec that says otherwise: rule W209; a folder that is not a LoRA adapter: rule
+    E221). For DPO it is merged into the base, and the spec's values are the fresh
+    adapter's."""
     v = d.v
     given = v.get("lora_model_dir")
-    if not given:
-        return
-    if not METHODS[v["adapter"]].lora:
-        d.problem("E221", f"lora_model_dir goes on training a LoRA adapter, not a "
-                  f"'{v['adapter']}' one", "lora_model_dir")
-        return
-    if refers(given):  # an earlier stage's output: there once that stage has run
-        return
-    found = find_local(given, d.resolver.spec_dir)
-    if found is None and elsewhere(given, d.resolver.spec_dir):
-        d.problem("W213", f"lora_model_dir {given} is not found here; it must exist where the "
-                  "run executes", "lora_model_dir", ELSEWHERE_HINT, severity=WARNING)
-        return
-    config_file = found / "adapter_config.json" if found else None
-    if config_file is None or not config_file.is_file():
-        where = tried(given, d.resolver.spec_dir) if found is None else str(found)
-        d.problem("E221", f"lora_model_dir: no PEFT adapter (adapter_config.json) at {where}",
-                  "lora_model_dir", WHERE_HINT)
-        return
-    try:
-        with config_file.open("rb") as f:
-            config = json.loads(f.read(PEEK_BYTES))
-    except (OSError, ValueError) as exc:
-        d.problem("E221", f"lora_model_dir: cannot read {config_file}: {exc}", "lora_model_dir")
-        return
-    if config.get("peft_type") != "LORA":
-        d.problem("E221", "lora_model_dir holds an adapter of type "
-                  f"{config.get('peft_type')}, not a LoRA one", "lora_model_dir")
-        return
-    if Trainer.of(v.get("rl")) is Trainer.DPO:
-        return
-    for key, field in _ADAPTER_FIELDS:
-        theirs, mine = config.get(field), v.get(key)
-        same = sorted(theirs) == sorted(mine) if isinstance(theirs, list) and isinstance(
-            mine, list) else theirs == mine
-        if same or (field in ("use_dora", "use_rslora") and not theirs and not mine):
-            continue
-        if d.run.source(key).layer not in (Layer.DEFAULT, Layer.DERIVED):
-            d.problem("W209", f"{key} {mine} is not the adapter's: lora_model_dir's "
-                      f"adapter_config.json has {field} {theirs}, which decides (as in Axolotl)",
-                      key, "remove the key, or start a fresh adapter", severity=WARNING)
-        d.set(key, theirs, "lora_model_dir's adapter_config.json", "lora_model_dir")
+    if not given or not METHODS[v["adapter"]].lora or refers(given) or \
+            Trainer.of(v.get("rl")) is Trainer.DPO:
+        return  # refers: an earlier stage's output, there once that stage has run
+    config = adapter_dir(given, d.resolver.spec_dir).config
+    for key, field in ADAPTER_FIELDS if config else ():
+        if not same_as_adapter(field, config.get(field), v.get(key)):
+            d.set(key, config.get(field), "lora_model_dir's adapter_config.json",
+                  "lora_model_dir")
 
 
 def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
@@ -208,16 +147,10 @@ def _family_default(d: _Deriver, key: str, fact: str, what: str) -> None:
     if d.given(key):
         return
     fam = d.v.get("model_family")
-    if fam is None and key == "lora_target_modules":
-        d.problem("I211", f"the architecture of '{d.v['base_model']}' is not in peftc's family "
-                  "table: LoRA targets every linear layer (PEFT's all-linear)", "base_model",
-                  "list lora_target_modules to adapt fewer modules", severity=INFO)
+    if fam is None and key == "lora_target_modules":  # rule I211 says so
         d.set(key, "all-linear", "architecture not in the family table", "base_model")
         return
-    if fam is None:
-        d.problem("E210", f"cannot tell the model family of '{d.v['base_model']}' to pick "
-                  f"default {key}", "base_model", "set model_family or list the modules "
-                  "explicitly")
+    if fam is None:  # nothing to pick from: rule E210
         return
     d.set(key, list(getattr(FAMILIES[fam], fact)), f"{fam} family {what}", "base_model")
 
@@ -284,15 +217,6 @@ def _adapter(d: _Deriver) -> None:
                 value = max(1, int(share * total)) if key == "adalora_deltaT" else int(
                     share * total)
                 d.set(key, value, f"int({share:.2f} * {total})", "adalora_total_step")
-    sft = v.get("sft_adapter")
-    if sft and not refers(sft) and not v.get("sft_adapter_fallback"):
-        path = Path(sft)
-        if not path.is_absolute():
-            path = d.resolver.spec_dir / path
-        if not path.exists():
-            d.problem("E208", f"sft_adapter not found: {sft}", "sft_adapter",
-                      "train the SFT stage first, or set sft_adapter_fallback: true to start "
-                      "from the base model")
 
 
 def accumulation(target: int, micro: int, world: int) -> tuple[int, str]:
@@ -465,21 +389,13 @@ def _default_warmup(d: _Deriver) -> None:
 
 def _data(d: _Deriver) -> None:
     v = d.v
-    task = v.get("task")
     trainer = Trainer.of(v.get("rl"))
     dpo = trainer is Trainer.DPO
-    if not v.get("datasets"):
-        if task is None:
-            d.problem("E211", f"no training data: set 'task' ({', '.join(catalog.TASKS)}) "
-                      "or 'datasets'", "task")
-        else:
-            d.problem("E211", f"task '{task}' is not a built-in plugin"
-                      f"{_suggest(task)}; give its 'datasets'", "task")
+    if not v.get("datasets"):  # no data: rule E211
         v["datasets"] = []
     items = []
-    for i, item in enumerate(v["datasets"]):
+    for item in v["datasets"]:
         item = dict(item)
-        at = f"datasets.{i}"  # the entry's own line
         item.setdefault("split", DATASET_KEY["split"].schema["default"])
         if "type" not in item:
             item["type"] = DEFAULT_TYPE[trainer]
@@ -487,30 +403,18 @@ def _data(d: _Deriver) -> None:
             item["type"] = DPO_RENAMED.get(item["type"], item["type"])
             item["type"] = DPO_BARE.get(item["type"], item["type"])
         dtype = DATASET_TYPES[item["type"]]
-        own = item.pop("chat_template", TOKENIZER_DEFAULT)  # Axolotl writes this default
-        jinja = item.pop("chat_template_jinja", None)
-        if own not in (TOKENIZER_DEFAULT, v["chat_template"]) and not own.startswith(
-                FALLBACK):  # a template of its own (a fallback one is E107, validate.py)
-            item["chat_template"] = resolve_template(d, own, jinja, "datasets", "datasets")
+        own = item.get("chat_template", TOKENIZER_DEFAULT)  # Axolotl writes this default
+        if own in (TOKENIZER_DEFAULT, v["chat_template"]) or own.startswith(FALLBACK):
+            item.pop("chat_template", None)  # the run's (a fallback of its own: E107)
+            item.pop("chat_template_jinja", None)
+        else:  # a template of its own; one that cannot be read stays as written (rule E214)
+            text, _ = read_template(own, item.get("chat_template_jinja"), d.resolver.spec_dir)
+            if text is not None:
+                item["chat_template"] = text
+                item.pop("chat_template_jinja", None)
         if dtype.chat:  # Axolotl's defaults, as its strategy fills them
             _chat_entry(item)
-        if dpo and dtype.trainer is not Trainer.DPO:
-            d.problem("E212", f"rl: dpo trains on preference data, but dataset "
-                      f"'{item['path']}' has type '{item['type']}'", at,
-                      f"use one of {', '.join(names_for(Trainer.DPO))}")
-        if not dpo and dtype.trainer is Trainer.DPO:
-            d.problem("E212", f"preference dataset '{item['path']}' (type {item['type']}) "
-                      "needs rl: dpo", at)
-        path = item["path"]
-        _check_rows(d, item, dpo, at)
-        if looks_local(path) and find_local(path, d.resolver.spec_dir) is None:
-            if elsewhere(path, d.resolver.spec_dir):
-                d.problem("W213", f"dataset {path} is not found here; it must exist where "
-                          "the run executes", at, ELSEWHERE_HINT, severity=WARNING)
-            else:
-                d.problem("E213", f"dataset {path} is not there (not found: "
-                          f"{tried(path, d.resolver.spec_dir)})", at, WHERE_HINT)
-        items.append(item)
+        items.append(item)  # its type, path and first rows are the data rules' (E212-E225)
     v["datasets"] = items
     d.set("padding_side", "left" if dpo else "right", "left for DPO, right for SFT", "rl")
 
@@ -532,121 +436,15 @@ def _chat_entry(item: dict[str, Any]) -> None:
     item["roles_to_train"] = [to_template.get(r, r) for r in item["roles_to_train"]]
 
 
-def _check_rows(d: _Deriver, item: dict[str, Any], dpo: bool, at: str) -> None:
-    """A local file's first rows (peek.py: bounded) go through the run's own row formatter,
-    so a missing or misshapen column is found at lint time, at the dataset's line, rather
-    than after the model has loaded."""
-    from peftc.runtime.errors import RuntimeConfigError
-    from peftc.runtime.formatters import row_formatter
-
-    found = find_local(item["path"], d.resolver.spec_dir)
-    rows = peek.first_rows(found) if found is not None else None
-    dtype = DATASET_TYPES[item["type"]]
-    if rows is None or (dtype.trainer is Trainer.DPO) != dpo:  # E212 said that already
-        return
-    entry = {**item, "fields": runconfig.fields_of(item)}
-    formatter = row_formatter(entry, bool(d.v.get("train_on_inputs")))
-    for i, row in enumerate(rows, start=1):
-        try:
-            formatter(row)
-        except RuntimeConfigError as exc:
-            what = exc.message.removeprefix("data: ")
-            d.problem("E225", f"dataset '{item['path']}', row {i}: {what}; the row has "
-                      f"{', '.join(map(str, row)) or 'no columns'}", at,
-                      "map the columns with field_* keys (field_messages for chat rows), or "
-                      "pick the type that fits the file")
-            return
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            d.problem("E225", f"dataset '{item['path']}', row {i} does not fit type "
-                      f"'{item['type']}' ({type(exc).__name__}: {exc})", at)
-            return
-    if dtype.chat:
-        _check_roles(d, item, rows, at)
-
-
-def _check_roles(d: _Deriver, item: dict[str, Any], rows: list[dict[str, Any]],
-                 at: str) -> None:
-    """A role of roles_to_train that no turn of a local file's first rows has trains
-    nothing: say so at lint time."""
-    column = item.get("field_messages", "messages")
-    role_key = item["message_property_mappings"]["role"]
-    raw = {t.get(role_key) for row in rows if isinstance(row.get(column), list)
-           for t in row[column] if isinstance(t, dict)}
-    to_template = role_of(item["roles"])
-    seen = {to_template.get(r, r) for r in raw}
-    unused = [r for r in item["roles_to_train"] if r not in seen]
-    if seen and unused:
-        d.problem("E217", f"roles_to_train {unused} of dataset '{item['path']}': no turn of "
-                  f"its first rows has that role (they have {sorted(map(str, seen))})",
-                  at, "check roles and message_property_mappings, or the role's "
-                  "spelling")
-
-
-def _suggest(task: str) -> str:
-    from peftc.diagnostics import did_you_mean
-
-    return did_you_mean(task, catalog.TASKS)
-
-
 def _chat_template(d: _Deriver) -> None:
     """The run's chat template: a name, a fallback to one, or Jinja text (given, or read from
     chat_template_jinja's file)."""
     v = d.v
-    text = resolve_template(d, v["chat_template"], v.get("chat_template_jinja"),
-                            "chat_template", "chat_template_jinja")
+    text, _ = read_template(v["chat_template"], v.get("chat_template_jinja"),
+                            d.resolver.spec_dir)
     if v["chat_template"] == JINJA and text and text != v.get("chat_template_jinja"):
         d.set("chat_template_jinja", text, "the text of the file chat_template_jinja names",
               "chat_template_jinja")
-
-
-def resolve_template(d: _Deriver, template: str, jinja: str | None, key: str,
-                     jinja_key: str) -> str | None:
-    """``template`` as the runtime takes it: tokenizer_default, a name, a fallback, or Jinja
-    text (``jinja`` with chat_template_jinja's text or file); None after a problem. Jinja is
-    parsed here, never rendered."""
-    if template == TOKENIZER_DEFAULT or template in NAMED:
-        return template
-    if template.startswith(FALLBACK):
-        if template[len(FALLBACK):] not in NAMED:
-            d.problem("E214", f"chat_template {template!r} falls back to an unknown template",
-                      key, f"use {FALLBACK}<name>, <name> one of {', '.join(NAMED)}")
-            return None
-        return template
-    if template != JINJA:
-        if not looks_like_jinja(template):
-            d.problem("E214", f"chat_template {template!r} is neither a template name "
-                      f"({TOKENIZER_DEFAULT}, {', '.join(NAMED)}) nor a Jinja template", key)
-            return None
-        return template if _check_jinja(d, template, key) else None
-    if not jinja:
-        d.problem("E214", "chat_template: jinja needs chat_template_jinja (the template, or a "
-                  "file holding it)", key)
-        return None
-    if not looks_like_jinja(jinja):
-        path = find_local(jinja, d.resolver.spec_dir)
-        if path is None or not path.is_file():
-            d.problem("E214", f"chat_template_jinja {jinja!r} is neither a Jinja template nor "
-                      f"a file (not found: {tried(jinja, d.resolver.spec_dir)})", jinja_key,
-                      WHERE_HINT)
-            return None
-        jinja = path.read_text(encoding="utf-8")
-    return jinja if _check_jinja(d, jinja, jinja_key) else None
-
-
-def looks_like_jinja(text: str) -> bool:
-    return "{{" in text or "{%" in text
-
-
-def _check_jinja(d: _Deriver, text: str, key: str) -> bool:
-    import jinja2.sandbox
-
-    try:
-        jinja2.sandbox.ImmutableSandboxedEnvironment().parse(text)
-        return True
-    except jinja2.TemplateSyntaxError as exc:
-        d.problem("E214", f"{key}: the Jinja template does not parse: {exc.message} (its line "
-                  f"{exc.lineno})", key)
-        return False
 
 
 def _wandb(d: _Deriver) -> None:

@@ -218,7 +218,8 @@ class Resolver:
             merge(values, sources, history, layer)
         if self.spec.left_out:  # lint's one pass: checks note what they read
             values = ReadLog(values)
-        run = ResolvedRun(self.spec.file, stage, point, values, sources, history=history)
+        run = ResolvedRun(self.spec.file, stage, point, values, sources, history=history,
+                          spec_dir=self.spec_dir)
         run.values["profile"] = profile
         written = "profile" in self.spec.structure
         sources["profile"] = Source("spec" if written else "default", prof_loc,

@@ -5,6 +5,7 @@ read this type; it imports none of them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from peftc.compiler.layers import Layer, Loc, Source, default_label
@@ -29,6 +30,8 @@ class ResolvedRun:
     history: dict[str, list[tuple[Source, Any]]] = field(default_factory=dict)
     stage_deps: list[str] = field(default_factory=list)  # stage names
     model_config: ModelConfig | None = None  # the model's config.json, when at hand
+    # the main spec's folder: local paths are found from there (paths.find_local)
+    spec_dir: Path = field(default_factory=Path, kw_only=True)
 
     def source(self, key: str) -> Source:
         """The source of ``key`` (or of a dotted leaf), falling back to its parent key."""

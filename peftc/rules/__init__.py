@@ -52,7 +52,7 @@ class Rule:
 
 REGISTRY: dict[str, Rule] = {}
 _MODULES = ("lora", "learning_rate", "dpo", "packing", "warmup", "batch", "scheduler",
-            "conflicts", "model", "regularization", "adapter", "setup")
+            "conflicts", "model", "regularization", "adapter", "setup", "data")
 
 
 def rule(code: str, name: str, *, severity: str = "warning", summary: str, rationale: str,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler.layers import Layer
+from peftc.compiler.paths import find_local
+from peftc.compiler.stages import refers
 from peftc.vocab.catalog import TINY_LLAMA
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES, size_of_name
@@ -41,6 +43,13 @@ def blame(run: ResolvedRun, *keys: str) -> str:
         if run.source(key).layer is not Layer.DEFAULT:
             return key
     return keys[0]
+
+
+def from_stage(run: ResolvedRun, key: str) -> bool:
+    """``key`` names an earlier stage's value (``${stages.sft.output_dir}``), which the rules
+    see resolved: a path there once that stage has run, not one to look for now."""
+    given = run.layered(key)
+    return given is not None and refers(given[1])
 
 
 def shared_top_level(run: ResolvedRun, key: str) -> bool:
@@ -166,18 +175,13 @@ def dataset_rows(run: ResolvedRun) -> int | None:
     datasets: list[dict[str, Any]] = run.values.get("datasets") or []
     if not datasets:
         return None
-    base = Path(run.spec_file).resolve().parent
     total = 0
     for item in datasets:
         raw = str(item.get("path", ""))
         if not raw.lower().endswith(".jsonl") or item.get("data_files"):
             return None
-        path = Path(raw)
-        if not path.is_absolute():
-            path = base / path
-            if not path.exists() and Path(raw).exists():
-                path = Path(raw)
-        rows = jsonl_rows(path)
+        path = find_local(raw, run.spec_dir)
+        rows = jsonl_rows(path) if path is not None else None
         if rows is None:
             return None
         total += rows

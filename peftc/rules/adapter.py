@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peftc.compiler.layers import Layer
+from peftc.compiler.local import ADAPTER_FIELDS, adapter_dir, same_as_adapter
 from peftc.rules import Finding, rule
-from peftc.rules._common import METHODS_DOC, method_of
+from peftc.rules._common import METHODS_DOC, from_stage, is_dpo, method_of
 from peftc.vocab import catalog
-from peftc.vocab.methods import Peft
+from peftc.vocab.methods import METHODS, Peft
 
 if TYPE_CHECKING:
     from peftc.compiler.resolved import ResolvedRun
@@ -163,3 +165,115 @@ def lora_with_4_bit(run: ResolvedRun) -> Iterator[Finding]:
         yield Finding("load_in_4bit", "adapter: lora with load_in_4bit: true loads the model "
                       "unquantized, as Axolotl does (only adapter: qlora quantizes to 4 bits)",
                       loc=given[0].loc)
+
+
+@rule("E221", "lora-model-dir-not-a-lora-adapter", severity="error",
+      summary="lora_model_dir is not a LoRA adapter folder (or the run's adapter is not LoRA)",
+      rationale="lora_model_dir goes on training an adapter saved by PEFT: PEFT loads it from "
+                "its adapter_config.json. A folder without one, an adapter of another type, "
+                "or a run whose method is not LoRA cannot go on training it.",
+      fix="point lora_model_dir at a saved LoRA adapter (the folder with adapter_config.json)",
+      reference="PEFT's PeftModel.from_pretrained; Axolotl's adapter loading "
+                "(axolotl/loaders/adapter.py: load_lora)",
+      bad="lora_model_dir: ./no-adapter-here",
+      good="lora_model_dir: null")
+def lora_model_dir_not_lora(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    given = v.get("lora_model_dir")
+    if not given:
+        return
+    if not METHODS[v["adapter"]].lora:
+        yield Finding("lora_model_dir", f"lora_model_dir goes on training a LoRA adapter, not "
+                      f"a '{v['adapter']}' one")
+    elif not from_stage(run, "lora_model_dir") and (
+            problem := adapter_dir(given, run.spec_dir).problem):
+        yield Finding("lora_model_dir", problem)
+
+
+@rule("W209", "adapter-decides",
+      summary="lora_model_dir's adapter_config.json decides a value the spec sets otherwise",
+      rationale="Going on training an adapter, PEFT loads it with its own configuration: its "
+                "rank, alpha, dropout, target modules and options are the run's, whatever the "
+                "spec says (as in Axolotl). The spec's value describes a run that does not "
+                "happen. (For DPO the adapter is merged into the base and the spec's values "
+                "are the fresh adapter's.)",
+      fix="remove the key, or start a fresh adapter",
+      reference="PEFT's PeftModel.from_pretrained (the saved LoraConfig); Axolotl's "
+                "load_lora",
+      bad="lora_model_dir: data/adapter\nlora_r: 16",
+      good="lora_model_dir: data/adapter\nlora_r: 8")
+def adapter_decides(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    given = v.get("lora_model_dir")
+    if not given or not METHODS[v["adapter"]].lora or from_stage(run, "lora_model_dir") or \
+            is_dpo(run):
+        return
+    config = adapter_dir(given, run.spec_dir).config
+    for key, field in ADAPTER_FIELDS if config else ():
+        mine = run.layered(key)
+        if mine and mine[0].written and not same_as_adapter(field, config.get(field), mine[1]):
+            yield Finding(key, f"{key} {mine[1]} is not the adapter's: lora_model_dir's "
+                          f"adapter_config.json has {field} {config.get(field)}, which decides "
+                          "(as in Axolotl)", loc=mine[0].loc)
+
+
+@rule("E208", "sft-adapter-missing", severity="error",
+      summary="sft_adapter path does not exist",
+      rationale="A DPO run starts from its SFT adapter: loaded, merged into the base, then a "
+                "fresh adapter trained on top. A path that is not there would fail the run "
+                "once it starts (or, with a fallback, start from the bare base model).",
+      fix="train the SFT stage first, or set sft_adapter_fallback: true to start from the base "
+          "model",
+      reference="PEFT's PeftModel.from_pretrained and merge_and_unload (the SFT adapter is "
+                "merged into the base before DPO)",
+      bad="rl: dpo\nsft_adapter: ./no-sft-adapter",
+      good="rl: dpo\nsft_adapter: ./no-sft-adapter\nsft_adapter_fallback: true")
+def sft_adapter_missing(run: ResolvedRun) -> Iterator[Finding]:
+    v = run.values
+    sft = v.get("sft_adapter")
+    if sft and not from_stage(run, "sft_adapter") and not v.get("sft_adapter_fallback") and \
+            not (run.spec_dir / Path(sft).expanduser()).exists():
+        yield Finding("sft_adapter", f"sft_adapter not found: {sft}")
+
+
+@rule("I211", "architecture-not-in-family-table", severity="info",
+      summary="architecture not in the family table: LoRA targets every linear layer",
+      rationale="Without lora_target_modules, peftc picks the family's projections from its "
+                "family table. An architecture the table does not know gets PEFT's "
+                "all-linear (every linear layer but the output head), as Axolotl's "
+                "lora_target_linear does: a larger adapter than the usual attention and MLP "
+                "projections may be, on an architecture whose module names peftc cannot "
+                "check.",
+      fix="list lora_target_modules to adapt fewer modules",
+      reference=f"{METHODS_DOC} (target modules by family); PEFT's LoraConfig "
+                "(target_modules='all-linear')",
+      bad="base_model: acme/house-model",
+      good="base_model: acme/house-model\nlora_target_modules: [q_proj, v_proj]")
+def architecture_not_in_table(run: ResolvedRun) -> Iterator[Finding]:
+    v, record = run.values, method_of(run)
+    if record and record.lora_like and not v.get("lora_target_linear") and \
+            v.get("model_family") is None and run.source("lora_target_modules").layer is \
+            Layer.DERIVED:
+        yield Finding("base_model", f"the architecture of '{v['base_model']}' is not in "
+                      "peftc's family table: LoRA targets every linear layer (PEFT's "
+                      "all-linear)")
+
+
+@rule("E210", "family-unknown-for-defaults", severity="error",
+      summary="model family unknown where the compiler needs it",
+      rationale="IA3's default target and feed-forward modules come from the model family's "
+                "table. For an architecture the table does not know, there is nothing to pick "
+                "them from, and PEFT would fail without them.",
+      fix="set model_family, or list ia3_target_modules and ia3_feedforward_modules",
+      reference=f"{METHODS_DOC} (IA3); PEFT's IA3Config",
+      bad="adapter: ia3\nbase_model: acme/house-model\nlora_r: null\nlora_alpha: null",
+      good="adapter: ia3\nbase_model: acme/house-model\nlora_r: null\nlora_alpha: null\n"
+           "ia3_target_modules: [k_proj, v_proj, down_proj]\n"
+           "ia3_feedforward_modules: [down_proj]")
+def family_unknown_for_defaults(run: ResolvedRun) -> Iterator[Finding]:
+    v, record = run.values, method_of(run)
+    if record and record.peft is Peft.IA3 and v.get("model_family") is None:
+        for key in ("ia3_target_modules", "ia3_feedforward_modules"):
+            if v.get(key) is None:
+                yield Finding("base_model", f"cannot tell the model family of "
+                              f"'{v['base_model']}' to pick default {key}")

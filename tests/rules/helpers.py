@@ -39,6 +39,10 @@ def prepare_data(folder: Path) -> None:
         shutil.copy(DATA / name, data / name)
     rows = (DATA / "alpaca.jsonl").read_text(encoding="utf-8").splitlines()
     (data / "200-rows.jsonl").write_text("\n".join(rows[:200]) + "\n", encoding="utf-8")
+    adapter = data / "adapter"  # a saved LoRA adapter, to go on training (lora_model_dir)
+    adapter.mkdir(exist_ok=True)
+    (adapter / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8, "lora_alpha": 16}',
+                                                 encoding="utf-8")
     model = data / "qwen2-model"  # a local model folder: its config.json is at hand
     model.mkdir(exist_ok=True)
     (model / "config.json").write_text('{"model_type": "qwen2", "tie_word_embeddings": true, '

@@ -26,15 +26,15 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def test_at_least_25_rules_listed() -> None:
     out = _cli("rules")
     assert out.returncode == 0
-    lines = [ln for ln in out.stdout.splitlines() if re.match(r"^[WE]\d{3}\s", ln)]
+    lines = [ln for ln in out.stdout.splitlines() if re.match(r"^[WEI]\d{3}\s", ln)]
     assert len(lines) >= 25
     assert len(RULES) == len(lines)
 
 
 def test_codes_and_fields() -> None:
     for code, r in RULES.items():
-        assert re.fullmatch(r"W1\d\d|E7\d\d|[EW]2\d\d|E4\d\d", code)  # E/W2, E4: compiler's
-        assert r.severity == {"W": r.severity, "E": "error"}[code[0]]
+        assert re.fullmatch(r"W1\d\d|E7\d\d|[EWI]2\d\d|E4\d\d", code)  # E/W/I2, E4: compiler's
+        assert r.severity == {"W": r.severity, "E": "error", "I": "info"}[code[0]]
         assert r.severity in ("warning", "info", "error")
         assert re.fullmatch(r"[a-z0-9-]+", r.name)
         for text in (r.summary, r.rationale, r.fix, r.reference, r.bad, r.good):
