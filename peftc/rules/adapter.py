@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from peftc.compiler.layers import Layer
 from peftc.compiler.local import ADAPTER_FIELDS, adapter_dir, same_as_adapter
+from peftc.compiler.paths import WHERE_HINT
 from peftc.rules import Finding, rule
 from peftc.rules._common import METHODS_DOC, from_stage, is_dpo, method_of
 from peftc.vocab import catalog
@@ -172,7 +173,8 @@ def lora_with_4_bit(run: ResolvedRun) -> Iterator[Finding]:
       rationale="lora_model_dir goes on training an adapter saved by PEFT: PEFT loads it from "
                 "its adapter_config.json. A folder without one, an adapter of another type, "
                 "or a run whose method is not LoRA cannot go on training it.",
-      fix="point lora_model_dir at a saved LoRA adapter (the folder with adapter_config.json)",
+      fix=f"point lora_model_dir at a saved LoRA adapter, the folder with adapter_config.json "
+          f"({WHERE_HINT})",
       reference="PEFT's PeftModel.from_pretrained; Axolotl's adapter loading "
                 "(axolotl/loaders/adapter.py: load_lora)",
       bad="lora_model_dir: ./no-adapter-here",
