@@ -8,6 +8,7 @@ or disagree with the spec. Both call these readers, so the two never read a file
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -97,11 +98,18 @@ def looks_like_jinja(text: str) -> bool:
 
 
 def _parsed(text: str, key: str, on_jinja: bool) -> tuple[str | None, tuple[str, bool] | None]:
+    error = _syntax_error(text)
+    if error is None:
+        return text, None
+    return None, (f"{key}: the Jinja template does not parse: {error}", on_jinja)
+
+
+@functools.lru_cache(maxsize=32)  # derive and rule E214 read each run's template: parse once
+def _syntax_error(text: str) -> str | None:
     import jinja2.sandbox
 
     try:
         jinja2.sandbox.ImmutableSandboxedEnvironment().parse(text)
-        return text, None
+        return None
     except jinja2.TemplateSyntaxError as exc:
-        return None, (f"{key}: the Jinja template does not parse: {exc.message} (its line "
-                      f"{exc.lineno})", on_jinja)
+        return f"{exc.message} (its line {exc.lineno})"
