@@ -650,3 +650,23 @@ def test_added_tokens_overrides_reach_the_tokenizer_and_locate_runtime_errors(wr
     field = "tokenizer.added_tokens_overrides"  # the run.yaml field a runtime error names
     assert spec_location(run_dir, f"{field}.128012") == (str(spec), line + 1, 13)
     assert spec_location(run_dir, field) == (str(spec), line, 11)
+
+
+def test_completion_field_is_axolotls_name_of_the_text_column(write_spec, tmp_path):
+    """Axolotl's completion entries name their text column `field`: taken as field_text, and
+    the first rows are checked against it."""
+    (tmp_path / "notes.jsonl").write_text('{"body": "some text"}\n')
+    entry = "  - path: notes.jsonl\n    type: completion\n"
+    spec = "base_model: peftc:tiny-llama\nadapter: lora\ndatasets:\n" + entry
+    out = tmp_path / "out"
+    compile_spec(write_spec(spec + "    field: body\n", "field.yaml"), out)
+    run = yaml.safe_load(next((out / "runs").glob("*/run.yaml")).read_text())
+    assert run["data"]["datasets"][0]["fields"] == {"text": "body"}
+    assert "E225" not in {d.code for d in findings(tmp_path / "field.yaml")}
+    [d] = [d for d in findings(write_spec(spec, "none.yaml")) if d.code == "E225"]
+    assert "text" in d.message and d.line == 4  # without it: the text column, at the entry
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(spec + "    field: body\n    field_text: body\n", "both.yaml"))
+    [d] = exc.value.diagnostics
+    assert (d.code, d.line, d.col) == ("E106", 6, 5)
+    assert d.message == "'field' and 'field_text' are the same setting; keep one"

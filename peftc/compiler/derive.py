@@ -31,6 +31,7 @@ from peftc.vocab.families import FAMILIES, family_of_name
 from peftc.vocab.keys import (
     AXOLOTL_ROLES,
     CHAT_OPTIONS,
+    DATASET_ALIASES,
     DATASET_KEY,
     KEYS,
     role_of,
@@ -396,6 +397,9 @@ def _data(d: _Deriver) -> None:
     items = []
     for item in v["datasets"]:
         item = dict(item)
+        for alias, canonical in DATASET_ALIASES.items():  # Axolotl's field is field_text
+            if alias in item:
+                item[canonical] = item.pop(alias)
         item.setdefault("split", DATASET_KEY["split"].schema["default"])
         if "type" not in item:
             item["type"] = DEFAULT_TYPE[trainer]

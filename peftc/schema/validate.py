@@ -20,7 +20,7 @@ from peftc.schema.loader import Document, SourceMap
 from peftc.schema.spec import ALIASES, build_schema
 from peftc.vocab.catalog import PARAM_RANGE
 from peftc.vocab.chat_templates import FALLBACK
-from peftc.vocab.keys import KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
+from peftc.vocab.keys import DATASET_ALIASES, KEYS, RENAMED_CODE, REPORTS, Way, record, value_way
 
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
@@ -345,6 +345,13 @@ def _unsuppressible(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]
 
 def _alias_clashes(data: dict[str, Any], wording: _Wording) -> list[Diagnostic]:
     out = []
+    entries = data.get("datasets")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        for alias, canonical in DATASET_ALIASES.items():
+            if isinstance(entry, dict) and alias in entry and canonical in entry:
+                out.append(wording.diag(("datasets", i, alias), "E106", f"'{alias}' and "
+                                        f"'{canonical}' are the same setting; keep one",
+                                        key=True))
     for alias, canonical in ALIASES.items():
         if alias in data and canonical in data:
             out.append(wording.diag((alias,), "E106", f"'{alias}' and '{canonical}' are the "

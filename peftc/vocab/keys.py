@@ -171,6 +171,8 @@ DATASET_KEYS: tuple[Key, ...] = (
           ("prompt", "Column holding the prompt (preference).", "prompt", True),
           ("chosen", "Column holding the chosen answer (preference).", "chosen", False),
           ("rejected", "Column holding the rejected answer (preference).", "rejected", False))),
+    Key("field", _t("string", "completion: Axolotl's name of field_text, the column holding the "
+                    "text (text when unset)."), run="fields.text", to="field_text"),
     Key("message_property_mappings",
         {"type": "object", "additionalProperties": {"type": "string"},
          "description": "chat_template: message key -> the key rows use for it, e.g. "
@@ -1062,6 +1064,9 @@ def aliases() -> dict[str, str]:
 
 
 DATASET_KEY: dict[str, Key] = {k.name: k for k in DATASET_KEYS}
+# a datasets entry's second spellings (Axolotl's name -> peftc's): derive takes the key as the
+# one it spells, and an entry that sets both is refused (E106)
+DATASET_ALIASES: dict[str, str] = {k.name: k.to for k in DATASET_KEYS if k.to}
 
 # Axolotl values of honoured keys that peftc takes another way: (key, value) -> (way, what to
 # do). A value ending in ``.*`` stands for every value with that prefix.
