@@ -237,7 +237,7 @@ class _Planner:
             for k in stage}
         if isinstance(steps, int) and not isinstance(steps, bool) and \
                 not swept & {"max_steps", "warmup_ratio", "warmup_steps"}:
-            from peftc.compiler.derive import axolotl_warmup
+            from peftc.vocab.schedulers import axolotl_warmup
 
             count = axolotl_warmup(ratio, steps)
             start = self.spans[("warmup_ratio",)][0]

@@ -37,12 +37,16 @@ from peftc.vocab.keys import (
     role_of,
 )
 from peftc.vocab.methods import INIT_LOFTQ, LOFTQ_DEFAULTS, METHODS, Peft
-from peftc.vocab.schedulers import SCHEDULERS
+from peftc.vocab.schedulers import (
+    AXOLOTL_WARMUP_CAP,
+    AXOLOTL_WARMUP_RATIO,
+    SCHEDULERS,
+    axolotl_warmup,
+)
 
 if TYPE_CHECKING:
     from peftc.compiler.resolve import Resolver
 
-AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
 
 
 class _Deriver:
@@ -357,13 +361,6 @@ def _checkpointing(d: _Deriver) -> None:
               "gradient_checkpointing")
 
 
-def axolotl_warmup(ratio: float, steps: int) -> int:
-    """Axolotl's warmup steps for a share of a known step count: int(ratio x steps), with
-    one step made two (its trainer builder's rule)."""
-    count = max(int(ratio * steps), 0)
-    return 2 if count == 1 else count
-
-
 def _ratio_warmup(d: _Deriver) -> None:
     """warmup_ratio with max_steps known: Axolotl converts it here, to int(ratio x steps)
     (transformers would round up), so the run gets that count."""
@@ -378,7 +375,7 @@ def _default_warmup(d: _Deriver) -> None:
     the count is known here; otherwise the runtime caps the 3% once it knows the steps."""
     v = d.v
     if v.get("max_steps") is not None:
-        steps = min(axolotl_warmup(AXOLOTL_WARMUP_RATIO, v["max_steps"]), AXOLOTL_WARMUP_CAP)
+        steps = axolotl_warmup(AXOLOTL_WARMUP_RATIO, v["max_steps"], AXOLOTL_WARMUP_CAP)
         d.set("warmup_steps", steps, f"min(int({AXOLOTL_WARMUP_RATIO} * {v['max_steps']}), "
               f"{AXOLOTL_WARMUP_CAP}) (Axolotl's default warmup)", "max_steps")
     else:

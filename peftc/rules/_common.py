@@ -80,7 +80,7 @@ def uses_lora_r(run: ResolvedRun) -> bool:
 def warmup_steps(run: ResolvedRun) -> int | None:
     """Warmup in optimizer steps, as the run gets them; None when the step count is unknown
     (a warmup ratio without max_steps). With max_steps, the compiler has turned a ratio
-    into steps as Axolotl does (derive.axolotl_warmup)."""
+    into steps as Axolotl does (schedulers.axolotl_warmup)."""
     v = run.values
     if v.get("warmup_steps") is not None:
         return int(v["warmup_steps"])

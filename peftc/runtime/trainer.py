@@ -11,6 +11,7 @@ from typing import Any
 from peftc.runtime.errors import LossWatchdogError, NonFiniteLossError, RuntimeConfigError
 from peftc.runtime.precision import Precision
 from peftc.vocab.datasets import Trainer
+from peftc.vocab.schedulers import axolotl_warmup
 
 
 def config_kwargs(section: dict[str, Any], model_section: dict[str, Any],
@@ -65,29 +66,26 @@ def training_args(section: dict[str, Any], model_section: dict[str, Any],
     except (TypeError, ValueError) as exc:
         raise RuntimeConfigError(f"trainer.config: {config_class} rejected it: {exc}",
                                  code="E601", field="trainer.config") from exc
-    cap = section.get("max_warmup_steps")
-    if cap is not None:
-        cap_warmup(args, int(cap))
+    if 0 < args.warmup_steps < 1:  # a ratio of the steps, known once the data is loaded
+        cap = section.get("max_warmup_steps")
+        args.get_warmup_steps = AxolotlWarmup(float(args.warmup_steps),
+                                              None if cap is None else int(cap))
     return args
 
 
-def cap_warmup(args: Any, cap: int) -> None:
-    """Warm up for ``min(int(ratio * total_steps), cap)`` steps: Axolotl's default warmup
-    (3% of the steps, at most 100). Hand-written: transformers takes a ratio or a step count,
-    and the total is known only once the data is loaded, inside ``Trainer.train``."""
-    args.get_warmup_steps = CappedWarmup(float(args.warmup_steps), cap)
-
-
 @dataclass(frozen=True)
-class CappedWarmup:
-    """``TrainingArguments.get_warmup_steps`` with a cap; a class, so that the arguments still
-    pickle into each checkpoint's training_args.bin."""
+class AxolotlWarmup:
+    """``TrainingArguments.get_warmup_steps`` for a ratio, as Axolotl converts it:
+    int(ratio x steps), capped for its default warmup, one step made two
+    (``schedulers.axolotl_warmup``). Hand-written: transformers rounds a ratio up and takes no
+    cap, and the step count is known only inside ``Trainer.train``. A class, so that the
+    arguments still pickle into each checkpoint's training_args.bin."""
 
     ratio: float
-    cap: int
+    cap: int | None
 
     def __call__(self, num_training_steps: int) -> int:
-        return min(int(self.ratio * num_training_steps), self.cap)
+        return axolotl_warmup(self.ratio, num_training_steps, self.cap)
 
 
 def guard_finite_loss(trainer: Any) -> None:

@@ -206,10 +206,11 @@ TRAINER = _obj("TRL's trainer and what peftc adds around it.", {
     "config_class": _v("string", "TRL's config class.",
                        enum=[t.config_class for t in Trainer]),
     "config": _kwargs("Keyword arguments of `config_class`, passed through. `warmup_steps`: "
-                      "an int is steps, a float < 1 a ratio; `max_steps` -1: the epochs "
-                      "decide.", "config_class"),
-    "max_warmup_steps": _v("integer", "Caps Axolotl's default warmup (0.03 of the steps).",
-                           null=True),
+                      "an int is steps; a float < 1 a ratio of the steps, converted as "
+                      "Axolotl does (int(ratio x steps), 1 becomes 2; transformers would round "
+                      "up); `max_steps` -1: the epochs decide.", "config_class"),
+    "max_warmup_steps": _v("integer", "Caps a warmup ratio's steps (Axolotl's default "
+                           "warmup: 0.03 of the steps, at most 100).", null=True),
     "jagged_lr": _obj("ReLoRA's jagged schedule: the learning rate restarts with the adapter.",
                       {"steps": _v("integer", "The restart period."),
                        "warmup_steps": _v("integer", "Warmup after each restart.", null=True),

@@ -66,3 +66,18 @@ DEFAULT = "cosine"  # Axolotl's
 def scheduler(name: Any) -> Scheduler | None:
     """The record of an ``lr_scheduler`` value, or None for a value that names none."""
     return SCHEDULERS.get(name) if isinstance(name, str) else None
+
+
+# Axolotl's warmup (its trainer builder, _configure_warmup_and_logging): a ratio of the steps
+# becomes int(ratio x steps) steps, and with neither warmup_steps nor warmup_ratio set it is
+# min(int(0.03 x steps), 100); in every case one step is made two.
+AXOLOTL_WARMUP_RATIO, AXOLOTL_WARMUP_CAP = 0.03, 100
+
+
+def axolotl_warmup(ratio: float, steps: int, cap: int | None = None) -> int:
+    """Axolotl's warmup steps for ``ratio`` of ``steps`` (at most ``cap``). transformers would
+    round the ratio up (math.ceil) and keep one step one."""
+    count = max(int(ratio * steps), 0)
+    if cap is not None:
+        count = min(count, cap)
+    return 2 if count == 1 else count

@@ -186,11 +186,16 @@ def test_auto_precision_is_fp32_on_a_cpu_and_recorded(tmp_path):
     assert recorded == {"bf16": False, "fp16": False, "tf32": False, "dtype": "float32"}
 
 
-def test_default_warmup_is_three_percent_capped(tmp_path):
-    """Axolotl's warmup, min(int(0.03 * steps), cap): 0.5 of 8 steps would be 4; capped at 2."""
+@pytest.mark.parametrize("cap,ratio,steps", [
+    (2, 0.5, 8),  # Axolotl's default warmup is capped: 0.5 of 8 steps would be 4
+    (None, 0.5, 5),  # int(2.5) = 2, as Axolotl converts a ratio (transformers: ceil, 3)
+    (None, 0.2, 5),  # int(1.0) = 1, which Axolotl makes 2 (transformers: 1)
+])
+def test_a_warmup_ratio_is_axolotls_step_count(tmp_path, cap, ratio, steps):
+    """A ratio of the steps becomes min(int(ratio * steps), cap) steps, 1 made 2: 2 here."""
     run_dir = make_run(tmp_path, run_id="warmup", trainer={
-        "max_warmup_steps": 2, "config": {"max_steps": 8, "warmup_steps": 0.5,
-                                          "lr_scheduler_type": "constant_with_warmup"}})
+        "max_warmup_steps": cap, "config": {"max_steps": steps, "warmup_steps": ratio,
+                                            "lr_scheduler_type": "constant_with_warmup"}})
     assert execute(run_dir).exit_code == 0
     rates = [p["learning_rate"] for p in metrics(read_run(run_dir))["learning_rate"]]
     assert rates[:3] == [0.0, 0.001, 0.002] and rates[-1] == 0.002  # 2 warmup steps, not 4
