@@ -162,6 +162,10 @@ def test_missing_paths_outside_the_repository_are_warnings(tmp_path, cli):
     code, out, _ = cli("lint", spec)
     assert code == 0 and "W213 warning: lora_model_dir /mnt/adapters/sft is not found here" \
         in out
+    spec.write_text(spec.read_text().replace("adapter: lora", "adapter: ia3"))
+    code, out, _ = cli("lint", spec)  # not a LoRA run at all: that alone is said
+    assert code == 1 and "E221 error: lora_model_dir goes on training a LoRA adapter, not a " \
+        "'ia3' one" in out and "W213" not in out
     (repo / ".git").rmdir()  # no repository: a relative path is the spec's own
     code, out = lint("../../shared/train.jsonl")
     assert code == 1 and "E213" in out

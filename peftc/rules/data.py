@@ -21,7 +21,7 @@ from peftc.compiler.paths import (
 )
 from peftc.diagnostics import did_you_mean
 from peftc.rules import Finding, rule
-from peftc.rules._common import from_stage, is_dpo
+from peftc.rules._common import from_stage, is_dpo, method_of
 from peftc.vocab import catalog
 from peftc.vocab.chat_templates import NAMED
 from peftc.vocab.datasets import DATASET_TYPES, Trainer, names_for
@@ -118,8 +118,9 @@ def local_path_elsewhere(run: ResolvedRun) -> Iterator[Finding]:
             yield Finding(at, f"dataset {path} is not found here; it must exist where the run "
                           "executes")
     given = run.values.get("lora_model_dir")
-    if given and not from_stage(run, "lora_model_dir") and \
-            adapter_dir(given, run.spec_dir).elsewhere:
+    record = method_of(run)
+    if given and record and record.lora and not from_stage(run, "lora_model_dir") and \
+            adapter_dir(given, run.spec_dir).elsewhere:  # not LoRA at all: E221 alone
         yield Finding("lora_model_dir", f"lora_model_dir {given} is not found here; it must "
                       "exist where the run executes")
 
