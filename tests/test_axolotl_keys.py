@@ -575,6 +575,11 @@ def test_lora_model_dir_must_be_a_lora_adapter(write_spec, tmp_path):
         resolve_spec(write_spec(MINIMAL + f"lora_model_dir: {ia3}\n"))
     assert exc.value.diagnostics[0].message == (
         "lora_model_dir holds an adapter of type IA3, not a LoRA one")
+    (ia3 / "adapter_config.json").write_text('["not", "a", "mapping"]')  # was an internal error
+    with pytest.raises(PeftcError) as exc:
+        resolve_spec(write_spec(MINIMAL + f"lora_model_dir: {ia3}\n"))
+    assert exc.value.diagnostics[0].message == (
+        "lora_model_dir holds an adapter of type None, not a LoRA one")
 
 
 def test_dataset_prepared_path_is_beside_the_spec(write_spec, tmp_path):

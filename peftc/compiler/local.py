@@ -48,9 +48,10 @@ def adapter_dir(given: str, spec_dir: Path) -> AdapterDir:
             config = json.loads(f.read(PEEK_BYTES))
     except (OSError, ValueError) as exc:
         return AdapterDir(problem=f"lora_model_dir: cannot read {config_file}: {exc}")
-    if config.get("peft_type") != "LORA":
-        return AdapterDir(problem="lora_model_dir holds an adapter of type "
-                          f"{config.get('peft_type')}, not a LoRA one")
+    kind = config.get("peft_type") if isinstance(config, dict) else None
+    if kind != "LORA":
+        return AdapterDir(problem=f"lora_model_dir holds an adapter of type {kind}, not a "
+                          "LoRA one")
     return AdapterDir(config=config)
 
 
@@ -59,7 +60,6 @@ def same_as_adapter(field: str, theirs: Any, mine: Any) -> bool:
     if isinstance(theirs, list) and isinstance(mine, list):
         return sorted(theirs) == sorted(mine)
     return theirs == mine or (field in ("use_dora", "use_rslora") and not theirs and not mine)
-
 
 
 def read_template(template: str, jinja: str | None, spec_dir: Path
