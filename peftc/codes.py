@@ -137,9 +137,10 @@ than the run:
 {suppressible}
 Codes are stable. Checks on a resolved run are rules, each a documented record with an
 example that triggers it and one that does not: the advisor's (W1xx, E7xx) and the compiler's
-blocking checks (E2xx) as they move out of the derivations. They are listed by `peftc rules`,
-explained by `peftc explain CODE`, and documented in [rules.md](rules.md). The other codes of
-the loader, schema check, compiler and runtime:
+(E2xx, W2xx, I2xx, E4xx). They are listed by `peftc rules`, explained by `peftc explain CODE`,
+and documented in [rules.md](rules.md). The other codes are the loader's, the schema check's,
+the resolver's (what this machine can reach, a sweep's runs together), the output folder's and
+the runtime's:
 
 """
 
