@@ -14,9 +14,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler.layers import Layer, Source, derived
-from peftc.compiler.local import ADAPTER_FIELDS, adapter_dir, read_template, same_as_adapter
+from peftc.compiler.local import (
+    ADAPTER_FIELDS,
+    continued_adapter,
+    read_template,
+    same_as_adapter,
+)
 from peftc.compiler.resolved import ResolvedRun
-from peftc.compiler.stages import refers
 from peftc.diagnostics import num
 from peftc.vocab import catalog
 from peftc.vocab.chat_templates import FALLBACK, JINJA, TOKENIZER_DEFAULT
@@ -135,11 +139,7 @@ def _lora_model_dir(d: _Deriver) -> None:
     E221). For DPO it is merged into the base, and the spec's values are the fresh
     adapter's."""
     v = d.v
-    given = v.get("lora_model_dir")
-    if not given or not METHODS[v["adapter"]].lora or refers(given) or \
-            Trainer.of(v.get("rl")) is Trainer.DPO:
-        return  # refers: an earlier stage's output, there once that stage has run
-    config = adapter_dir(given, d.resolver.spec_dir).config
+    config = continued_adapter(d.run)
     for key, field in ADAPTER_FIELDS if config else ():
         if not same_as_adapter(field, config.get(field), v.get(key)):
             d.set(key, config.get(field), "lora_model_dir's adapter_config.json",

@@ -11,12 +11,18 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from peftc.compiler.paths import elsewhere, find_local, tried
+from peftc.compiler.stages import refers
 from peftc.limits import PEEK_BYTES
 from peftc.vocab.chat_templates import FALLBACK, JINJA, NAMED, TOKENIZER_DEFAULT
+from peftc.vocab.datasets import Trainer
 from peftc.vocab.keys import KEYS
+from peftc.vocab.methods import METHODS
+
+if TYPE_CHECKING:
+    from peftc.compiler.resolved import ResolvedRun
 
 # the spec's keys an adapter's adapter_config.json decides, with their PEFT field (the last
 # part of the key's run.yaml field, adapter.config.<field>)
@@ -53,6 +59,27 @@ def adapter_dir(given: str, spec_dir: Path) -> AdapterDir:
         return AdapterDir(problem=f"lora_model_dir holds an adapter of type {kind}, not a "
                           "LoRA one")
     return AdapterDir(config=config)
+
+
+def from_stage(run: ResolvedRun, key: str) -> bool:
+    """``key`` names an earlier stage's value (``${stages.sft.output_dir}``): a path there once
+    that stage has run, not one to look for now. Read from the value as the layers gave it,
+    so that it holds before and after the reference is resolved."""
+    given = run.layered(key)
+    return given is not None and refers(given[1])
+
+
+def continued_adapter(run: ResolvedRun) -> dict[str, Any] | None:
+    """The adapter_config.json of the LoRA adapter a run goes on training (lora_model_dir),
+    when it is here and readable: its values are the run's (derive takes them, rule W209 says
+    where the spec differs). None otherwise, and for DPO, which merges that adapter into the
+    base and trains a fresh one."""
+    v = run.values
+    given = v.get("lora_model_dir")
+    if not given or not METHODS[v["adapter"]].lora or from_stage(run, "lora_model_dir") or \
+            Trainer.of(v.get("rl")) is Trainer.DPO:
+        return None
+    return adapter_dir(given, run.spec_dir).config
 
 
 def same_as_adapter(field: str, theirs: Any, mine: Any) -> bool:

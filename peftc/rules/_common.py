@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from peftc.compiler.layers import Layer
 from peftc.compiler.paths import find_local
-from peftc.compiler.stages import refers
 from peftc.vocab.catalog import TINY_LLAMA
 from peftc.vocab.datasets import Trainer
 from peftc.vocab.families import FAMILIES, size_of_name
@@ -43,13 +42,6 @@ def blame(run: ResolvedRun, *keys: str) -> str:
         if run.source(key).layer is not Layer.DEFAULT:
             return key
     return keys[0]
-
-
-def from_stage(run: ResolvedRun, key: str) -> bool:
-    """``key`` names an earlier stage's value (``${stages.sft.output_dir}``), which the rules
-    see resolved: a path there once that stage has run, not one to look for now."""
-    given = run.layered(key)
-    return given is not None and refers(given[1])
 
 
 def shared_top_level(run: ResolvedRun, key: str) -> bool:

@@ -10,10 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peftc.compiler.layers import Layer
-from peftc.compiler.local import ADAPTER_FIELDS, adapter_dir, same_as_adapter
+from peftc.compiler.local import (
+    ADAPTER_FIELDS,
+    adapter_dir,
+    continued_adapter,
+    from_stage,
+    same_as_adapter,
+)
 from peftc.compiler.paths import WHERE_HINT
 from peftc.rules import Finding, rule
-from peftc.rules._common import METHODS_DOC, from_stage, is_dpo, method_of
+from peftc.rules._common import METHODS_DOC, method_of
 from peftc.vocab import catalog
 from peftc.vocab.methods import METHODS, Peft
 
@@ -205,12 +211,7 @@ def lora_model_dir_not_lora(run: ResolvedRun) -> Iterator[Finding]:
       bad="lora_model_dir: data/adapter\nlora_r: 16",
       good="lora_model_dir: data/adapter\nlora_r: 8")
 def adapter_decides(run: ResolvedRun) -> Iterator[Finding]:
-    v = run.values
-    given = v.get("lora_model_dir")
-    if not given or not METHODS[v["adapter"]].lora or from_stage(run, "lora_model_dir") or \
-            is_dpo(run):
-        return
-    config = adapter_dir(given, run.spec_dir).config
+    config = continued_adapter(run)
     for key, field in ADAPTER_FIELDS if config else ():
         mine = run.layered(key)
         if mine and mine[0].written and not same_as_adapter(field, config.get(field), mine[1]):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from peftc.compiler import peek, runconfig
-from peftc.compiler.local import adapter_dir, read_template
+from peftc.compiler.local import adapter_dir, from_stage, read_template
 from peftc.compiler.paths import (
     ELSEWHERE_HINT,
     WHERE_HINT,
@@ -21,7 +21,7 @@ from peftc.compiler.paths import (
 )
 from peftc.diagnostics import did_you_mean
 from peftc.rules import Finding, rule
-from peftc.rules._common import from_stage, is_dpo, method_of
+from peftc.rules._common import is_dpo, method_of
 from peftc.vocab import catalog
 from peftc.vocab.chat_templates import NAMED
 from peftc.vocab.datasets import DATASET_TYPES, Trainer, names_for
@@ -37,6 +37,20 @@ def _entries(run: ResolvedRun) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each datasets entry (as derive filled it in) with the key of its own line."""
     for i, item in enumerate(run.values.get("datasets") or []):
         yield f"datasets.{i}", item
+
+
+def _fits_trainer(run: ResolvedRun, item: dict[str, Any]) -> bool:
+    """The entry's type is of the run's trainer's kind (preference rows for DPO)."""
+    return (DATASET_TYPES[item["type"]].trainer is Trainer.DPO) == is_dpo(run)
+
+
+def _not_here(run: ResolvedRun) -> Iterator[tuple[str, str, bool]]:
+    """(entry key, path, may be elsewhere) of each local dataset path not found here: E213,
+    or W213 when it is absolute or outside the spec's repository."""
+    for at, item in _entries(run):
+        path = item["path"]
+        if looks_local(path) and find_local(path, run.spec_dir) is None:
+            yield at, path, elsewhere(path, run.spec_dir)
 
 
 @rule("E211", "no-training-data", severity="error",
@@ -71,13 +85,13 @@ def no_training_data(run: ResolvedRun) -> Iterator[Finding]:
       bad="datasets:\n  - path: data/preference.jsonl\n    type: chatml.intel",
       good="rl: dpo\ndatasets:\n  - path: data/preference.jsonl\n    type: chatml.intel")
 def dataset_type_and_trainer(run: ResolvedRun) -> Iterator[Finding]:
-    dpo = is_dpo(run)
     for at, item in _entries(run):
-        trainer = DATASET_TYPES[item["type"]].trainer
-        if dpo and trainer is not Trainer.DPO:
+        if _fits_trainer(run, item):
+            continue
+        if is_dpo(run):
             yield Finding(at, f"rl: dpo trains on preference data, but dataset "
                           f"'{item['path']}' has type '{item['type']}'")
-        elif not dpo and trainer is Trainer.DPO:
+        else:
             yield Finding(at, f"preference dataset '{item['path']}' (type {item['type']}) "
                           "needs rl: dpo")
 
@@ -92,10 +106,8 @@ def dataset_type_and_trainer(run: ResolvedRun) -> Iterator[Finding]:
       bad="datasets:\n  - path: data/missing.jsonl\n    type: alpaca",
       good="datasets:\n  - path: data/alpaca.jsonl\n    type: alpaca")
 def dataset_not_there(run: ResolvedRun) -> Iterator[Finding]:
-    for at, item in _entries(run):
-        path = item["path"]
-        if looks_local(path) and find_local(path, run.spec_dir) is None and \
-                not elsewhere(path, run.spec_dir):
+    for at, path, maybe_elsewhere in _not_here(run):
+        if not maybe_elsewhere:
             yield Finding(at, f"dataset {path} is not there (not found: "
                           f"{tried(path, run.spec_dir)})")
 
@@ -111,10 +123,8 @@ def dataset_not_there(run: ResolvedRun) -> Iterator[Finding]:
       bad="datasets:\n  - path: /nowhere/data.jsonl\n    type: alpaca",
       good="datasets:\n  - path: data/alpaca.jsonl\n    type: alpaca")
 def local_path_elsewhere(run: ResolvedRun) -> Iterator[Finding]:
-    for at, item in _entries(run):
-        path = item["path"]
-        if looks_local(path) and find_local(path, run.spec_dir) is None and \
-                elsewhere(path, run.spec_dir):
+    for at, path, maybe_elsewhere in _not_here(run):
+        if maybe_elsewhere:
             yield Finding(at, f"dataset {path} is not found here; it must exist where the run "
                           "executes")
     given = run.values.get("lora_model_dir")
@@ -128,7 +138,7 @@ def local_path_elsewhere(run: ResolvedRun) -> Iterator[Finding]:
 def _first_rows(run: ResolvedRun, item: dict[str, Any]) -> list[dict[str, Any]] | None:
     """A local file's first rows (bounded), when its type fits the trainer (else E212)."""
     found = find_local(item["path"], run.spec_dir)
-    if found is None or (DATASET_TYPES[item["type"]].trainer is Trainer.DPO) != is_dpo(run):
+    if found is None or not _fits_trainer(run, item):
         return None
     return peek.first_rows(found)
 
